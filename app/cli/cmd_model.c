@@ -1,0 +1,81 @@
+/* craft model info M: what a checkpoint holds. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+
+static void help(void)
+{
+    printf("Usage: craft model info MODEL [--json]\n\n"
+           "Validates MODEL (a CRAFT safetensors checkpoint) and prints its config, backbone,\n"
+           "classes, tensor and parameter counts, and the file's SHA-256.\n");
+}
+
+int cmd_model(int argc, char **argv)
+{
+    const char *path = NULL;
+    int json = 0;
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        help();
+        return 0;
+    }
+    if (argc < 2 || strcmp(argv[1], "info"))
+        return cli_usage("model", "the only subcommand is \"info\"");
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            help();
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1])
+            return cli_usage("model", "unknown option %s", argv[i]);
+        else if (!path)
+            path = argv[i];
+        else
+            return cli_usage("model", "one model at a time");
+    }
+    if (!path)
+        return cli_usage("model", "which model? craft model info MODEL");
+    craft_model *m;
+    craft_error err = {0};
+    if (craft_model_load(&m, path, &err))
+        return cli_fail("model", &err);
+    const craft_config *c = &m->cfg;
+    size_t params = craft_model_param_count(m);
+    if (json) {
+        char *cfg = craft_config_to_json(c);
+        printf("{\"path\": \"%s\", \"sha256\": \"%s\", \"tensors\": %d, \"parameters\": %zu, \"supcma_heads\": %s, "
+               "\"config\": %s, \"metadata\": %s}\n",
+               path, m->sha256, m->layout.n, params, m->has_supcma ? "true" : "false", cfg ? cfg : "null",
+               m->metadata_json ? m->metadata_json : "{}");
+        free(cfg);
+    } else {
+        printf("model       %s\n", path);
+        printf("sha256      %s\n", m->sha256);
+        printf("task        %s, %d classes:", c->task == CRAFT_MULTICLASS ? "multiclass" : "multilabel", c->n_classes);
+        for (int k = 0; k < c->n_classes; k++)
+            printf(" %s", c->classes[k]);
+        printf("\nbackbone    %s\n", c->modalities[c->backbone].name);
+        printf("modalities ");
+        for (int i = 0; i < c->n_modalities; i++) {
+            const craft_modality *md = &c->modalities[i];
+            if (md->kind == CRAFT_TABULAR) {
+                int ncat = 0;
+                for (int f = 0; f < md->n_features; f++)
+                    ncat += md->features[f].type == CRAFT_CATEGORICAL;
+                printf(" %s (tabular, %d features, %d categorical)", md->name, md->n_features, ncat);
+            } else {
+                printf(" %s (embedding %d wide, up to %d tokens)", md->name, md->dim, md->tokens);
+            }
+            printf(i + 1 < c->n_modalities ? "," : "\n");
+        }
+        printf("shape       d_model %d, heads %d, layers %d, ffn x%d, top-k %d, routing %d, bins %d, sub-embedding %d\n",
+               c->d_model, c->heads, c->layers, c->ffn_mult, c->topk, c->route_dim, c->bins, c->emb_dim);
+        printf("prevalence ");
+        for (int k = 0; k < c->n_classes; k++)
+            printf(" %s %.4g", c->classes[k], c->prevalence[k]);
+        printf("\ntensors     %d%s\nparameters  %zu\n", m->layout.n, m->has_supcma ? " (with SupCMA heads)" : "", params);
+    }
+    craft_model_free(m);
+    return 0;
+}

@@ -1,0 +1,153 @@
+/* craft score: orders in, score lines out (FORMATS.md). */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "device.h"
+#include "scoring.h"
+
+static void help(void)
+{
+    printf("Usage: craft score --model MODEL --input FILE [options]\n\n"
+           "Scores every order of FILE (JSON Lines, or CSV for *.csv; - is standard input) and\n"
+           "writes one JSON line per order: order_id, model hash, modalities used, scores.\n\n"
+           "  --model MODEL        a CRAFT checkpoint (.safetensors)\n"
+           "  --input FILE         orders (JSONL or CSV)\n"
+           "  --format jsonl|csv   override the format guessed from the file name\n"
+           "  --output FILE        write here instead of standard output (replaced atomically)\n"
+           "  --off txt,graph      switch auxiliary modalities off (a subset prediction)\n"
+           "  --explain            add backbone importance and CMIS per used auxiliary\n"
+           "  --perturbation       add perturbation importance per class (reruns the backbone\n"
+           "                       once per tabular feature: slow on wide models)\n"
+           "  --device cpu|cuda|auto  where to compute (default cpu)\n"
+           "  --threads N          CPU threads (default: all cores)\n"
+           "  --batch N            orders per engine batch (default 64)\n\n"
+           "Progress (orders done, orders/s, time left) goes to standard error on a terminal.\n"
+           "A bad order stops the run with its file and line (exit 65).\n");
+}
+
+static void show_progress(void *user, const craft_progress *p)
+{
+    (void)user;
+    double rate = p->seconds > 0 ? p->orders / p->seconds : 0;
+    if (p->total && p->bytes) {
+        double left = p->seconds * ((double)p->total / p->bytes - 1.0);
+        fprintf(stderr, "\r%llu orders, %.0f orders/s, %.0f%%, %.0f s left   ", (unsigned long long)p->orders, rate,
+                100.0 * p->bytes / p->total, left);
+    } else {
+        fprintf(stderr, "\r%llu orders, %.0f orders/s   ", (unsigned long long)p->orders, rate);
+    }
+}
+
+int cmd_score(int argc, char **argv)
+{
+    const char *model = NULL, *output = NULL, *off = NULL, *device = NULL;
+    craft_score_options o = {0};
+    o.batch = 64;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            help();
+            return 0;
+        } else if (!strcmp(a, "--explain")) {
+            o.explain = 1;
+        } else if (!strcmp(a, "--perturbation")) {
+            o.perturbation = 1;
+        } else if (!v) {
+            return cli_usage("score", "unknown option or missing value: %s", a);
+        } else if (!strcmp(a, "--model")) {
+            model = v, i++;
+        } else if (!strcmp(a, "--input")) {
+            o.input = v, i++;
+        } else if (!strcmp(a, "--output")) {
+            output = v, i++;
+        } else if (!strcmp(a, "--off")) {
+            off = v, i++;
+        } else if (!strcmp(a, "--device")) {
+            device = v, i++;
+        } else if (!strcmp(a, "--format")) {
+            if (!strcmp(v, "jsonl"))
+                o.format = CRAFT_FORMAT_JSONL;
+            else if (!strcmp(v, "csv"))
+                o.format = CRAFT_FORMAT_CSV;
+            else
+                return cli_usage("score", "--format must be jsonl or csv");
+            i++;
+        } else if (!strcmp(a, "--threads")) {
+            if (cli_int("score", a, v, 1, 1024, &o.threads))
+                return EXIT_USAGE;
+            i++;
+        } else if (!strcmp(a, "--batch")) {
+            if (cli_int("score", a, v, 1, 65536, &o.batch))
+                return EXIT_USAGE;
+            i++;
+        } else {
+            return cli_usage("score", "unknown option %s", a);
+        }
+    }
+    if (!model || !o.input)
+        return cli_usage("score", "--model and --input are required");
+    const char *dev;
+    int st = cli_pick_device("score", device, &dev);
+    if (st)
+        return st;
+    craft_error err = {0};
+    craft_model *m;
+    if (craft_model_load(&m, model, &err))
+        return cli_fail("score", &err);
+    if (craft_parse_modality_list(&m->cfg, off, &o.off_mask, &err)) {
+        craft_model_free(m);
+        return cli_fail("score", &err);
+    }
+    if (isatty(2)) {
+        o.progress = show_progress;
+    }
+    FILE *out = stdout;
+    char *tmp = NULL;
+    if (output) {
+        tmp = malloc(strlen(output) + 16);
+        sprintf(tmp, "%s.tmp-XXXXXX", output);
+        int fd = mkstemp(tmp);
+        if (fd < 0 || !(out = fdopen(fd, "w"))) {
+            fprintf(stderr, "craft score: cannot write %s: %s\n", output, strerror(errno));
+            craft_model_free(m);
+            free(tmp);
+            return EXIT_IOERR;
+        }
+    }
+    static char obuf[1 << 16];
+    if (!output)
+        setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+    uint64_t n = 0;
+    int rc = craft_score_file(m, &o, out, &n, &err);
+    if (o.progress)
+        fputc('\n', stderr);
+    int status = 0;
+    if (rc)
+        status = cli_fail("score", &err);
+    if (fflush(out) || ferror(out)) {
+        fprintf(stderr, "craft score: writing the scores failed: %s\n", strerror(errno));
+        status = status ? status : EXIT_IOERR;
+    }
+    if (output) {
+        if (fsync(fileno(out)) && !status) {
+            fprintf(stderr, "craft score: writing the scores failed: %s\n", strerror(errno));
+            status = EXIT_IOERR;
+        }
+        fclose(out);
+        if (status)
+            unlink(tmp);
+        else if (rename(tmp, output)) {
+            fprintf(stderr, "craft score: cannot replace %s: %s\n", output, strerror(errno));
+            unlink(tmp);
+            status = EXIT_IOERR;
+        }
+        free(tmp);
+    }
+    craft_model_free(m);
+    return status;
+}

@@ -1,0 +1,79 @@
+/* craft: the command-line face of CRAFT Desk. Everything the app does, scriptable. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const craft_command commands[] = {
+    {"score", "score orders with a model (scores, explanations, subsets)", cmd_score},
+    {"model", "inspect a model checkpoint (craft model info M)", cmd_model},
+    {"bench", "measure scoring speed on a random model of a given shape", cmd_bench},
+};
+
+int cli_fail(const char *cmd, const craft_error *err)
+{
+    fprintf(stderr, "craft %s: %s\n", cmd, err->msg);
+    switch (err->code) {
+    case CRAFT_EIO: return strstr(err->msg, "cannot open") ? EXIT_NOINPUT : EXIT_IOERR;
+    case CRAFT_EFORMAT:
+    case CRAFT_EINPUT: return EXIT_DATA;
+    case CRAFT_EUNSUPPORTED: return EXIT_UNAVAIL;
+    case CRAFT_ECANCELLED: return EXIT_CANCELLED;
+    default: return EXIT_SOFTWARE;
+    }
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "craft %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'craft %s --help'.\n", cmd);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || v < lo || v > hi) {
+        cli_usage(cmd, "%s needs an integer in %ld..%ld, got \"%s\"", opt, lo, hi, s ? s : "");
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: craft COMMAND [OPTIONS]\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'craft COMMAND --help' describes each. Exit status: 0 done, 64 usage, 65 bad data or\n"
+               "model, 66 a file cannot be opened, 69 unavailable here, 74 write error.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("craft 0.1.0\n");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "craft: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,225 @@
+/* scoring.c: reader -> engine -> score lines. */
+#include "scoring.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double craft_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int craft_parse_modality_list(const craft_config *cfg, const char *list, uint32_t *mask, craft_error *err)
+{
+    *mask = 0;
+    if (!list || !*list)
+        return CRAFT_OK;
+    const char *p = list;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char name[64];
+        if (n == 0 || n >= sizeof name)
+            return craft_fail(err, CRAFT_EINPUT, "--off: \"%s\" is not a list of modality names", list);
+        memcpy(name, p, n);
+        name[n] = 0;
+        int m = craft_config_find_modality(cfg, name);
+        if (m < 0) {
+            char names[256] = "";
+            for (int i = 0; i < cfg->n_modalities; i++)
+                if (i != cfg->backbone) {
+                    size_t len = strlen(names);
+                    snprintf(names + len, sizeof names - len, "%s%s", len ? ", " : "", cfg->modalities[i].name);
+                }
+            return craft_fail(err, CRAFT_EINPUT, "--off: the model has no modality \"%s\" (auxiliaries: %s)", name,
+                              names);
+        }
+        if (m == cfg->backbone)
+            return craft_fail(err, CRAFT_EINPUT, "--off: \"%s\" is the backbone and cannot be switched off", name);
+        *mask |= 1u << m;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return CRAFT_OK;
+}
+
+void craft_json_string(FILE *out, const char *s)
+{
+    putc('"', out);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        switch (*c) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        default:
+            if (*c < 0x20)
+                fprintf(out, "\\u%04x", *c);
+            else
+                putc(*c, out);
+        }
+    }
+    putc('"', out);
+}
+
+/* Shortest text that reads back as the same float32. */
+static void json_float(FILE *out, float v)
+{
+    if (!isfinite(v)) {
+        fputs("null", out);
+        return;
+    }
+    char buf[32];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtof(buf, NULL) == v)
+            break;
+    }
+    fputs(buf, out);
+}
+
+static void token_key(FILE *out, const craft_config *cfg, int j)
+{
+    const craft_modality *bb = &cfg->modalities[cfg->backbone];
+    if (bb->kind == CRAFT_TABULAR) {
+        craft_json_string(out, bb->features[j].name);
+    } else {
+        fprintf(out, "\"%d\"", j);
+    }
+}
+
+void craft_write_score_line(FILE *out, const craft_model *m, const char *order_id, const craft_result *r, int b,
+                            int perturbation)
+{
+    const craft_config *cfg = &m->cfg;
+    const int K = r->K, M = r->M, T = r->T, n = r->ntok[b];
+    fputs("{\"order_id\": ", out);
+    craft_json_string(out, order_id);
+    fprintf(out, ", \"model\": \"%s\", \"modalities\": [", m->sha256);
+    int first = 1;
+    for (int i = 0; i < M; i++)
+        if (r->used[b] >> i & 1u) {
+            fputs(first ? "" : ", ", out);
+            craft_json_string(out, cfg->modalities[i].name);
+            first = 0;
+        }
+    fputs("], \"scores\": {", out);
+    for (int k = 0; k < K; k++) {
+        fputs(k ? ", " : "", out);
+        craft_json_string(out, cfg->classes[k]);
+        fputs(": ", out);
+        json_float(out, r->scores[(size_t)b * K + k]);
+    }
+    fputs("}", out);
+    if (r->importance) {
+        fputs(", \"importance\": {", out);
+        for (int j = 0; j < n; j++) {
+            fputs(j ? ", " : "", out);
+            token_key(out, cfg, j);
+            fputs(": ", out);
+            json_float(out, r->importance[(size_t)b * T + j]);
+        }
+        fputs("}", out);
+    }
+    if (r->cmis) {
+        fputs(", \"cmis\": {", out);
+        first = 1;
+        for (int i = 0; i < M; i++) {
+            if (i == cfg->backbone || !(r->used[b] >> i & 1u))
+                continue;
+            fputs(first ? "" : ", ", out);
+            first = 0;
+            craft_json_string(out, cfg->modalities[i].name);
+            fputs(": {", out);
+            for (int j = 0; j < n; j++) {
+                fputs(j ? ", " : "", out);
+                token_key(out, cfg, j);
+                fputs(": ", out);
+                json_float(out, r->cmis[((size_t)b * M + i) * T + j]);
+            }
+            fputs("}", out);
+        }
+        fputs("}", out);
+    }
+    if (perturbation && r->perturb && cfg->tabular >= 0) {
+        const craft_modality *tm = &cfg->modalities[cfg->tabular];
+        const int F = tm->n_features;
+        fputs(", \"perturbation\": {", out);
+        for (int k = 0; k < K; k++) {
+            fputs(k ? ", " : "", out);
+            craft_json_string(out, cfg->classes[k]);
+            fputs(": {", out);
+            for (int j = 0; j < F; j++) {
+                fputs(j ? ", " : "", out);
+                craft_json_string(out, tm->features[j].name);
+                fputs(": ", out);
+                json_float(out, r->perturb[((size_t)b * K + k) * F + j]);
+            }
+            fputs("}", out);
+        }
+        fputs("}", out);
+    }
+    fputs("}\n", out);
+}
+
+int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *out, uint64_t *n_scored,
+                     craft_error *err)
+{
+    const craft_config *cfg = &m->cfg;
+    const int batch = o->batch > 0 ? o->batch : 64;
+    craft_request req = {o->off_mask, o->explain, o->explain, o->perturbation};
+    craft_reader *rd = NULL;
+    craft_engine *eng = NULL;
+    craft_order_batch ob;
+    craft_result res;
+    memset(&ob, 0, sizeof ob);
+    memset(&res, 0, sizeof res);
+    uint64_t done = 0;
+    double t0 = craft_now();
+    int rc = craft_reader_open(&rd, o->input, o->format, cfg, err);
+    if (!rc)
+        rc = craft_order_batch_init(&ob, cfg, batch, 0, err);
+    if (!rc)
+        rc = craft_result_init(&res, cfg, batch, &req, err);
+    if (!rc)
+        rc = craft_engine_new(&eng, m, batch, o->threads, err);
+    int eof = 0;
+    while (!rc && !eof) {
+        craft_order_batch_reset(&ob, cfg);
+        rc = craft_reader_next(rd, &ob, &eof, err);
+        if (rc)
+            break;
+        if (ob.in.n == 0)
+            continue;
+        if ((rc = craft_engine_run(eng, &ob.in, &req, 1, &res, err))) {
+            /* name the order: the engine sees batch positions only */
+            craft_error_prefix(err, "%s:%zu (order %s)", o->input, ob.line[0], ob.ids[0]);
+            break;
+        }
+        for (int b = 0; b < ob.in.n; b++)
+            craft_write_score_line(out, m, ob.ids[b], &res, b, o->perturbation);
+        done += (uint64_t)ob.in.n;
+        if (ferror(out)) {
+            rc = craft_fail(err, CRAFT_EIO, "writing the scores failed");
+            break;
+        }
+        if (o->progress) {
+            craft_progress p = {done, 0, 0, craft_now() - t0};
+            craft_reader_progress(rd, &p.bytes, &p.total);
+            o->progress(o->progress_user, &p);
+        }
+    }
+    if (n_scored)
+        *n_scored = done;
+    craft_engine_free(eng);
+    craft_result_free(&res);
+    craft_order_batch_free(&ob);
+    craft_reader_close(rd);
+    return rc;
+}

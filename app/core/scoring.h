@@ -1,0 +1,47 @@
+/* scoring.h: scoring a file of orders with a model, writing the score lines of
+ * FORMATS.md. `craft score` and the fixture tests share this one code path. */
+#ifndef CRAFT_SCORING_H
+#define CRAFT_SCORING_H
+
+#include <stdio.h>
+
+#include "craft.h"
+#include "orders.h"
+
+typedef struct {
+    uint64_t orders;        /* orders scored so far */
+    uint64_t bytes, total;  /* input bytes read, file size (0 when unknown) */
+    double seconds;         /* since the start */
+} craft_progress;
+
+typedef void (*craft_progress_fn)(void *user, const craft_progress *p);
+
+typedef struct {
+    const char *input;          /* a file, or "-" */
+    craft_format format;
+    uint32_t off_mask;          /* auxiliaries switched off */
+    int explain;                /* importance and CMIS */
+    int perturbation;           /* perturbation importance per class */
+    int batch;                  /* orders per engine batch (default 64) */
+    int threads;                /* <= 0: all cores */
+    craft_progress_fn progress; /* called after each batch, may be NULL */
+    void *progress_user;
+} craft_score_options;
+
+/* Parses "txt,graph" into a mask of auxiliaries; refuses unknown names and the backbone. */
+int craft_parse_modality_list(const craft_config *cfg, const char *list, uint32_t *mask, craft_error *err);
+
+/* Scores every order of o->input and writes one JSON line per order to out.
+ * Stops at the first bad order with an error naming file and line. */
+int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *out, uint64_t *n_scored,
+                     craft_error *err);
+
+/* Writes the score line of order b of a result (FORMATS.md). */
+void craft_write_score_line(FILE *out, const craft_model *m, const char *order_id, const craft_result *r, int b,
+                            int perturbation);
+/* Writes s as a JSON string literal. */
+void craft_json_string(FILE *out, const char *s);
+
+double craft_now(void);
+
+#endif

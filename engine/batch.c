@@ -1,0 +1,92 @@
+/* batch.c: order batches resolved against a model config, and tabular binning. */
+#include "craft.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int craft_batch_init(craft_batch *b, const craft_config *cfg, int cap, craft_error *err)
+{
+    memset(b, 0, sizeof *b);
+    if (cap < 1)
+        return craft_fail(err, CRAFT_EINPUT, "batch capacity must be at least 1");
+    b->cap = cap;
+    b->F = cfg->tabular >= 0 ? cfg->modalities[cfg->tabular].n_features : 0;
+    int ok = 1;
+    if (b->F)
+        ok &= (b->tab = malloc(sizeof(float) * (size_t)cap * b->F)) != NULL;
+    for (int m = 0; m < cfg->n_modalities; m++) {
+        const craft_modality *mod = &cfg->modalities[m];
+        if (mod->kind != CRAFT_EMBEDDING)
+            continue;
+        ok &= (b->ntok[m] = calloc((size_t)cap, sizeof(int))) != NULL;
+        ok &= (b->emb[m] = calloc((size_t)cap * mod->tokens * mod->dim, sizeof(float))) != NULL;
+    }
+    ok &= (b->labels = malloc(sizeof(float) * (size_t)cap * cfg->n_classes)) != NULL;
+    if (!ok) {
+        craft_batch_free(b);
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory for a batch of %d orders", cap);
+    }
+    for (int i = 0; i < cap; i++)
+        craft_batch_clear_order(b, cfg, i);
+    return CRAFT_OK;
+}
+
+void craft_batch_free(craft_batch *b)
+{
+    free(b->tab);
+    for (int m = 0; m < CRAFT_MAX_MODALITIES; m++) {
+        free(b->ntok[m]);
+        free(b->emb[m]);
+    }
+    free(b->labels);
+    memset(b, 0, sizeof *b);
+}
+
+void craft_batch_clear_order(craft_batch *b, const craft_config *cfg, int i)
+{
+    for (int j = 0; j < b->F; j++)
+        b->tab[(size_t)i * b->F + j] = NAN;
+    for (int m = 0; m < cfg->n_modalities; m++)
+        if (b->ntok[m])
+            b->ntok[m][i] = 0;
+    for (int k = 0; k < cfg->n_classes; k++)
+        b->labels[(size_t)i * cfg->n_classes + k] = NAN;
+}
+
+int craft_category_code(const craft_config *cfg, const craft_feature *f, const char *value)
+{
+    for (int v = 0; v < f->n_vocab; v++)
+        if (strcmp(f->vocab[v], value) == 0)
+            return v + 1;
+    return cfg->bins;
+}
+
+void craft_bin_numeric(const float *E, int nb, float x, int *b, float *rr)
+{
+    if (isnan(x)) {
+        *b = 0;
+        *rr = 0.0f;
+        return;
+    }
+    /* b = 1 + #{k in 1..nb-1 : E[k] <= x}; edges never decrease, so bisect. */
+    int lo = 1, hi = nb; /* first k in [1, nb) with E[k] > x, or nb */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (E[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    int bin = lo; /* = 1 + (number of k in 1..lo-1 with E[k] <= x) */
+    float den = E[bin] - E[bin - 1];
+    float r;
+    if (den == 0.0f) {
+        r = 0.5f;
+    } else {
+        r = (x - E[bin - 1]) / den;
+        r = r < 0.0f ? 0.0f : r > 1.0f ? 1.0f : r;
+    }
+    *b = bin;
+    *rr = r;
+}

@@ -1,0 +1,22 @@
+/* ops.h: the layers of the CRAFT model as forward functions over plain arrays.
+ * Shapes in comments: N rows (tokens or orders), C channels. Each op is the
+ * reference for the CUDA path and for the trainer's backward passes. */
+#ifndef CRAFT_OPS_H
+#define CRAFT_OPS_H
+
+#include "craft.h"
+
+/* out[N,out] = in[N,in] W^T + b   (W [out,in]; ldi/ldo are row strides) */
+void linear_forward(float *out, int ldo, const float *in, int ldi, const craft_linear *lin, int N);
+/* out[N,C] = LN(in[N,C]); mean/rstd [N] may be NULL (kept for the backward pass) */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const craft_norm *ln,
+                       int N, int C);
+/* tanh-form GELU, elementwise over n values */
+void gelu_forward(float *out, const float *in, size_t n);
+static inline float craft_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* softmax of x[n] in place */
+void softmax_inplace(float *x, int n);
+/* indices of the k largest of s[n] (ties to the smaller index), in idx[k]; best[k] is scratch */
+void topk_select(int *idx, float *best, const float *s, int n, int k);
+
+#endif
