@@ -5,11 +5,42 @@
 
 #include "commands.h"
 
+/* Commands of optional parts (the case store, say) are weak: a build without
+ * them simply does not list them. */
+int cmd_import(int argc, char **argv) __attribute__((weak));
+int cmd_cases(int argc, char **argv) __attribute__((weak));
+int cmd_synth(int argc, char **argv) __attribute__((weak));
+int cmd_train(int argc, char **argv) __attribute__((weak));
+int cmd_eval(int argc, char **argv) __attribute__((weak));
+int cmd_report(int argc, char **argv) __attribute__((weak));
+
 static const craft_command commands[] = {
+    {"import", "import orders into a case store (all-or-nothing)", cmd_import},
     {"score", "score orders with a model (scores, explanations, subsets)", cmd_score},
+    {"cases", "list, show and decide cases in a case store", cmd_cases},
+    {"explain", "score with explanations (same as score --explain)", NULL},
+    {"train", "train a model on labelled orders", cmd_train},
+    {"eval", "evaluate a model: PR-AUC, ROC-AUC, subsets, baselines, noise", cmd_eval},
+    {"synth", "generate realistic synthetic orders with planted defects", cmd_synth},
+    {"report", "explanation reports (PDF, JSON, Markdown)", cmd_report},
     {"model", "inspect a model checkpoint (craft model info M)", cmd_model},
     {"bench", "measure scoring speed on a random model of a given shape", cmd_bench},
 };
+
+static int cmd_explain(int argc, char **argv)
+{
+    /* craft explain ... == craft score --explain ... */
+    char **args = calloc((size_t)argc + 2, sizeof *args);
+    if (!args)
+        return EXIT_SOFTWARE;
+    args[0] = "score";
+    for (int i = 1; i < argc; i++)
+        args[i] = argv[i];
+    args[argc] = "--explain";
+    int rc = cmd_score(argc + 1, args);
+    free(args);
+    return rc;
+}
 
 int cli_fail(const char *cmd, const craft_error *err)
 {
@@ -51,7 +82,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: craft COMMAND [OPTIONS]\n\nCommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        if (commands[i].run || !strcmp(commands[i].name, "explain"))
+            fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'craft COMMAND --help' describes each. Exit status: 0 done, 64 usage, 65 bad data or\n"
                "model, 66 a file cannot be opened, 69 unavailable here, 74 write error.\n");
 }
@@ -70,8 +102,10 @@ int main(int argc, char **argv)
         printf("craft 0.1.0\n");
         return 0;
     }
+    if (!strcmp(argv[1], "explain"))
+        return cmd_explain(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (!strcmp(argv[1], commands[i].name))
+        if (!strcmp(argv[1], commands[i].name) && commands[i].run)
             return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "craft: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
