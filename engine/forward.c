@@ -16,9 +16,22 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <cblas.h>
 
 #include "ops.h"
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
 
 struct craft_engine {
     const craft_model *m;
@@ -30,7 +43,6 @@ struct craft_engine {
     float *X;              /* [B*T, d] residual stream, then Xb */
     float *h, *q, *k, *v;  /* [B*T, d] */
     float *u;              /* [B*T, r] routing projection */
-    float *s;              /* [T, T] routing scores of one order */
     int *nbr;              /* [B*T, kk] selected keys */
     float *z;              /* [B*T, d] attention output (concat of heads) */
     float *f1, *f1g;       /* [B*T, ffn] */
@@ -52,7 +64,8 @@ struct craft_engine {
     float *alpha_cf;       /* [B, T] importance without one auxiliary's gate */
     float *P, *cat, *g, *fused, *hh, *h1; /* [B, d] ([B, 2d] for cat) */
     float *logits;         /* [B, K] */
-    float *work;           /* [T*H + d*H] per-order scratch */
+    float *work;           /* [threads][wstride] per-order scratch: S, logits, folded query */
+    size_t wstride;
     int *active;           /* [B] */
     int *used_m;           /* [B] */
     float *pert_tab;       /* [B, F] the tabular block with one feature set missing */
@@ -75,7 +88,7 @@ int craft_cpu_count(void)
 
 void craft_set_threads(int threads)
 {
-    openblas_set_num_threads(threads > 0 ? threads : craft_cpu_count());
+    craft_threads_init(threads > 0 ? threads : craft_cpu_count());
 }
 
 int craft_engine_threads(const craft_engine *e) { return e->threads; }
@@ -84,7 +97,7 @@ void craft_engine_free(craft_engine *e)
 {
     if (!e)
         return;
-    float **bufs[] = {&e->pool_qk, &e->tab_in, &e->X, &e->h, &e->q, &e->k, &e->v, &e->u, &e->s,
+    float **bufs[] = {&e->pool_qk, &e->tab_in, &e->X, &e->h, &e->q, &e->k, &e->v, &e->u,
                       &e->z, &e->f1, &e->f1g, &e->xmean, &e->C, &e->Csnap, &e->qv, &e->qk,
                       &e->xbar, &e->zb, &e->fhat, &e->cg, &e->att, &e->alpha, &e->alpha_cf, &e->P,
                       &e->cat, &e->g, &e->fused, &e->hh, &e->h1, &e->logits, &e->work, &e->pert_scores, &e->pert_tab};
@@ -141,7 +154,6 @@ int craft_engine_new(craft_engine **out, const craft_model *m, int max_batch, in
     e->k = fbuf(N * d, &ok);
     e->v = fbuf(N * d, &ok);
     e->u = fbuf(N * e->r, &ok);
-    e->s = fbuf((size_t)e->T * e->T, &ok);
     e->z = fbuf(N * d, &ok);
     e->f1 = fbuf(N * e->ffn, &ok);
     e->f1g = fbuf(N * e->ffn, &ok);
@@ -169,7 +181,9 @@ int craft_engine_new(craft_engine **out, const craft_model *m, int max_batch, in
     e->hh = fbuf(B * d, &ok);
     e->h1 = fbuf(B * d, &ok);
     e->logits = fbuf(B * e->K, &ok);
-    e->work = fbuf((size_t)e->T * H + d * H + 2 * (size_t)e->kk, &ok);
+    /* per thread: S [T,T] | logits [T,H] | folded query [d,H] | top-k scores [2kk] */
+    e->wstride = ((size_t)e->T * e->T + (size_t)e->T * H + d * H + 2 * (size_t)e->kk + 15) & ~(size_t)15;
+    e->work = fbuf(e->wstride * e->threads, &ok);
     e->pert_scores = fbuf(B * e->K, &ok);
     e->pert_tab = fbuf(B * (e->F ? e->F : 1), &ok);
     if (!(e->nbr = calloc(N * e->kk, sizeof(int))) || !(e->n_bb = calloc(B, sizeof(int))) ||
@@ -201,6 +215,7 @@ static void tabular_tokens_forward(craft_engine *e, float *out, int ldo_rows, co
     const craft_modality *mod = &cfg->modalities[cfg->tabular];
     const craft_embed *em = &e->m->w.embed[cfg->tabular];
     const int F = e->F, nb = cfg->bins, E = cfg->emb_dim;
+#pragma omp parallel for schedule(static) if (n > 1)
     for (int b = 0; b < n; b++)
         for (int j = 0; j < F; j++) {
             float x = bt->tab[(size_t)b * F + j], rr = 0.0f;
@@ -294,6 +309,31 @@ static void auxiliary_representation_forward(craft_engine *e, int m, const craft
 
 /* ---------------------------------------------------------- backbone */
 
+/* A dot product with 16 partial sums in a fixed order: vectorizes without
+ * -ffast-math and gives the same result on every machine and thread count. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static float dot_f32(const float *a, const float *b, int n)
+{
+    float acc[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++)
+            acc[l] += a[i + l] * b[i + l];
+    for (; i < n; i++)
+        acc[i & 15] += a[i] * b[i];
+    float s = 0.0f;
+    for (int l = 0; l < 16; l++)
+        s += acc[l];
+    return s;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void axpy_f32(float *y, float a, const float *x, int n)
+{
+    for (int i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
 /* Sparse top-k self-attention of one order's n tokens (rows of q, k, v, u).
  * S_ij = U_i.U_j / sqrt(r); keys N(i) = top-min(kappa,n) of S_i;
  * z_hi = sum_{j in N(i)} softmax_j(q_hi.k_hj / sqrt(dh) + S_ij) v_hj. */
@@ -303,29 +343,23 @@ static void sparse_attention_forward(craft_engine *e, float *z, int *nbr, const 
     const int d = e->d, H = e->H, dh = e->dh, r = e->r;
     const int kk = e->kk < n ? e->kk : n;
     const float rs = 1.0f / sqrtf((float)r), qs = 1.0f / sqrtf((float)dh);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, r, rs, u, r, u, r, 0.0f, e->s, n);
-    float *logit = e->work + (size_t)e->T * e->H + (size_t)e->d * e->H, *best = logit + e->kk;
+    float *S = e->work + e->wstride * thread_id();
+    float *logit = S + (size_t)e->T * e->T + (size_t)e->T * H + (size_t)d * H, *best = logit + e->kk;
+    /* inside a parallel region: OpenBLAS runs single-threaded here */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, r, rs, u, r, u, r, 0.0f, S, n);
     for (int i = 0; i < n; i++) {
         int *sel = nbr + (size_t)i * e->kk;
-        const float *Si = e->s + (size_t)i * n;
+        const float *Si = S + (size_t)i * n;
         topk_select(sel, best, Si, n, kk);
         for (int hd = 0; hd < H; hd++) {
             const float *qi = q + (size_t)i * d + hd * dh;
-            for (int a = 0; a < kk; a++) {
-                const float *kj = k + (size_t)sel[a] * d + hd * dh;
-                float dot = 0.0f;
-                for (int c = 0; c < dh; c++)
-                    dot += qi[c] * kj[c];
-                logit[a] = dot * qs + Si[sel[a]];
-            }
+            for (int a = 0; a < kk; a++)
+                logit[a] = dot_f32(qi, k + (size_t)sel[a] * d + hd * dh, dh) * qs + Si[sel[a]];
             softmax_inplace(logit, kk);
             float *zi = z + (size_t)i * d + hd * dh;
             memset(zi, 0, sizeof(float) * dh);
-            for (int a = 0; a < kk; a++) {
-                const float *vj = v + (size_t)sel[a] * d + hd * dh;
-                for (int c = 0; c < dh; c++)
-                    zi[c] += logit[a] * vj[c];
-            }
+            for (int a = 0; a < kk; a++)
+                axpy_f32(zi, logit[a], v + (size_t)sel[a] * d + hd * dh, dh);
         }
     }
 }
@@ -339,8 +373,8 @@ static void block_forward(craft_engine *e, const craft_block *bl, int n_orders)
     linear_forward(e->q, d, e->h, d, &bl->q, N);
     linear_forward(e->k, d, e->h, d, &bl->k, N);
     linear_forward(e->v, d, e->h, d, &bl->v, N);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, e->r, d, 1.0f, e->h, d, bl->route, d, 0.0f,
-                e->u, e->r);
+    craft_sgemm(0, 1, N, e->r, d, 1.0f, e->h, d, bl->route, d, 0.0f, e->u, e->r);
+#pragma omp parallel for schedule(dynamic, 1) if (n_orders > 1)
     for (int b = 0; b < n_orders; b++) {
         size_t o = (size_t)b * T;
         sparse_attention_forward(e, e->z + o * d, e->nbr + o * e->kk, e->q + o * d, e->k + o * d,
@@ -352,7 +386,7 @@ static void block_forward(craft_engine *e, const craft_block *bl, int n_orders)
     for (int i = 0; i < N; i++)
         for (int c = 0; c < d; c++)
             e->X[(size_t)i * d + c] += bl->o.b[c];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, d, d, 1.0f, e->z, d, bl->o.w, d, 1.0f, e->X, d);
+    craft_sgemm(0, 1, N, d, d, 1.0f, e->z, d, bl->o.w, d, 1.0f, e->X, d);
     /* X += fc2(GELU(fc1(LN2(X)))) */
     layernorm_forward(e->h, NULL, NULL, e->X, &bl->ln2, N, d);
     linear_forward(e->f1, e->ffn, e->h, d, &bl->fc1, N);
@@ -360,8 +394,7 @@ static void block_forward(craft_engine *e, const craft_block *bl, int n_orders)
     for (int i = 0; i < N; i++)
         for (int c = 0; c < d; c++)
             e->X[(size_t)i * d + c] += bl->fc2.b[c];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, d, e->ffn, 1.0f, e->f1g, e->ffn, bl->fc2.w,
-                e->ffn, 1.0f, e->X, d);
+    craft_sgemm(0, 1, N, d, e->ffn, 1.0f, e->f1g, e->ffn, bl->fc2.w, e->ffn, 1.0f, e->X, d);
 }
 
 /* Tokens, blocks and LN_f for orders [0, n): leaves Xb in e->X and f_m of every auxiliary. */
@@ -401,40 +434,30 @@ static int backbone_forward(craft_engine *e, const craft_batch *bt, int n, craft
 
 /* For order b: logits_hj = (Xb_j * C) . qk_h / sqrt(dh) over its n tokens;
  * att[h, j] the softmax; xbar[h] = C * sum_j att_hj Xb_j. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static void single_query_attention(craft_engine *e, float *att, float *xbar, const float *Xb, int n,
                                    const float *qk, const float *C)
 {
     const int d = e->d, H = e->H;
     const float scale = 1.0f / sqrtf((float)e->dh);
-    float *lg = e->work;          /* [n, H] */
-    float *qkc = e->work + (size_t)e->T * H; /* [d, H] */
+    float *lg = e->work + e->wstride * thread_id() + (size_t)e->T * e->T; /* [n, H] */
+    float *qkc = lg + (size_t)e->T * H;                                     /* [d, H] */
     for (int c = 0; c < d; c++)
         for (int hd = 0; hd < H; hd++)
             qkc[(size_t)c * H + hd] = qk[(size_t)hd * d + c] * C[c] * scale;
-    for (int j = 0; j < n; j++) {
-        float *l = lg + (size_t)j * H;
-        for (int hd = 0; hd < H; hd++)
-            l[hd] = 0.0f;
-        const float *x = Xb + (size_t)j * d;
-        for (int c = 0; c < d; c++)
-            for (int hd = 0; hd < H; hd++)
-                l[hd] += x[c] * qkc[(size_t)c * H + hd];
-    }
+    /* logits [n, H] = Xb [n, d] qkc [d, H] */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, H, d, 1.0f, Xb, d, qkc, H, 0.0f, lg, H);
     for (int hd = 0; hd < H; hd++) {
         float *a = att + (size_t)hd * e->T;
         for (int j = 0; j < n; j++)
             a[j] = lg[(size_t)j * H + hd];
         softmax_inplace(a, n);
-        float *xb = xbar + (size_t)hd * d;
-        memset(xb, 0, sizeof(float) * d);
-        for (int j = 0; j < n; j++) {
-            const float aj = a[j], *x = Xb + (size_t)j * d;
-            for (int c = 0; c < d; c++)
-                xb[c] += aj * x[c];
-        }
-        for (int c = 0; c < d; c++)
-            xb[c] *= C[c];
     }
+    /* xbar [H, d] = att [H, n] Xb [n, d], then gated by C */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, H, d, n, 1.0f, att, e->T, Xb, d, 0.0f, xbar, d);
+    for (int hd = 0; hd < H; hd++)
+        for (int c = 0; c < d; c++)
+            xbar[(size_t)hd * d + c] *= C[c];
 }
 
 /* Per head h: zb[:, h] = xbar[:, h, :] Wv_h^T + bv_h, then out = Linear_o(zb). */
@@ -444,8 +467,8 @@ static void attention_output(craft_engine *e, float *out, const craft_linear *wv
     for (int b = 0; b < n; b++)
         memcpy(e->zb + (size_t)b * d, wv->b, sizeof(float) * d);
     for (int hd = 0; hd < H; hd++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, dh, d, 1.0f, e->xbar + (size_t)hd * d, H * d,
-                    wv->w + (size_t)hd * dh * d, d, 1.0f, e->zb + hd * dh, d);
+        craft_sgemm(0, 1, n, dh, d, 1.0f, e->xbar + (size_t)hd * d, H * d, wv->w + (size_t)hd * dh * d, d, 1.0f,
+                    e->zb + hd * dh, d);
     linear_forward(out, d, e->zb, d, wo, n);
 }
 
@@ -457,8 +480,9 @@ static void conditioning_forward(craft_engine *e, int m, float *C, float *fhat, 
     linear_forward(e->qv, d, e->f[m], d, &cr->q, n);
     /* qk[b, h, :] = q[b, h-chunk] Wk[h-chunk, :] */
     for (int hd = 0; hd < H; hd++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, dh, 1.0f, e->qv + hd * dh, d,
-                    cr->k.w + (size_t)hd * dh * d, d, 0.0f, e->qk + (size_t)hd * d, H * d);
+        craft_sgemm(0, 0, n, d, dh, 1.0f, e->qv + hd * dh, d, cr->k.w + (size_t)hd * dh * d, d, 0.0f,
+                    e->qk + (size_t)hd * d, H * d);
+#pragma omp parallel for schedule(static) if (n > 1)
     for (int b = 0; b < n; b++)
         if (e->active[b])
             single_query_attention(e, e->att + (size_t)b * H * T, e->xbar + (size_t)b * H * d,
@@ -482,6 +506,7 @@ static void pooling_forward(craft_engine *e, const float *C, float *alpha, int n
 {
     const craft_weights *w = &e->m->w;
     const int d = e->d, H = e->H, T = e->T;
+#pragma omp parallel for schedule(static) if (n > 1)
     for (int b = 0; b < n; b++) {
         float *att = e->att + (size_t)b * H * T;
         single_query_attention(e, att, e->xbar + (size_t)b * H * d, e->X + (size_t)b * T * d, e->n_bb[b],

@@ -6,11 +6,24 @@
 
 #include "craft.h"
 
+/* Threads for the engine's own loops and its matrix products. OpenBLAS itself
+ * runs single-threaded: the engine splits each product into row blocks, one per
+ * thread, so one thread pool serves everything and results do not depend on
+ * how OpenBLAS would have split the work. */
+void craft_threads_init(int threads);
+int craft_threads_get(void);
+/* Row-major C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C, split over rows of C
+ * (or over columns when there are too few rows). */
+void craft_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc);
+
 /* out[N,out] = in[N,in] W^T + b   (W [out,in]; ldi/ldo are row strides) */
 void linear_forward(float *out, int ldo, const float *in, int ldi, const craft_linear *lin, int N);
 /* out[N,C] = LN(in[N,C]); mean/rstd [N] may be NULL (kept for the backward pass) */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const craft_norm *ln,
                        int N, int C);
+/* tanh (vectorizable rational form, a few ulp from tanhf) */
+float craft_tanhf(float x);
 /* tanh-form GELU, elementwise over n values */
 void gelu_forward(float *out, const float *in, size_t n);
 static inline float craft_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
