@@ -364,6 +364,13 @@ static void sparse_attention_forward(craft_engine *e, float *z, int *nbr, const 
     }
 }
 
+static void add_row_bias(float *X, const float *bias, int N, int d)
+{
+#pragma omp parallel for schedule(static) if (N > 256)
+    for (int i = 0; i < N; i++)
+        axpy_f32(X + (size_t)i * d, 1.0f, bias, d);
+}
+
 /* One pre-LN block over all B*T rows, in place on e->X. */
 static void block_forward(craft_engine *e, const craft_block *bl, int n_orders)
 {
@@ -383,17 +390,13 @@ static void block_forward(craft_engine *e, const craft_block *bl, int n_orders)
         memset(e->z + (o + e->n_bb[b]) * d, 0, sizeof(float) * (size_t)(T - e->n_bb[b]) * d);
     }
     /* X += Linear_o(z) */
-    for (int i = 0; i < N; i++)
-        for (int c = 0; c < d; c++)
-            e->X[(size_t)i * d + c] += bl->o.b[c];
+    add_row_bias(e->X, bl->o.b, N, d);
     craft_sgemm(0, 1, N, d, d, 1.0f, e->z, d, bl->o.w, d, 1.0f, e->X, d);
     /* X += fc2(GELU(fc1(LN2(X)))) */
     layernorm_forward(e->h, NULL, NULL, e->X, &bl->ln2, N, d);
     linear_forward(e->f1, e->ffn, e->h, d, &bl->fc1, N);
     gelu_forward(e->f1g, e->f1, (size_t)N * e->ffn);
-    for (int i = 0; i < N; i++)
-        for (int c = 0; c < d; c++)
-            e->X[(size_t)i * d + c] += bl->fc2.b[c];
+    add_row_bias(e->X, bl->fc2.b, N, d);
     craft_sgemm(0, 1, N, d, e->ffn, 1.0f, e->f1g, e->ffn, bl->fc2.w, e->ffn, 1.0f, e->X, d);
 }
 

@@ -59,29 +59,48 @@ void linear_forward(float *out, int ldo, const float *in, int ldi, const craft_l
     craft_sgemm(0, 1, N, lin->out, lin->in, 1.0f, in, ldi, lin->w, lin->in, 1.0f, out, ldo);
 }
 
+/* Mean and variance with 16 partial sums in a fixed order (vectorizes, repeatable). */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void layernorm_row(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b, int C)
+{
+    float acc[16] = {0};
+    int c = 0;
+    for (; c + 16 <= C; c += 16)
+        for (int l = 0; l < 16; l++)
+            acc[l] += x[c + l];
+    for (; c < C; c++)
+        acc[c & 15] += x[c];
+    float s = 0.0f;
+    for (int l = 0; l < 16; l++)
+        s += acc[l];
+    const float mu = s / C;
+    float vacc[16] = {0};
+    for (c = 0; c + 16 <= C; c += 16)
+        for (int l = 0; l < 16; l++) {
+            float dx = x[c + l] - mu;
+            vacc[l] += dx * dx;
+        }
+    for (; c < C; c++)
+        vacc[c & 15] += (x[c] - mu) * (x[c] - mu);
+    float v = 0.0f;
+    for (int l = 0; l < 16; l++)
+        v += vacc[l];
+    const float r = 1.0f / sqrtf(v / C + 1e-5f);
+    for (c = 0; c < C; c++)
+        y[c] = (x[c] - mu) * r * w[c] + b[c];
+    if (mean)
+        *mean = mu;
+    if (rstd)
+        *rstd = r;
+}
+
 void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const craft_norm *ln,
                        int N, int C)
 {
 #pragma omp parallel for schedule(static) if (N > 256)
-    for (int i = 0; i < N; i++) {
-        const float *x = in + (size_t)i * C;
-        float *y = out + (size_t)i * C;
-        double s = 0.0, ss = 0.0;
-        for (int c = 0; c < C; c++)
-            s += x[c];
-        double mu = s / C;
-        for (int c = 0; c < C; c++) {
-            double dx = x[c] - mu;
-            ss += dx * dx;
-        }
-        float m = (float)mu, r = (float)(1.0 / sqrt(ss / C + 1e-5));
-        for (int c = 0; c < C; c++)
-            y[c] = (x[c] - m) * r * ln->w[c] + ln->b[c];
-        if (mean)
-            mean[i] = m;
-        if (rstd)
-            rstd[i] = r;
-    }
+    for (int i = 0; i < N; i++)
+        layernorm_row(out + (size_t)i * C, mean ? mean + i : NULL, rstd ? rstd + i : NULL, in + (size_t)i * C,
+                      ln->w, ln->b, C);
 }
 
 /* tanh as a rational function (the minimax fit used by Eigen): within a few
@@ -143,24 +162,43 @@ void softmax_inplace(float *x, int n)
         x[i] *= inv;
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default")))
 void topk_select(int *idx, float *best, const float *s, int n, int k)
 {
     /* Insertion into a descending list of the best k so far; scanning j upwards
-     * and inserting only past equal scores keeps ties on the smaller index. */
-    int have = 0;
-    for (int j = 0; j < n; j++) {
-        float v = s[j];
-        if (have == k && !(v > best[k - 1]))
-            continue;
-        int pos = have < k ? have : k - 1;
-        while (pos > 0 && v > best[pos - 1]) {
-            best[pos] = best[pos - 1];
-            idx[pos] = idx[pos - 1];
-            pos--;
+     * and inserting only past equal scores keeps ties on the smaller index.
+     * Once the list is full, blocks of 16 with nothing above the k-th best are
+     * skipped with one vectorized test. */
+    int have = 0, j = 0;
+    for (;;) {
+        if (have == k) {
+            const float thr = best[k - 1];
+            while (j + 16 <= n) {
+                int any = 0;
+                for (int l = 0; l < 16; l++)
+                    any |= s[j + l] > thr;
+                if (any)
+                    break;
+                j += 16;
+            }
         }
-        best[pos] = v;
-        idx[pos] = j;
-        if (have < k)
-            have++;
+        if (j >= n)
+            break;
+        const int stop = j + 16 < n ? j + 16 : n;
+        for (; j < stop; j++) {
+            float v = s[j];
+            if (have == k && !(v > best[k - 1]))
+                continue;
+            int pos = have < k ? have : k - 1;
+            while (pos > 0 && v > best[pos - 1]) {
+                best[pos] = best[pos - 1];
+                idx[pos] = idx[pos - 1];
+                pos--;
+            }
+            best[pos] = v;
+            idx[pos] = j;
+            if (have < k)
+                have++;
+        }
     }
 }
