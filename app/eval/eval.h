@@ -1,0 +1,159 @@
+/* eval.h: honest evaluation of a CRAFT model (docs/EVAL.md).
+ *
+ * The evaluated orders are held in memory as one engine batch (craft_eval_set).
+ * Everything here is a library call: `craft eval`, the app's Model view and
+ * the tests share it. Undefined values (a class without positives, say) are
+ * NaN, printed as null in JSON and "-" in tables, never 0.
+ */
+#ifndef CRAFT_EVAL_H
+#define CRAFT_EVAL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "craft.h"
+#include "orders.h"
+
+/* ------------------------------------------------------------ the orders */
+typedef struct craft_eval_set {
+    const craft_config *cfg; /* the model config the orders are resolved against */
+    craft_batch b;           /* all orders: b.n of them, b.cap allocated */
+    char **ids;              /* [b.n] order ids */
+    int n_labelled;          /* orders that carried labels */
+} craft_eval_set;
+
+/* Reads every order of path (JSONL or CSV, "-" stdin). Fills missing txt/graph
+ * embeddings with the built-in encoders where this build has them. Stops at the
+ * first bad order with its file and line. */
+int craft_eval_set_load(craft_eval_set *s, const craft_config *cfg, const char *path, craft_format format,
+                        craft_error *err);
+/* Appends the orders of one reader batch (copies them). */
+int craft_eval_set_append(craft_eval_set *s, const craft_order_batch *ob, craft_error *err);
+void craft_eval_set_init(craft_eval_set *s, const craft_config *cfg);
+void craft_eval_set_free(craft_eval_set *s);
+/* A batch that views orders [start, start+n) of s (no copy; do not free). */
+void craft_eval_set_view(const craft_eval_set *s, int start, int n, craft_batch *view);
+/* The subset of s given by rows (copies). */
+int craft_eval_set_subset(craft_eval_set *dst, const craft_eval_set *src, const int *rows, int n, craft_error *err);
+
+/* The split: order i is held out (test) when hash(seed, order_id) < fraction.
+ * is_test[i] is 1 or 0. Returns the number held out. */
+int craft_eval_split(const craft_eval_set *s, double fraction, uint64_t seed, int *is_test);
+/* The hash behind the split, uniform in [0, 1). */
+double craft_eval_split_hash(const char *order_id, uint64_t seed);
+
+/* Scores every order under n_req requests (modality subsets) in one engine pass
+ * per batch; scores[r] gets [n, K] probabilities (caller allocates). */
+int craft_eval_predict(const craft_model *m, const craft_eval_set *s, const craft_request *req, int n_req,
+                       float **scores, int threads, craft_error *err);
+
+/* ------------------------------------------------------------- metrics */
+#define CRAFT_ECE_BINS 10
+
+typedef struct craft_eval_metrics {
+    int task, K;
+    int n;                  /* orders scored */
+    int *n_known, *n_pos;   /* [K] orders with a known label, positives */
+    double *ap, *roc;       /* [K] average precision, ROC-AUC (NaN: undefined) */
+    double macro_ap, macro_roc; /* mean over the classes where defined */
+    double accuracy, macro_f1;  /* multiclass (argmax); NaN for multilabel */
+    double ece;             /* expected calibration error, 10 equal-width bins */
+    double target_precision;
+    double *thr, *thr_precision, *thr_recall; /* [K] lowest threshold reaching the target */
+} craft_eval_metrics;
+
+/* Every metric of scores [n, K] against labels [n, K] (NaN = unknown).
+ * PR-AUC and ROC-AUC come from engine/metrics.h (craft_pr_auc, craft_roc_auc). */
+int craft_eval_metrics_compute(craft_eval_metrics *out, int task, int n, int K, const float *scores,
+                               const float *labels, double target_precision, craft_error *err);
+void craft_eval_metrics_free(craft_eval_metrics *mt);
+
+/* Accuracy of the argmax over the orders whose class is known (multiclass). */
+double craft_eval_accuracy(int n, int K, const float *scores, const float *labels);
+/* ECE with equal-width bins: multilabel over every known (order, class) pair,
+ * multiclass over the top class's confidence against its correctness. */
+double craft_eval_ece(int task, int n, int K, const float *scores, const float *labels, int bins);
+/* The lowest score threshold t with precision(score >= t) >= target; NaN when none. */
+double craft_eval_threshold_at_precision(const float *score, const float *label, int n, int stride, double target,
+                                         double *precision, double *recall);
+double craft_eval_macro_f1(int n, int K, const float *scores, const float *labels);
+
+/* --------------------------------------------------------- subset table */
+typedef struct craft_eval_subsets {
+    int n;                 /* subsets: every one that contains the backbone */
+    uint32_t *off_mask;    /* [n] auxiliaries switched off */
+    char **name;           /* [n] "full", "without txt", "backbone only", ... */
+    double *macro_ap, *macro_roc, *accuracy; /* [n] (accuracy: multiclass only) */
+} craft_eval_subsets;
+
+int craft_eval_subsets_run(craft_eval_subsets *out, const craft_model *m, const craft_eval_set *s, int threads,
+                           float **full_scores, craft_error *err);
+void craft_eval_subsets_free(craft_eval_subsets *t);
+
+/* ---------------------------------------------------------------- noise */
+#define CRAFT_NOISE_LEVELS 10 /* factors 0, 0.1, ..., 0.9 */
+
+typedef struct craft_eval_noise {
+    int n;               /* settings: each modality, then all at once */
+    char **name;         /* [n] modality name or "all" */
+    const char *metric;  /* "accuracy" or "macro_pr_auc" */
+    double factor[CRAFT_NOISE_LEVELS];
+    double *value;       /* [n, CRAFT_NOISE_LEVELS] */
+    uint64_t seed;
+} craft_eval_noise;
+
+/* Per modality (and per numeric tabular feature) mean and standard deviation of
+ * the present values of s; noise for factor f is f * N(mean, std^2) added to
+ * every present value of the modality (categorical features are left alone). */
+int craft_eval_noise_run(craft_eval_noise *out, const craft_model *m, const craft_eval_set *s, uint64_t seed,
+                         int threads, craft_error *err);
+void craft_eval_noise_free(craft_eval_noise *t);
+
+/* ------------------------------------------------------------ baselines */
+typedef struct craft_eval_baseline_row {
+    char name[64];
+    char detail[160];    /* what it is, or why it is unavailable */
+    int available;
+    int single_modality; /* counts toward the ratio's denominator */
+    double macro_ap, accuracy, ratio; /* ratio: to the best single-modality model */
+} craft_eval_baseline_row;
+
+typedef struct craft_eval_baselines {
+    double val_fraction;
+    uint64_t seed;
+    int n_train, n_test;
+    const char *metric;  /* "macro_pr_auc" or "accuracy": what the ratio divides */
+    int best_single;     /* row index of the best single-modality model, -1 if none */
+    int n;
+    craft_eval_baseline_row row[16];
+} craft_eval_baselines;
+
+typedef struct {
+    double val_fraction;  /* held-out share (default 0.2) */
+    uint64_t seed;
+    int threads;
+    int hidden, epochs, batch; /* MLP baselines */
+    float lr, weight_decay;
+    int xgb_rounds, xgb_depth;
+    float xgb_eta;
+    int quiet;            /* no progress on stderr */
+} craft_eval_baseline_options;
+
+void craft_eval_baseline_defaults(craft_eval_baseline_options *o);
+int craft_eval_baselines_run(craft_eval_baselines *out, const craft_model *m, const craft_eval_set *s,
+                             const craft_eval_baseline_options *o, craft_error *err);
+
+/* ---------------------------------------------------------------- report */
+typedef struct craft_eval_report {
+    const craft_model *model;
+    const char *input;
+    craft_eval_metrics metrics;
+    craft_eval_subsets subsets;
+    craft_eval_noise *noise;         /* NULL when not asked for */
+    craft_eval_baselines *baselines; /* NULL when not asked for */
+} craft_eval_report;
+
+void craft_eval_write_json(FILE *out, const craft_eval_report *r);
+void craft_eval_write_table(FILE *out, const craft_eval_report *r);
+
+#endif

@@ -1,0 +1,222 @@
+/* evalset.c: the evaluated orders in memory, the seeded split, and scoring
+ * them under several modality subsets at once. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval.h"
+
+#define EVAL_READ_BATCH 256
+
+void craft_eval_set_init(craft_eval_set *s, const craft_config *cfg)
+{
+    memset(s, 0, sizeof *s);
+    s->cfg = cfg;
+}
+
+void craft_eval_set_free(craft_eval_set *s)
+{
+    if (s->ids)
+        for (int i = 0; i < s->b.n; i++)
+            free(s->ids[i]);
+    free(s->ids);
+    craft_batch_free(&s->b);
+    const craft_config *cfg = s->cfg;
+    memset(s, 0, sizeof *s);
+    s->cfg = cfg;
+}
+
+/* Copies order src_i of src into order dst_i of dst (same config). */
+static void copy_order(const craft_config *cfg, craft_batch *dst, int dst_i, const craft_batch *src, int src_i)
+{
+    if (src->F)
+        memcpy(dst->tab + (size_t)dst_i * src->F, src->tab + (size_t)src_i * src->F, sizeof(float) * src->F);
+    for (int m = 0; m < cfg->n_modalities; m++) {
+        if (!src->emb[m])
+            continue;
+        size_t w = (size_t)cfg->modalities[m].tokens * cfg->modalities[m].dim;
+        dst->ntok[m][dst_i] = src->ntok[m][src_i];
+        memcpy(dst->emb[m] + dst_i * w, src->emb[m] + src_i * w, sizeof(float) * w);
+    }
+    memcpy(dst->labels + (size_t)dst_i * cfg->n_classes, src->labels + (size_t)src_i * cfg->n_classes,
+           sizeof(float) * cfg->n_classes);
+}
+
+/* Makes room for at least need orders (doubling). */
+static int reserve(craft_eval_set *s, int need, craft_error *err)
+{
+    if (need <= s->b.cap)
+        return CRAFT_OK;
+    int cap = s->b.cap ? s->b.cap : EVAL_READ_BATCH;
+    while (cap < need)
+        cap *= 2;
+    craft_batch nb;
+    int rc = craft_batch_init(&nb, s->cfg, cap, err);
+    if (rc)
+        return rc;
+    char **ids = realloc(s->ids, sizeof *ids * (size_t)cap);
+    if (!ids) {
+        craft_batch_free(&nb);
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory for %d orders", cap);
+    }
+    s->ids = ids;
+    for (int i = 0; i < s->b.n; i++)
+        copy_order(s->cfg, &nb, i, &s->b, i);
+    nb.n = s->b.n;
+    nb.has_labels = s->b.has_labels;
+    craft_batch_free(&s->b);
+    s->b = nb;
+    return CRAFT_OK;
+}
+
+int craft_eval_set_append(craft_eval_set *s, const craft_order_batch *ob, craft_error *err)
+{
+    int rc = reserve(s, s->b.n + ob->in.n, err);
+    if (rc)
+        return rc;
+    for (int i = 0; i < ob->in.n; i++) {
+        int at = s->b.n;
+        char *id = strdup(ob->ids[i] ? ob->ids[i] : "");
+        if (!id)
+            return craft_fail(err, CRAFT_ENOMEM, "out of memory for order ids");
+        copy_order(s->cfg, &s->b, at, &ob->in, i);
+        s->ids[at] = id;
+        s->b.n++;
+        if (ob->has_labels[i]) {
+            s->n_labelled++;
+            s->b.has_labels = 1;
+        }
+    }
+    return CRAFT_OK;
+}
+
+int craft_eval_set_load(craft_eval_set *s, const craft_config *cfg, const char *path, craft_format format,
+                        craft_error *err)
+{
+    craft_eval_set_init(s, cfg);
+    craft_reader *rd = NULL;
+    craft_order_batch ob;
+    memset(&ob, 0, sizeof ob);
+    int rc = craft_reader_open(&rd, path, format, cfg, err);
+    if (!rc)
+        rc = craft_order_batch_init(&ob, cfg, EVAL_READ_BATCH, 0, err);
+    int eof = 0;
+    while (!rc && !eof) {
+        craft_order_batch_reset(&ob, cfg);
+        rc = craft_reader_next(rd, &ob, &eof, err);
+        if (!rc && ob.in.n)
+            rc = craft_eval_set_append(s, &ob, err);
+    }
+    craft_order_batch_free(&ob);
+    craft_reader_close(rd);
+    if (!rc && s->b.n == 0)
+        rc = craft_fail(err, CRAFT_EINPUT, "%s holds no orders", path);
+    if (!rc && s->n_labelled == 0)
+        rc = craft_fail(err, CRAFT_EINPUT,
+                        "%s: none of its %d orders carries labels; evaluation needs labelled orders", path, s->b.n);
+    if (rc)
+        craft_eval_set_free(s);
+    return rc;
+}
+
+void craft_eval_set_view(const craft_eval_set *s, int start, int n, craft_batch *v)
+{
+    memset(v, 0, sizeof *v);
+    const craft_config *cfg = s->cfg;
+    v->n = v->cap = n;
+    v->F = s->b.F;
+    v->has_labels = s->b.has_labels;
+    if (s->b.tab)
+        v->tab = s->b.tab + (size_t)start * s->b.F;
+    for (int m = 0; m < cfg->n_modalities; m++) {
+        if (!s->b.emb[m])
+            continue;
+        size_t w = (size_t)cfg->modalities[m].tokens * cfg->modalities[m].dim;
+        v->ntok[m] = s->b.ntok[m] + start;
+        v->emb[m] = s->b.emb[m] + start * w;
+    }
+    v->labels = s->b.labels + (size_t)start * cfg->n_classes;
+}
+
+int craft_eval_set_subset(craft_eval_set *dst, const craft_eval_set *src, const int *rows, int n, craft_error *err)
+{
+    craft_eval_set_init(dst, src->cfg);
+    int rc = reserve(dst, n > 0 ? n : 1, err);
+    for (int i = 0; !rc && i < n; i++) {
+        int r = rows[i];
+        if (!(dst->ids[i] = strdup(src->ids[r]))) {
+            rc = craft_fail(err, CRAFT_ENOMEM, "out of memory for order ids");
+            break;
+        }
+        copy_order(src->cfg, &dst->b, i, &src->b, r);
+        dst->b.n = i + 1;
+    }
+    dst->b.has_labels = src->b.has_labels;
+    dst->n_labelled = dst->b.n;
+    if (rc)
+        craft_eval_set_free(dst);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- split */
+
+/* splitmix64's finalizer: a well-mixed 64-bit hash step. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+double craft_eval_split_hash(const char *order_id, uint64_t seed)
+{
+    /* FNV-1a over the id, then mixed with the seed: stable across runs,
+     * machines and file order, so the same order always lands on the same side. */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *c = (const unsigned char *)order_id; *c; c++)
+        h = (h ^ *c) * 0x100000001b3ull;
+    h = mix64(h ^ mix64(seed + 0x9e3779b97f4a7c15ull));
+    return (double)(h >> 11) * (1.0 / 9007199254740992.0);
+}
+
+int craft_eval_split(const craft_eval_set *s, double fraction, uint64_t seed, int *is_test)
+{
+    int n_test = 0;
+    for (int i = 0; i < s->b.n; i++) {
+        is_test[i] = craft_eval_split_hash(s->ids[i], seed) < fraction;
+        n_test += is_test[i];
+    }
+    return n_test;
+}
+
+/* -------------------------------------------------------------- predict */
+
+int craft_eval_predict(const craft_model *m, const craft_eval_set *s, const craft_request *req, int n_req,
+                       float **scores, int threads, craft_error *err)
+{
+    const int K = m->cfg.n_classes;
+    const int cap = s->b.n < EVAL_READ_BATCH ? s->b.n : EVAL_READ_BATCH;
+    craft_engine *eng = NULL;
+    craft_result *res = calloc((size_t)n_req, sizeof *res);
+    if (!res)
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory for %d results", n_req);
+    int rc = craft_engine_new(&eng, m, cap, threads, err);
+    for (int r = 0; !rc && r < n_req; r++)
+        rc = craft_result_init(&res[r], &m->cfg, cap, &req[r], err);
+    for (int start = 0; !rc && start < s->b.n; start += cap) {
+        int n = s->b.n - start < cap ? s->b.n - start : cap;
+        craft_batch view;
+        craft_eval_set_view(s, start, n, &view);
+        if ((rc = craft_engine_run(eng, &view, req, n_req, res, err))) {
+            craft_error_prefix(err, "order %s (or one of the %d after it)", s->ids[start], n - 1);
+            break;
+        }
+        for (int r = 0; r < n_req; r++)
+            memcpy(scores[r] + (size_t)start * K, res[r].scores, sizeof(float) * (size_t)n * K);
+    }
+    for (int r = 0; r < n_req; r++)
+        craft_result_free(&res[r]);
+    free(res);
+    craft_engine_free(eng);
+    return rc;
+}
