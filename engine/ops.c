@@ -1,5 +1,6 @@
 /* ops.c: elementwise and row-wise layers; matrix products go to OpenBLAS. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -162,7 +163,6 @@ void softmax_inplace(float *x, int n)
         x[i] *= inv;
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
 void topk_select(int *idx, float *best, const float *s, int n, int k)
 {
     /* Insertion into a descending list of the best k so far; scanning j upwards
@@ -200,5 +200,119 @@ void topk_select(int *idx, float *best, const float *s, int n, int k)
             if (have < k)
                 have++;
         }
+    }
+}
+
+/* ------------------------------------------------------- backward passes */
+
+#define ROW_CHUNKS 16 /* fixed, so that sums over rows do not depend on the threads */
+
+void colsum_add(float *sums, const float *x, int N, int C, int ld)
+{
+    if (N <= 0)
+        return;
+    float *part = calloc((size_t)ROW_CHUNKS * C, sizeof(float));
+    if (!part) { /* no memory for partial sums: one serial pass, still deterministic */
+        for (int i = 0; i < N; i++)
+            for (int c = 0; c < C; c++)
+                sums[c] += x[(size_t)i * ld + c];
+        return;
+    }
+#pragma omp parallel for schedule(static) if ((long)N * C > 65536)
+    for (int p = 0; p < ROW_CHUNKS; p++) {
+        int lo = (int)((long)N * p / ROW_CHUNKS), hi = (int)((long)N * (p + 1) / ROW_CHUNKS);
+        float *s = part + (size_t)p * C;
+        for (int i = lo; i < hi; i++)
+            for (int c = 0; c < C; c++)
+                s[c] += x[(size_t)i * ld + c];
+    }
+    for (int p = 0; p < ROW_CHUNKS; p++)
+        for (int c = 0; c < C; c++)
+            sums[c] += part[(size_t)p * C + c];
+    free(part);
+}
+
+void linear_backward(float *dIn, int ldd, int acc_in, craft_linear *g, const float *dOut, int ldo,
+                     const float *in, int ldi, const craft_linear *lin, int N)
+{
+    if (N <= 0)
+        return;
+    /* dW[out, in] += dOut^T [out, N] in [N, in] */
+    craft_sgemm(1, 0, lin->out, lin->in, N, 1.0f, dOut, ldo, in, ldi, 1.0f, g->w, lin->in);
+    if (g->b)
+        colsum_add(g->b, dOut, N, lin->out, ldo);
+    /* dIn [N, in] (+)= dOut [N, out] W [out, in] */
+    if (dIn)
+        craft_sgemm(0, 0, N, lin->in, lin->out, 1.0f, dOut, ldo, lin->w, lin->in, acc_in ? 1.0f : 0.0f, dIn, ldd);
+}
+
+void layernorm_backward(float *dIn, int acc_in, craft_norm *g, const float *dOut, const float *in,
+                        const float *mean, const float *rstd, const craft_norm *ln, int N, int C)
+{
+    float *part = calloc((size_t)ROW_CHUNKS * 2 * C, sizeof(float));
+#pragma omp parallel for schedule(static) if ((long)N * C > 65536)
+    for (int p = 0; p < ROW_CHUNKS; p++) {
+        int lo = (int)((long)N * p / ROW_CHUNKS), hi = (int)((long)N * (p + 1) / ROW_CHUNKS);
+        float *gw = part ? part + (size_t)p * 2 * C : NULL, *gb = gw ? gw + C : NULL;
+        for (int i = lo; i < hi; i++) {
+            const float *x = in + (size_t)i * C, *dy = dOut + (size_t)i * C;
+            float *dx = dIn + (size_t)i * C;
+            const float mu = mean[i], r = rstd[i];
+            /* dx = r (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dy w */
+            float s1 = 0.0f, s2 = 0.0f;
+            for (int c = 0; c < C; c++) {
+                float xh = (x[c] - mu) * r, dxh = dy[c] * ln->w[c];
+                s1 += dxh;
+                s2 += dxh * xh;
+                if (gw) {
+                    gw[c] += dy[c] * xh;
+                    gb[c] += dy[c];
+                }
+            }
+            s1 /= C;
+            s2 /= C;
+            for (int c = 0; c < C; c++) {
+                float xh = (x[c] - mu) * r, v = r * (dy[c] * ln->w[c] - s1 - xh * s2);
+                dx[c] = acc_in ? dx[c] + v : v;
+            }
+        }
+    }
+    if (part) {
+        for (int p = 0; p < ROW_CHUNKS; p++)
+            for (int c = 0; c < C; c++) {
+                g->w[c] += part[(size_t)p * 2 * C + c];
+                g->b[c] += part[(size_t)p * 2 * C + C + c];
+            }
+        free(part);
+    } else { /* no memory for partial sums: a serial pass for the parameters */
+        for (int i = 0; i < N; i++)
+            for (int c = 0; c < C; c++) {
+                float dy = dOut[(size_t)i * C + c];
+                g->w[c] += dy * (in[(size_t)i * C + c] - mean[i]) * rstd[i];
+                g->b[c] += dy;
+            }
+    }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void gelu_backward_block(float *dIn, const float *in, const float *dOut, size_t n)
+{
+    const float k = 0.7978845608028654f;
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i], x2 = x * x;
+        float t = fast_tanhf(k * (x + 0.044715f * x2 * x));
+        float dgelu = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * k * (1.0f + 3.0f * 0.044715f * x2);
+        dIn[i] = dgelu * dOut[i];
+    }
+}
+
+void gelu_backward(float *dIn, const float *in, const float *dOut, size_t n)
+{
+    const size_t block = 1 << 14;
+    const long nblocks = (long)((n + block - 1) / block);
+#pragma omp parallel for schedule(static) if (nblocks > 1)
+    for (long b = 0; b < nblocks; b++) {
+        size_t lo = (size_t)b * block, len = n - lo < block ? n - lo : block;
+        gelu_backward_block(dIn + lo, in + lo, dOut + lo, len);
     }
 }
