@@ -33,3 +33,21 @@ void softmax_inplace(float *x, int n);
 void topk_select(int *idx, float *best, const float *s, int n, int k);
 
 #endif
+
+/* ------------------------------------------------ backward passes (the trainer)
+ * Each X_backward takes the gradient of the loss with respect to X_forward's
+ * output and adds the parameters' gradients into g (a craft_linear / craft_norm
+ * view of the gradient buffer). Sums over rows use fixed row chunks, so results
+ * do not depend on the thread count. */
+
+/* sums[C] += column sums of x[N, C] (row stride ld) */
+void colsum_add(float *sums, const float *x, int N, int C, int ld);
+/* For out = in W^T + b: g->w += dOut^T in, g->b += colsum(dOut), and
+ * dIn = dOut W (acc_in = 0) or dIn += dOut W (acc_in = 1); dIn may be NULL. */
+void linear_backward(float *dIn, int ldd, int acc_in, craft_linear *g, const float *dOut, int ldo,
+                     const float *in, int ldi, const craft_linear *lin, int N);
+/* For out = LN(in) with the kept mean and rstd: g->w, g->b accumulate, dIn = or += the input gradient. */
+void layernorm_backward(float *dIn, int acc_in, craft_norm *g, const float *dOut, const float *in,
+                        const float *mean, const float *rstd, const craft_norm *ln, int N, int C);
+/* dIn[i] = GELU'(in[i]) * dOut[i] (dIn may alias dOut) */
+void gelu_backward(float *dIn, const float *in, const float *dOut, size_t n);
