@@ -1,6 +1,8 @@
 /* scoring.c: reader -> engine -> score lines. */
 #include "scoring.h"
 
+#include "encoders.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +178,7 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
     craft_request req = {o->off_mask, o->explain, o->explain, o->perturbation};
     craft_reader *rd = NULL;
     craft_engine *eng = NULL;
+    craft_encoders *enc = NULL;
     craft_order_batch ob;
     craft_result res;
     memset(&ob, 0, sizeof ob);
@@ -183,8 +186,12 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
     uint64_t done = 0;
     double t0 = craft_now();
     int rc = craft_reader_open(&rd, o->input, o->format, cfg, err);
+    /* the built-in encoders fill txt/graph for orders without embeddings; they
+     * need the raw text and entities, which are kept only then */
     if (!rc)
-        rc = craft_order_batch_init(&ob, cfg, batch, 0, err);
+        rc = craft_encoders_new(&enc, cfg, err);
+    if (!rc)
+        rc = craft_order_batch_init(&ob, cfg, batch, craft_encoders_active(enc), err);
     if (!rc)
         rc = craft_result_init(&res, cfg, batch, &req, err);
     if (!rc)
@@ -197,6 +204,10 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
             break;
         if (ob.in.n == 0)
             continue;
+        if ((rc = craft_encoders_fill(enc, cfg, &ob, err))) {
+            craft_error_prefix(err, "%s", o->input);
+            break;
+        }
         if ((rc = craft_engine_run(eng, &ob.in, &req, 1, &res, err))) {
             /* name the order: the engine sees batch positions only */
             craft_error_prefix(err, "%s:%zu (order %s)", o->input, ob.line[0], ob.ids[0]);
@@ -218,6 +229,7 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
     if (n_scored)
         *n_scored = done;
     craft_engine_free(eng);
+    craft_encoders_free(enc);
     craft_result_free(&res);
     craft_order_batch_free(&ob);
     craft_reader_close(rd);

@@ -1,0 +1,80 @@
+/* encoders.h: the built-in frozen encoders (docs/ENCODERS.md), plain C11.
+ *
+ * - text: an order's text fields -> one 256-wide L2-normalized vector (`txt`),
+ *   bit-identical on every IEEE-754 machine (integer accumulation, one rounding).
+ * - graph: an order's entities -> a time-respecting vector (`graph`) built from
+ *   orders strictly earlier than the order: activity, smoothed per-class defect
+ *   lifts, and a hashed identity sketch per entity type.
+ * - craft_encoders_fill: fills the `txt` / `graph` inputs of a batch where the
+ *   orders carry no precomputed embedding and the model's modality has the
+ *   encoder's width. */
+#ifndef CRAFT_ENCODERS_H
+#define CRAFT_ENCODERS_H
+
+#include "craft.h"
+#include "orders.h"
+
+/* ------------------------------------------------------------------ text */
+#define CRAFT_TEXT_DIM 256
+
+typedef struct craft_text_encoder craft_text_encoder;
+
+int craft_text_encoder_new(craft_text_encoder **out, craft_error *err);
+void craft_text_encoder_free(craft_text_encoder *te);
+/* Encodes the text fields into out[CRAFT_TEXT_DIM]. Returns the number of
+ * n-gram occurrences seen (0: no usable text, out is all zeros and the
+ * modality should be treated as missing), or -1 when out of memory. */
+long craft_text_encode(craft_text_encoder *te, const craft_kv *text, float *out);
+
+/* ----------------------------------------------------------------- graph */
+#define CRAFT_GRAPH_TYPES 5   /* customer, seller, carrier, route, hub */
+#define CRAFT_GRAPH_SKETCH 10 /* hashed identity bits per entity type */
+
+extern const char *const craft_graph_type_names[CRAFT_GRAPH_TYPES];
+
+/* Output width for a model with n_classes classes: 5 x (1 + K + 10). */
+int craft_graph_width(int n_classes);
+
+typedef struct craft_graph craft_graph;
+
+int craft_graph_new(craft_graph **out, int n_classes, craft_error *err);
+void craft_graph_free(craft_graph *g);
+
+/* Parses an ISO 8601 date-time (YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|+HH:MM|-HH:MM],
+ * a space allowed for T) into seconds since 1970-01-01T00:00:00Z. */
+int craft_graph_parse_time(const char *ts, double *t, craft_error *err);
+
+/* Encodes an order at time t (NaN: no time, i.e. after every order observed so
+ * far) into out[craft_graph_width(K)], from observed orders strictly earlier
+ * than t. Refuses (CRAFT_EINPUT) a t earlier than the latest observed time:
+ * the state cannot forget, so such an order would see its future. */
+int craft_graph_encode(craft_graph *g, const craft_kv *entities, double t, float *out, craft_error *err);
+
+/* Adds an observed order: its entities, time (NaN: now) and labels
+ * (labels[K], NaN where unknown; labels may be NULL for none). Any time order
+ * is accepted; encoding needs times at or after the latest one observed. */
+int craft_graph_observe(craft_graph *g, const craft_kv *entities, double t, const float *labels,
+                        craft_error *err);
+
+/* Latest observed time (-inf when none). */
+double craft_graph_latest(const craft_graph *g);
+/* Orders observed so far. */
+uint64_t craft_graph_orders(const craft_graph *g);
+
+/* ----------------------------------------------- filling a batch of orders */
+typedef struct craft_encoders craft_encoders;
+
+/* Chooses the encoders that apply to cfg: the text encoder when the model has
+ * an embedding modality "txt" of width 256, the graph encoder when it has an
+ * embedding modality "graph" of width craft_graph_width(K). */
+int craft_encoders_new(craft_encoders **out, const craft_config *cfg, craft_error *err);
+void craft_encoders_free(craft_encoders *enc);
+/* True when some encoder applies (the reader must then keep raw fields). */
+int craft_encoders_active(const craft_encoders *enc);
+/* For each order of ob in turn: fills `txt` from its text and `graph` from its
+ * entities where the order has no such embedding (ntok == 0), then feeds the
+ * order to the graph state. ob must come from a reader with keep_raw = 1.
+ * Errors name the order (id and line). */
+int craft_encoders_fill(craft_encoders *enc, const craft_config *cfg, craft_order_batch *ob, craft_error *err);
+
+#endif
