@@ -23,6 +23,9 @@ void craft_eval_baseline_defaults(craft_eval_baseline_options *o)
     o->xgb_rounds = 100;
     o->xgb_depth = 4;
     o->xgb_eta = 0.1f;
+    o->backbone_epochs = 10;
+    o->backbone_batch = 64;
+    o->backbone_lr = 1e-3f;
 }
 
 static void progress(const craft_eval_baseline_options *o, const char *what)
@@ -135,6 +138,22 @@ static int xgb_row(craft_eval_baseline_row *r, const split_data *d, craft_error 
     return rc;
 }
 
+/* A CRAFT model trained on the backbone alone (auxiliaries off). */
+static int backbone_row(craft_eval_baseline_row *r, const craft_model *m, const split_data *d, craft_error *err)
+{
+    float *P = malloc(sizeof(float) * ((size_t)d->n_test * d->cfg->n_classes + 1));
+    if (!P)
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory for the backbone baseline's scores");
+    craft_backbone_options bo = {d->o->backbone_epochs, d->o->backbone_batch, 3, d->o->threads, d->o->backbone_lr,
+                                 d->o->weight_decay, d->o->seed};
+    int rc = craft_eval_backbone_fit_predict(m, d->s, d->fit_rows, d->n_fit, d->val_rows, d->n_val, d->test_rows,
+                                             d->n_test, &bo, P, r->detail, sizeof r->detail, err);
+    if (!rc)
+        row_scores(r, d, P);
+    free(P);
+    return rc;
+}
+
 /* The given CRAFT model on the test rows. */
 static int craft_row(craft_eval_baseline_row *r, const craft_model *m, const split_data *d, craft_error *err)
 {
@@ -238,8 +257,9 @@ int craft_eval_baselines_run(craft_eval_baselines *out, const craft_model *m, co
     }
     if (!rc) {
         craft_eval_baseline_row *r = &out->row[out->n++];
-        row_set(r, "backbone alone (trained)", 0, 0,
-                "unavailable: needs the trainer (engine/train.h), not in this build yet");
+        row_set(r, "backbone alone (trained)", 0, 1, "");
+        progress(o, r->name);
+        rc = backbone_row(r, m, &d, err);
     }
     if (!rc) {
         craft_eval_baseline_row *r = &out->row[out->n++];

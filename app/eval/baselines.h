@@ -58,6 +58,22 @@ typedef struct {
 int craft_mlp_train(craft_mlp *m, const float *Xtr, const float *Ytr, int ntr, const float *Xva, const float *Yva,
                     int nva, const craft_mlp_train_options *o, craft_error *err);
 
+/* --------------------------------------------------- the backbone alone */
+typedef struct {
+    int epochs, batch, patience, threads;
+    float lr, weight_decay;
+    uint64_t seed;
+} craft_backbone_options;
+
+/* A fresh model of m's shape (bin edges fitted on the fit rows) trained with the
+ * trainer's step API (engine/train.h) with every auxiliary switched off and no
+ * SupCMA; early stopping on the val rows' macro PR-AUC (patience epochs); P gets
+ * [n_test, K] scores of the test rows, auxiliaries off. */
+int craft_eval_backbone_fit_predict(const craft_model *m, const craft_eval_set *s, const int *fit, int n_fit,
+                                    const int *val, int n_val, const int *test, int n_test,
+                                    const craft_backbone_options *o, float *P, char *detail, size_t detail_len,
+                                    craft_error *err);
+
 /* -------------------------------------------------------------- XGBoost */
 typedef struct {
     int rounds, max_depth, threads;

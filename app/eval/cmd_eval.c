@@ -37,6 +37,7 @@ static void help(void)
            "  --seed N                 seed of the split, the noise and the baselines (default 1)\n"
            "  --hidden N, --epochs N   MLP baselines: hidden width (64), most epochs (60)\n"
            "  --xgb-rounds N           XGBoost boosting rounds (default 100)\n"
+           "  --backbone-epochs N      most epochs of the backbone-alone model (default 10)\n"
            "  --threads N              CPU threads (default: all cores)\n"
            "  --json                   write the evaluation as JSON (keys in docs/EVAL.md)\n"
            "  --output FILE            write there instead of standard output\n\n"
@@ -165,6 +166,10 @@ static int parse_args(int argc, char **argv, eval_args *a)
             i++;
         } else if (!strcmp(o, "--epochs")) {
             if (cli_int("eval", o, v, 1, 10000, &a->bo.epochs))
+                return EXIT_USAGE;
+            i++;
+        } else if (!strcmp(o, "--backbone-epochs")) {
+            if (cli_int("eval", o, v, 1, 10000, &a->bo.backbone_epochs))
                 return EXIT_USAGE;
             i++;
         } else if (!strcmp(o, "--xgb-rounds")) {

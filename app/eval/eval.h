@@ -33,6 +33,8 @@ void craft_eval_set_init(craft_eval_set *s, const craft_config *cfg);
 void craft_eval_set_free(craft_eval_set *s);
 /* A batch that views orders [start, start+n) of s (no copy; do not free). */
 void craft_eval_set_view(const craft_eval_set *s, int start, int n, craft_batch *view);
+/* Copies rows[0..n) of s into batch dst (cap >= n, same config); dst->n = n. */
+void craft_eval_set_gather(const craft_eval_set *s, const int *rows, int n, craft_batch *dst);
 /* The subset of s given by rows (copies). */
 int craft_eval_set_subset(craft_eval_set *dst, const craft_eval_set *src, const int *rows, int n, craft_error *err);
 
@@ -136,6 +138,8 @@ typedef struct {
     float lr, weight_decay;
     int xgb_rounds, xgb_depth;
     float xgb_eta;
+    int backbone_epochs, backbone_batch; /* the backbone alone, through the trainer */
+    float backbone_lr;
     int quiet;            /* no progress on stderr */
 } craft_eval_baseline_options;
 

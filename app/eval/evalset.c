@@ -138,6 +138,14 @@ void craft_eval_set_view(const craft_eval_set *s, int start, int n, craft_batch 
     v->labels = s->b.labels + (size_t)start * cfg->n_classes;
 }
 
+void craft_eval_set_gather(const craft_eval_set *s, const int *rows, int n, craft_batch *dst)
+{
+    for (int i = 0; i < n; i++)
+        copy_order(s->cfg, dst, i, &s->b, rows[i]);
+    dst->n = n;
+    dst->has_labels = s->b.has_labels;
+}
+
 int craft_eval_set_subset(craft_eval_set *dst, const craft_eval_set *src, const int *rows, int n, craft_error *err)
 {
     craft_eval_set_init(dst, src->cfg);

@@ -425,6 +425,7 @@ static void test_baselines_table(void)
     o.val_fraction = 0.3;
     o.quiet = 1;
     o.epochs = 20;
+    o.backbone_epochs = 3;
     craft_eval_baselines b;
     CU_ASSERT_EQUAL_FATAL(craft_eval_baselines_run(&b, tiny, &set, &o, &err), CRAFT_OK);
     CU_ASSERT_EQUAL(b.n_train + b.n_test, N_ORDERS);
@@ -434,9 +435,19 @@ static void test_baselines_table(void)
     CU_ASSERT_EQUAL(b.n_test, test_rows);
     CU_ASSERT_FATAL(b.best_single >= 0);
     CU_ASSERT_DOUBLE_EQUAL(b.row[b.best_single].ratio, 1.0, 1e-12);
-    for (int i = 0; i < b.n; i++)
+    int backbone = 0;
+    for (int i = 0; i < b.n; i++) {
         if (b.row[i].single_modality)
             CU_ASSERT(!(b.row[i].ratio > 1.0));
+        if (!strcmp(b.row[i].name, "backbone alone (trained)")) {
+            backbone = 1;
+            CU_ASSERT(b.row[i].available);
+            CU_ASSERT(isfinite(b.row[i].macro_ap) && b.row[i].macro_ap > 0 && b.row[i].macro_ap <= 1);
+        }
+        if (b.row[i].available)
+            CU_ASSERT(isfinite(b.row[i].ratio));
+    }
+    CU_ASSERT(backbone);
     craft_eval_set_free(&set);
 }
 
@@ -470,7 +481,7 @@ static int run_cli(const char *args, char **output)
 static void test_cli_json(void)
 {
     char args[1024], *out = NULL;
-    snprintf(args, sizeof args, "--model %s --input %s --json --noise --baselines --val-fraction 0.3 --epochs 10",
+    snprintf(args, sizeof args, "--model %s --input %s --json --noise --baselines --val-fraction 0.3 --epochs 10 --backbone-epochs 2",
              fixture("tiny-multilabel.safetensors"), labelled_path);
     CU_ASSERT_EQUAL_FATAL(run_cli(args, &out), 0);
     cJSON *o = cJSON_Parse(out);
