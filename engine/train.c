@@ -99,7 +99,7 @@ static int thread_id(void)
 
 craft_train_opts craft_train_defaults(void)
 {
-    craft_train_opts o = {0.3f, 0.07f, 0, 1, 0.2f, 0.2f, NULL, 1};
+    craft_train_opts o = {0.3f, 0.07f, 0, 1, 0.2f, 0.2f, NULL, 1, 0};
     return o;
 }
 
@@ -548,7 +548,8 @@ static void sparse_attention_forward(craft_train *t, layer_cache *c, size_t o, i
     for (int i = 0; i < n; i++) {
         int *sel = c->nbr + (o + i) * KK;
         const float *Si = S + (size_t)i * n;
-        topk_select(sel, best, Si, n, kk);
+        if (!t->o.keep_selection)
+            topk_select(sel, best, Si, n, kk);
         for (int hd = 0; hd < H; hd++) {
             float *a = c->att + ((o + i) * H + hd) * KK;
             const float *qi = q + (size_t)i * d + hd * dh;

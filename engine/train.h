@@ -23,6 +23,8 @@ typedef struct craft_train_opts {
     float modality_dropout;  /* per auxiliary per order (0.2; 0 = off) */
     const float *pos_weight; /* [K] BCE positive weights, or NULL for 1 */
     uint64_t seed;           /* draws this step's dropout masks */
+    int keep_selection;      /* 1: reuse the last forward's top-k keys (the same batch):
+                                for finite-difference checks of the piecewise-smooth loss */
 } craft_train_opts;
 
 /* The defaults of MODEL.md; dropout and modality dropout included. */
