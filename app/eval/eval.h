@@ -23,8 +23,9 @@ typedef struct craft_eval_set {
 } craft_eval_set;
 
 /* Reads every order of path (JSONL or CSV, "-" stdin). Fills missing txt/graph
- * embeddings with the built-in encoders where this build has them. Stops at the
- * first bad order with its file and line. */
+ * embeddings with the built-in encoders (app/data/encoders.h) where the model's
+ * modality has the encoder's width, as craft score does. Stops at the first bad
+ * order with its file and line. */
 int craft_eval_set_load(craft_eval_set *s, const craft_config *cfg, const char *path, craft_format format,
                         craft_error *err);
 /* Appends the orders of one reader batch (copies them). */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "encoders.h"
 #include "eval.h"
 
 #define EVAL_READ_BATCH 256
@@ -95,18 +96,26 @@ int craft_eval_set_load(craft_eval_set *s, const craft_config *cfg, const char *
 {
     craft_eval_set_init(s, cfg);
     craft_reader *rd = NULL;
+    craft_encoders *enc = NULL;
     craft_order_batch ob;
     memset(&ob, 0, sizeof ob);
     int rc = craft_reader_open(&rd, path, format, cfg, err);
+    /* the built-in encoders fill txt/graph for orders without embeddings, as
+     * craft score does; they need the raw text and entities */
     if (!rc)
-        rc = craft_order_batch_init(&ob, cfg, EVAL_READ_BATCH, 0, err);
+        rc = craft_encoders_new(&enc, cfg, err);
+    if (!rc)
+        rc = craft_order_batch_init(&ob, cfg, EVAL_READ_BATCH, craft_encoders_active(enc), err);
     int eof = 0;
     while (!rc && !eof) {
         craft_order_batch_reset(&ob, cfg);
         rc = craft_reader_next(rd, &ob, &eof, err);
+        if (!rc && ob.in.n && (rc = craft_encoders_fill(enc, cfg, &ob, err)))
+            craft_error_prefix(err, "%s", path);
         if (!rc && ob.in.n)
             rc = craft_eval_set_append(s, &ob, err);
     }
+    craft_encoders_free(enc);
     craft_order_batch_free(&ob);
     craft_reader_close(rd);
     if (!rc && s->b.n == 0)
