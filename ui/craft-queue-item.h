@@ -1,0 +1,25 @@
+/* craft-queue-item.h: one row of the case queue (a copy of a craft_queue_row). */
+#ifndef CRAFT_QUEUE_ITEM_H
+#define CRAFT_QUEUE_ITEM_H
+
+#include <glib-object.h>
+
+#include "store.h"
+
+G_BEGIN_DECLS
+
+#define CRAFT_TYPE_QUEUE_ITEM (craft_queue_item_get_type())
+G_DECLARE_FINAL_TYPE(CraftQueueItem, craft_queue_item, CRAFT, QUEUE_ITEM, GObject)
+
+/* classes: the page's class names (borrowed for the call). */
+CraftQueueItem *craft_queue_item_new(const craft_queue_row *row, char **classes);
+const char *craft_queue_item_get_order_id(CraftQueueItem *self);
+int64_t craft_queue_item_get_case_id(CraftQueueItem *self);
+int craft_queue_item_get_status(CraftQueueItem *self);
+const char *craft_queue_item_get_top_class(CraftQueueItem *self);
+float craft_queue_item_get_top_score(CraftQueueItem *self);
+const char *craft_queue_item_get_ts(CraftQueueItem *self);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,33 @@
+/* craft-queue-model.h: the case queue as a lazy GListModel over the case store.
+ * Only the count is known up front; rows are fetched a page at a time when a
+ * list widget asks for them, and a few pages are kept. Main thread only (it uses
+ * the window's store connection). */
+#ifndef CRAFT_QUEUE_MODEL_H
+#define CRAFT_QUEUE_MODEL_H
+
+#include <gio/gio.h>
+
+#include "store.h"
+
+G_BEGIN_DECLS
+
+#define CRAFT_TYPE_QUEUE_MODEL (craft_queue_model_get_type())
+G_DECLARE_FINAL_TYPE(CraftQueueModel, craft_queue_model, CRAFT, QUEUE_MODEL, GObject)
+
+#define CRAFT_QUEUE_PAGE 256
+
+CraftQueueModel *craft_queue_model_new(void);
+/* Points the model at a store (not owned; NULL empties it) and a query (copied;
+ * offset and limit are the model's own). Emits items-changed for everything. */
+gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, const craft_queue_query *q,
+                                     GError **error);
+/* Counts per status of the current query (valid after set_query). */
+const craft_queue_counts *craft_queue_model_get_counts(CraftQueueModel *self);
+/* Class names of the queue's model (NULL-terminated, owned by the model; may be empty). */
+char **craft_queue_model_get_classes(CraftQueueModel *self);
+/* Pages fetched from the store so far (for tests of laziness). */
+guint craft_queue_model_get_pages_fetched(CraftQueueModel *self);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,31 @@
+/* craft-window.h: the main window (DESIGN.md): queue, order view, decisions. */
+#ifndef CRAFT_WINDOW_H
+#define CRAFT_WINDOW_H
+
+#include <adwaita.h>
+
+#include "craft-queue-model.h"
+
+G_BEGIN_DECLS
+
+#define CRAFT_TYPE_WINDOW (craft_window_get_type())
+G_DECLARE_FINAL_TYPE(CraftWindow, craft_window, CRAFT, WINDOW, AdwApplicationWindow)
+
+CraftWindow *craft_window_new(GtkApplication *app);
+gboolean craft_window_open_store(CraftWindow *self, const char *path, GError **error);
+/* What the display tests read back: the queue, the selected order, the scores shown. */
+CraftQueueModel *craft_window_get_queue(CraftWindow *self);
+const char *craft_window_get_order_id(CraftWindow *self);
+/* Full-model and current-subset score of class k of the selected order (NaN when none). */
+double craft_window_get_full_score(CraftWindow *self, int k);
+double craft_window_get_subset_score(CraftWindow *self, int k);
+const char *craft_window_get_subset_text(CraftWindow *self);
+/* Switches auxiliary number i (0-based among the auxiliaries) on or off, as its switch does. */
+gboolean craft_window_set_modality(CraftWindow *self, int aux, gboolean on);
+/* Renders the window into a PNG file (what the user sees). */
+gboolean craft_window_screenshot(CraftWindow *self, const char *path, GError **error);
+void craft_window_toast(CraftWindow *self, const char *text);
+
+G_END_DECLS
+
+#endif
