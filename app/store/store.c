@@ -1,0 +1,635 @@
+/* store.c: opening the case store, its schema and migrations, datasets and models. */
+#include "store_internal.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------- helpers */
+
+double store_time(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+char *store_strdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+char *store_col_text(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? store_strdup((const char *)t) : NULL;
+}
+
+void store_free_strings(char **v, int n)
+{
+    if (!v)
+        return;
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int store_fail(craft_store *s, craft_error *err, const char *what)
+{
+    int rc = sqlite3_errcode(s->db);
+    craft_code code = rc == SQLITE_NOMEM ? CRAFT_ENOMEM : CRAFT_EIO;
+    if (rc == SQLITE_CONSTRAINT)
+        code = CRAFT_EINPUT;
+    return craft_fail(err, code, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+int store_prepare(craft_store *s, sqlite3_stmt **st, const char *sql, craft_error *err)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return store_fail(s, err, "preparing a query");
+    }
+    return CRAFT_OK;
+}
+
+int store_exec(craft_store *s, const char *sql, craft_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = craft_fail(err, sqlite3_errcode(s->db) == SQLITE_NOMEM ? CRAFT_ENOMEM : CRAFT_EIO, "%s: %s", s->path,
+                            msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return rc;
+    }
+    return CRAFT_OK;
+}
+
+/* ------------------------------------------------------------ statuses */
+
+static const char *const status_names[CRAFT_CASE_N_STATUS] = {"new", "in_review", "confirmed_defect",
+                                                              "false_positive", "escalated", "needs_info"};
+static const char *const status_labels[CRAFT_CASE_N_STATUS] = {"New", "In review", "Confirmed defect",
+                                                               "False positive", "Escalated", "Needs info"};
+
+const char *craft_case_status_name(int status)
+{
+    return status >= 0 && status < CRAFT_CASE_N_STATUS ? status_names[status] : "unknown";
+}
+
+const char *craft_case_status_label(int status)
+{
+    return status >= 0 && status < CRAFT_CASE_N_STATUS ? status_labels[status] : "Unknown";
+}
+
+int craft_case_status_parse(const char *name)
+{
+    if (!name)
+        return -1;
+    for (int i = 0; i < CRAFT_CASE_N_STATUS; i++)
+        if (!strcmp(name, status_names[i]) || !strcasecmp(name, status_labels[i]))
+            return i;
+    if (!strcmp(name, "in-review") || !strcmp(name, "review"))
+        return CRAFT_CASE_IN_REVIEW;
+    if (!strcmp(name, "confirmed") || !strcmp(name, "defect"))
+        return CRAFT_CASE_CONFIRMED;
+    if (!strcmp(name, "fp") || !strcmp(name, "false-positive"))
+        return CRAFT_CASE_FALSE_POSITIVE;
+    if (!strcmp(name, "needs-info") || !strcmp(name, "info"))
+        return CRAFT_CASE_NEEDS_INFO;
+    return -1;
+}
+
+/* ------------------------------------------------------------- schema */
+
+/* Each step takes the schema from version i to i+1; a step never changes once
+ * released (a new change is a new step). */
+static const char *const migrations[] = {
+    /* 1: datasets and orders: features, text, entities (the graph), embeddings, labels */
+    "CREATE TABLE datasets(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);"
+    "CREATE TABLE dataset_features(dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,"
+    "  idx INTEGER NOT NULL, name TEXT NOT NULL,"
+    "  type INTEGER NOT NULL,"  /* 0 numeric, 1 categorical, -1 not seen with a value yet */
+    "  PRIMARY KEY(dataset_id, idx), UNIQUE(dataset_id, name)) WITHOUT ROWID;"
+    /* num: float32 little-endian over the dataset's feature list at import time (shorter
+     * blob = later features missing), NaN for missing and categorical; cat: JSON object
+     * of the categorical values by feature name (NULL when none). */
+    "CREATE TABLE orders(id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES datasets(id),"
+    "  order_id TEXT NOT NULL UNIQUE, ts TEXT, num BLOB, cat TEXT, imported REAL NOT NULL);"
+    "CREATE INDEX orders_dataset_ts ON orders(dataset_id, ts);"
+    "CREATE INDEX orders_ts ON orders(ts);"
+    "CREATE TABLE order_text(order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,"
+    "  field TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(order_id, field)) WITHOUT ROWID;"
+    "CREATE TABLE entities(id INTEGER PRIMARY KEY, type TEXT NOT NULL, entity_id TEXT NOT NULL,"
+    "  UNIQUE(type, entity_id));"
+    "CREATE TABLE order_entities(order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,"
+    "  entity INTEGER NOT NULL REFERENCES entities(id), PRIMARY KEY(order_id, entity)) WITHOUT ROWID;"
+    "CREATE INDEX order_entities_entity ON order_entities(entity, order_id);"
+    /* data: float32 [tokens, dim] */
+    "CREATE TABLE embeddings(order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,"
+    "  modality TEXT NOT NULL, tokens INTEGER NOT NULL, dim INTEGER NOT NULL, data BLOB NOT NULL,"
+    "  PRIMARY KEY(order_id, modality)) WITHOUT ROWID;"
+    /* source: 'import' or 'decision' (a decision overrides an imported label) */
+    "CREATE TABLE labels(order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,"
+    "  class TEXT NOT NULL, value INTEGER NOT NULL CHECK(value IN (0, 1)), source TEXT NOT NULL,"
+    "  case_id INTEGER, at REAL NOT NULL, PRIMARY KEY(order_id, class, source)) WITHOUT ROWID;",
+
+    /* 2: models, scoring runs, predictions, explanations */
+    "CREATE TABLE models(id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, path TEXT, blob BLOB,"
+    "  config TEXT NOT NULL, metrics TEXT, trained REAL, added REAL NOT NULL);"
+    "CREATE TABLE scoring_runs(id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL REFERENCES models(id),"
+    "  dataset_id INTEGER REFERENCES datasets(id), started REAL NOT NULL, finished REAL,"
+    "  scored INTEGER NOT NULL DEFAULT 0, flagged INTEGER NOT NULL DEFAULT 0,"
+    "  status TEXT NOT NULL, options TEXT);"
+    /* off: bitmask of the auxiliaries switched off (0 = the full model); scores: float32 [K] */
+    "CREATE TABLE predictions(order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,"
+    "  model_id INTEGER NOT NULL REFERENCES models(id), off INTEGER NOT NULL, used INTEGER NOT NULL,"
+    "  top_class INTEGER NOT NULL, top_score REAL NOT NULL, scores BLOB NOT NULL, run_id INTEGER,"
+    "  PRIMARY KEY(order_id, model_id, off)) WITHOUT ROWID;"
+    "CREATE INDEX predictions_top ON predictions(model_id, off, top_score);"
+    /* the full model's score of every class, clustered for sorting the queue by any class */
+    "CREATE TABLE class_scores(model_id INTEGER NOT NULL, class INTEGER NOT NULL, score REAL NOT NULL,"
+    "  order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,"
+    "  PRIMARY KEY(model_id, class, score, order_id)) WITHOUT ROWID;"
+    "CREATE INDEX class_scores_order ON class_scores(order_id);"
+    /* float32 blobs: importance [T], cmis [A, T], gates [A], perturb [K, T] */
+    "CREATE TABLE explanations(order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,"
+    "  model_id INTEGER NOT NULL REFERENCES models(id), tokens INTEGER NOT NULL, importance BLOB NOT NULL,"
+    "  cmis BLOB, cond_gate BLOB, fuse_gate BLOB, perturb BLOB,"
+    "  PRIMARY KEY(order_id, model_id)) WITHOUT ROWID;",
+
+    /* 3: cases, their append-only audit log, notes */
+    "CREATE TABLE cases(id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL UNIQUE REFERENCES orders(id),"
+    "  model_id INTEGER REFERENCES models(id), status INTEGER NOT NULL DEFAULT 0 CHECK(status BETWEEN 0 AND 5),"
+    "  assignee TEXT, priority INTEGER NOT NULL DEFAULT 0, top_class INTEGER NOT NULL DEFAULT -1,"
+    "  top_score REAL NOT NULL DEFAULT 0, decided_classes TEXT, created REAL NOT NULL, updated REAL NOT NULL);"
+    "CREATE INDEX cases_status ON cases(status, priority, top_score);"
+    "CREATE INDEX cases_top ON cases(top_score);"
+    "CREATE INDEX cases_assignee ON cases(assignee, status);"
+    "CREATE INDEX cases_updated ON cases(updated);"
+    "CREATE TABLE audit(id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL REFERENCES cases(id),"
+    "  at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, before TEXT, after TEXT);"
+    "CREATE INDEX audit_case ON audit(case_id, id);"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN"
+    "  SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN"
+    "  SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TABLE notes(id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL REFERENCES cases(id),"
+    "  at REAL NOT NULL, author TEXT NOT NULL, text TEXT NOT NULL);"
+    "CREATE INDEX notes_case ON notes(case_id, id);",
+};
+
+int craft_store_migrate(sqlite3 *db, int target, craft_error *err)
+{
+    const int n_steps = (int)(sizeof migrations / sizeof *migrations);
+    if (target > n_steps)
+        return craft_fail(err, CRAFT_EUNSUPPORTED, "no schema version %d", target);
+    for (;;) {
+        sqlite3_stmt *st;
+        int version = -1;
+        if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+            version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        if (version < 0)
+            return craft_fail(err, CRAFT_EIO, "cannot read the schema version: %s", sqlite3_errmsg(db));
+        if (version > n_steps)
+            return craft_fail(err, CRAFT_EUNSUPPORTED,
+                              "the store has schema version %d; this program knows up to %d (a newer craft made it)",
+                              version, n_steps);
+        if (version >= target)
+            return CRAFT_OK;
+        /* One transaction per step: a crash leaves the file at the old or the new version. */
+        char *msg = NULL;
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", version + 1);
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, migrations[version], NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, bump, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+            int rc = craft_fail(err, CRAFT_EIO, "migrating the store to version %d: %s", version + 1,
+                                msg ? msg : sqlite3_errmsg(db));
+            sqlite3_free(msg);
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return rc;
+        }
+    }
+}
+
+/* --------------------------------------------------------- open, close */
+
+/* Creates path with mode 0600 (before SQLite does, so it never exists wider). */
+static int create_private(const char *path, craft_error *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return CRAFT_OK;
+        return craft_fail(err, CRAFT_EIO, "%s: cannot create: %s", path, strerror(errno));
+    }
+    close(fd);
+    return CRAFT_OK;
+}
+
+int craft_store_open(craft_store **out, const char *path, int flags, craft_error *err)
+{
+    *out = NULL;
+    struct stat stt;
+    int exists = stat(path, &stt) == 0;
+    if (exists && S_ISDIR(stt.st_mode))
+        return craft_fail(err, CRAFT_EIO, "%s: cannot open: is a directory", path);
+    if (!exists && !(flags & CRAFT_STORE_CREATE))
+        return craft_fail(err, CRAFT_EIO, "%s: cannot open: no such case store", path);
+    if (!exists && create_private(path, err))
+        return err ? err->code : CRAFT_EIO;
+    /* SQLite creates the -wal and -shm files with the main file's permissions. */
+    craft_store *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = store_strdup(path))) {
+        free(s);
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    }
+    s->readonly = (flags & CRAFT_STORE_READONLY) != 0;
+    int oflags = s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    if (sqlite3_open_v2(path, &s->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        craft_fail(err, CRAFT_EIO, "%s: cannot open: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        craft_store_close(s);
+        return CRAFT_EIO;
+    }
+    sqlite3_busy_timeout(s->db, 10000);
+    sqlite3_extended_result_codes(s->db, 0);
+    craft_error e2 = {0};
+    /* Check it is a database at all before anything else touches it. */
+    sqlite3_stmt *st;
+    int version = -1;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version < 0) {
+        craft_fail(err, CRAFT_EFORMAT, "%s: not a case store: %s", path, sqlite3_errmsg(s->db));
+        craft_store_close(s);
+        return CRAFT_EFORMAT;
+    }
+    s->opened_version = version;
+    if (store_exec(s, "PRAGMA foreign_keys = ON", &e2) ||
+        (!s->readonly && (store_exec(s, "PRAGMA journal_mode = WAL", &e2) ||
+                          /* FULL: a committed decision survives a power cut, not just a crash */
+                          store_exec(s, "PRAGMA synchronous = FULL", &e2))) ||
+        (!s->readonly && craft_store_migrate(s->db, CRAFT_STORE_VERSION, &e2))) {
+        if (err) {
+            *err = e2;
+            if (!strstr(err->msg, path))
+                craft_error_prefix(err, "%s", path);
+        }
+        craft_store_close(s);
+        return e2.code ? (int)e2.code : CRAFT_EIO;
+    }
+    if (s->readonly && version != CRAFT_STORE_VERSION) {
+        craft_fail(err, CRAFT_EUNSUPPORTED, "%s: schema version %d, this program needs %d (open it writable once)",
+                   path, version, CRAFT_STORE_VERSION);
+        craft_store_close(s);
+        return CRAFT_EUNSUPPORTED;
+    }
+    *out = s;
+    return CRAFT_OK;
+}
+
+void craft_store_close(craft_store *s)
+{
+    if (!s)
+        return;
+    if (s->db)
+        sqlite3_close_v2(s->db);
+    free(s->path);
+    free(s);
+}
+
+const char *craft_store_path(const craft_store *s) { return s->path; }
+int craft_store_opened_version(const craft_store *s) { return s->opened_version; }
+
+/* ------------------------------------------------------------ datasets */
+
+static int load_features(craft_store *s, craft_dataset_info *d, craft_error *err)
+{
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st, "SELECT name, type FROM dataset_features WHERE dataset_id = ? ORDER BY idx", err))
+        return err->code;
+    sqlite3_bind_int64(st, 1, d->id);
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (d->n_features == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **nn = realloc(d->feature_names, sizeof(char *) * cap);
+            if (nn)
+                d->feature_names = nn;
+            int *nt = realloc(d->feature_types, sizeof(int) * cap);
+            if (nt)
+                d->feature_types = nt;
+            if (!nn || !nt) {
+                sqlite3_finalize(st);
+                return craft_fail(err, CRAFT_ENOMEM, "out of memory");
+            }
+        }
+        d->feature_names[d->n_features] = store_col_text(st, 0);
+        int t = sqlite3_column_int(st, 1);
+        d->feature_types[d->n_features++] = t == CRAFT_CATEGORICAL ? CRAFT_CATEGORICAL : CRAFT_NUMERIC;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? CRAFT_OK : store_fail(s, err, "reading the feature list");
+}
+
+int craft_store_datasets(craft_store *s, craft_dataset_info **out, int *n, craft_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st,
+                      "SELECT id, name, created, (SELECT count(*) FROM orders o WHERE o.dataset_id = d.id)"
+                      " FROM datasets d ORDER BY id",
+                      err))
+        return err->code;
+    int rc, cap = 0;
+    craft_dataset_info *v = NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            craft_dataset_info *nv = realloc(v, sizeof *v * cap);
+            if (!nv) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            v = nv;
+        }
+        craft_dataset_info *d = &v[(*n)++];
+        memset(d, 0, sizeof *d);
+        d->id = sqlite3_column_int64(st, 0);
+        d->name = store_col_text(st, 1);
+        d->created = sqlite3_column_double(st, 2);
+        d->n_orders = sqlite3_column_int64(st, 3);
+    }
+    sqlite3_finalize(st);
+    *out = v;
+    if (rc != SQLITE_DONE) {
+        craft_dataset_info_free(v, *n);
+        *out = NULL;
+        *n = 0;
+        return rc == SQLITE_NOMEM ? craft_fail(err, CRAFT_ENOMEM, "out of memory") : store_fail(s, err, "datasets");
+    }
+    for (int i = 0; i < *n; i++)
+        if (load_features(s, &v[i], err)) {
+            craft_dataset_info_free(v, *n);
+            *out = NULL;
+            *n = 0;
+            return err->code;
+        }
+    return CRAFT_OK;
+}
+
+void craft_dataset_info_free(craft_dataset_info *d, int n)
+{
+    if (!d)
+        return;
+    for (int i = 0; i < n; i++) {
+        free(d[i].name);
+        store_free_strings(d[i].feature_names, d[i].n_features);
+        free(d[i].feature_types);
+    }
+    free(d);
+}
+
+int craft_store_dataset_find(craft_store *s, const char *name, int64_t *id, craft_error *err)
+{
+    sqlite3_stmt *st;
+    *id = 0;
+    if (store_prepare(s, &st, "SELECT id FROM datasets WHERE name = ?", err))
+        return err->code;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return CRAFT_OK;
+    if (rc == SQLITE_DONE)
+        return craft_fail(err, CRAFT_EINPUT, "%s: no dataset \"%s\"", s->path, name);
+    return store_fail(s, err, "finding a dataset");
+}
+
+/* -------------------------------------------------------------- models */
+
+int craft_store_model_add(craft_store *s, const craft_model *m, const char *path, int blob, const char *metrics_json,
+                          int64_t *model_id, craft_error *err)
+{
+    char hex[65];
+    if (m->sha256[0])
+        memcpy(hex, m->sha256, sizeof hex);
+    else if (!path)
+        return craft_fail(err, CRAFT_EINPUT, "a model without a file has no hash to register it by");
+    else if (craft_sha256_file(path, hex, err))
+        return err->code;
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st, "SELECT id FROM models WHERE sha256 = ?", err))
+        return err->code;
+    sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *model_id = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return CRAFT_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return store_fail(s, err, "finding a model");
+    void *bytes = NULL;
+    long size = 0;
+    if (blob && path) {
+        FILE *f = fopen(path, "rb");
+        if (!f || fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) ||
+            !(bytes = malloc(size ? (size_t)size : 1)) || fread(bytes, 1, (size_t)size, f) != (size_t)size) {
+            int e = errno;
+            if (f)
+                fclose(f);
+            free(bytes);
+            return craft_fail(err, CRAFT_EIO, "%s: cannot read the checkpoint: %s", path, strerror(e));
+        }
+        fclose(f);
+    }
+    char *cfg = craft_config_to_json(&m->cfg);
+    /* "trained" from the checkpoint metadata when the trainer recorded it */
+    double trained = 0;
+    if (m->metadata_json) {
+        cJSON *md = cJSON_Parse(m->metadata_json);
+        const cJSON *t = md ? cJSON_GetObjectItemCaseSensitive(md, "craft.trained") : NULL;
+        if (cJSON_IsString(t))
+            trained = atof(t->valuestring);
+        cJSON_Delete(md);
+    }
+    char abs[4096];
+    const char *where = path && realpath(path, abs) ? abs : path;
+    if (store_prepare(s, &st,
+                      "INSERT INTO models(sha256, path, blob, config, metrics, trained, added) VALUES(?,?,?,?,?,?,?)",
+                      err)) {
+        free(bytes);
+        free(cfg);
+        return err->code;
+    }
+    sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
+    if (where)
+        sqlite3_bind_text(st, 2, where, -1, SQLITE_TRANSIENT);
+    if (bytes)
+        sqlite3_bind_blob(st, 3, bytes, (int)size, free);
+    sqlite3_bind_text(st, 4, cfg ? cfg : "{}", -1, SQLITE_TRANSIENT);
+    if (metrics_json)
+        sqlite3_bind_text(st, 5, metrics_json, -1, SQLITE_TRANSIENT);
+    if (trained > 0)
+        sqlite3_bind_double(st, 6, trained);
+    sqlite3_bind_double(st, 7, store_time());
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    free(cfg);
+    if (rc != SQLITE_DONE)
+        return store_fail(s, err, "registering the model");
+    *model_id = sqlite3_last_insert_rowid(s->db);
+    return CRAFT_OK;
+}
+
+int craft_store_models(craft_store *s, craft_model_info **out, int *n, craft_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st,
+                      "SELECT id, sha256, path, blob IS NOT NULL, config, metrics, trained, added FROM models ORDER BY id",
+                      err))
+        return err->code;
+    int rc, cap = 0;
+    craft_model_info *v = NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            craft_model_info *nv = realloc(v, sizeof *v * cap);
+            if (!nv) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            v = nv;
+        }
+        craft_model_info *mi = &v[(*n)++];
+        memset(mi, 0, sizeof *mi);
+        mi->id = sqlite3_column_int64(st, 0);
+        snprintf(mi->sha256, sizeof mi->sha256, "%s", (const char *)sqlite3_column_text(st, 1));
+        mi->path = store_col_text(st, 2);
+        mi->has_blob = sqlite3_column_int(st, 3);
+        mi->config_json = store_col_text(st, 4);
+        mi->metrics_json = store_col_text(st, 5);
+        mi->trained = sqlite3_column_double(st, 6);
+        mi->added = sqlite3_column_double(st, 7);
+    }
+    sqlite3_finalize(st);
+    *out = v;
+    if (rc != SQLITE_DONE) {
+        craft_model_info_free(v, *n);
+        *out = NULL;
+        *n = 0;
+        return store_fail(s, err, "listing models");
+    }
+    return CRAFT_OK;
+}
+
+void craft_model_info_free(craft_model_info *m, int n)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < n; i++) {
+        free(m[i].path);
+        free(m[i].config_json);
+        free(m[i].metrics_json);
+    }
+    free(m);
+}
+
+int craft_store_model_load(craft_store *s, int64_t model_id, craft_model **out, craft_error *err)
+{
+    *out = NULL;
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st, "SELECT blob, path, sha256 FROM models WHERE id = ?", err))
+        return err->code;
+    sqlite3_bind_int64(st, 1, model_id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? craft_fail(err, CRAFT_EINPUT, "%s: no model %lld", s->path, (long long)model_id)
+                                 : store_fail(s, err, "loading a model");
+    }
+    const void *blob = sqlite3_column_blob(st, 0);
+    int size = sqlite3_column_bytes(st, 0);
+    char *path = store_col_text(st, 1);
+    char name[96];
+    snprintf(name, sizeof name, "model %lld in the store", (long long)model_id);
+    if (blob)
+        rc = craft_model_load_memory(out, blob, (size_t)size, name, err);
+    else if (path)
+        rc = craft_model_load(out, path, err);
+    else
+        rc = craft_fail(err, CRAFT_EINPUT, "%s: model %lld has neither a blob nor a path", s->path,
+                        (long long)model_id);
+    sqlite3_finalize(st);
+    free(path);
+    return rc;
+}
+
+int64_t craft_store_latest_model(craft_store *s)
+{
+    sqlite3_stmt *st;
+    int64_t id = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT model_id FROM scoring_runs ORDER BY id DESC LIMIT 1", -1, &st, NULL) ==
+        SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            id = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return id;
+}
+
+int store_model_classes(craft_store *s, int64_t model_id, char ***classes, int *n, craft_error *err)
+{
+    *classes = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st, "SELECT config FROM models WHERE id = ?", err))
+        return err->code;
+    sqlite3_bind_int64(st, 1, model_id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? craft_fail(err, CRAFT_EINPUT, "%s: no model %lld", s->path, (long long)model_id)
+                                 : store_fail(s, err, "reading a model");
+    }
+    cJSON *cfg = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    const cJSON *cls = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "classes") : NULL;
+    int k = cJSON_IsArray(cls) ? cJSON_GetArraySize(cls) : 0;
+    if (k <= 0 || k > CRAFT_STORE_MAX_CLASSES) {
+        cJSON_Delete(cfg);
+        return craft_fail(err, CRAFT_EFORMAT, "%s: model %lld has an unreadable class list", s->path,
+                          (long long)model_id);
+    }
+    *classes = calloc((size_t)k, sizeof(char *));
+    for (int i = 0; *classes && i < k; i++) {
+        const cJSON *c = cJSON_GetArrayItem(cls, i);
+        (*classes)[i] = store_strdup(cJSON_IsString(c) ? c->valuestring : "?");
+    }
+    cJSON_Delete(cfg);
+    if (!*classes)
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    *n = k;
+    return CRAFT_OK;
+}

@@ -1,0 +1,32 @@
+/* store_internal.h: what the store's own files share (not part of the API). */
+#ifndef CRAFT_STORE_INTERNAL_H
+#define CRAFT_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+struct craft_store {
+    sqlite3 *db;
+    char *path;
+    int opened_version;
+    int readonly;
+};
+
+/* Migrates db from its user_version up to `target` (tests use it to build old files). */
+int craft_store_migrate(sqlite3 *db, int target, craft_error *err);
+
+/* Prepares sql; on failure sets err with the SQLite message. */
+int store_prepare(craft_store *s, sqlite3_stmt **st, const char *sql, craft_error *err);
+/* Runs a statement without results. */
+int store_exec(craft_store *s, const char *sql, craft_error *err);
+/* Sets err from the connection's last error. */
+int store_fail(craft_store *s, craft_error *err, const char *what);
+double store_time(void);   /* Unix seconds (wall clock) */
+char *store_strdup(const char *s);
+char *store_col_text(sqlite3_stmt *st, int col);   /* copy of a text column, NULL for NULL */
+/* Class names of a model's config JSON (caller frees with store_free_strings). */
+int store_model_classes(craft_store *s, int64_t model_id, char ***classes, int *n, craft_error *err);
+void store_free_strings(char **v, int n);
+
+#endif
