@@ -758,6 +758,7 @@ int craft_engine_run(craft_engine *e, const craft_batch *bt, const craft_request
                      craft_result *results, craft_error *err)
 {
     const int bb = e->cfg->backbone, n = bt->n;
+    craft_threads_init(e->threads); /* the calling thread may not be the one that made the engine */
     int rc = check_batch(e, bt, err);
     if (rc)
         return rc;

@@ -10,7 +10,8 @@
 
 #include "ops.h"
 
-static int n_threads = 1;
+/* per calling thread: an app may score on a worker while re-scoring one order on another */
+static _Thread_local int n_threads = 1;
 
 void craft_threads_init(int threads)
 {
