@@ -1,0 +1,43 @@
+/* trainer.h: training a CRAFT model on labelled orders (MODEL.md, "Training"):
+ * the split, vocabularies and quantile edges from the training part, backbone
+ * selection by rho from single-modality probes, then AdamW epochs over
+ * class-balanced batches with early stopping on validation macro PR-AUC.
+ * A library call: `craft train`, the app and the tests share it. */
+#ifndef CRAFT_TRAINER_H
+#define CRAFT_TRAINER_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "craft.h"
+
+typedef struct craft_trainer_options {
+    const char *input;        /* labelled orders, JSONL or CSV */
+    const char *config_json;  /* the model to train; vocabularies, edges, prevalence, backbone are refit */
+    const char *output;       /* checkpoint path (written at every improvement, atomically) */
+    int epochs, batch, threads, patience, supcma, uniform_tau;
+    float lr, lambda, tau, val_fraction, weight_decay, dropout, modality_dropout;
+    uint64_t seed;
+    double time_budget;       /* seconds; 0: none */
+    volatile sig_atomic_t *cancel; /* non-zero: stop after the current step, keep the best */
+    FILE *log;                /* per-epoch lines (NULL: quiet) */
+    int live;                 /* per-step progress on stderr */
+} craft_trainer_options;
+
+void craft_trainer_defaults(craft_trainer_options *o);
+
+typedef struct craft_trainer_result {
+    int n_train, n_val, epochs_run, best_epoch, cancelled, backbone;
+    int n_modalities;
+    double rho[CRAFT_MAX_MODALITIES], probe_ap[CRAFT_MAX_MODALITIES];
+    double best_val_ap, best_val_roc, samples_per_s, seconds;
+} craft_trainer_result;
+
+int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res, craft_error *err);
+
+/* Training speed: steps of forward, backward and AdamW on a random model of cfg
+ * and random orders; samples/s over the steps after one warm-up step. */
+int craft_trainer_bench(const craft_config *cfg, int batch, int threads, int steps, int supcma,
+                        double *samples_per_s, double *seconds_per_step, craft_error *err);
+
+#endif
