@@ -265,6 +265,7 @@ int craft_store_open(craft_store **out, const char *path, int flags, craft_error
         return CRAFT_EIO;
     }
     sqlite3_busy_timeout(s->db, 10000);
+    store_register_functions(s->db);
     sqlite3_extended_result_codes(s->db, 0);
     craft_error e2 = {0};
     /* Check it is a database at all before anything else touches it. */

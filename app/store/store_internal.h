@@ -28,5 +28,7 @@ char *store_col_text(sqlite3_stmt *st, int col);   /* copy of a text column, NUL
 /* Class names of a model's config JSON (caller frees with store_free_strings). */
 int store_model_classes(craft_store *s, int64_t model_id, char ***classes, int *n, craft_error *err);
 void store_free_strings(char **v, int n);
+/* craft_score(blob, k) and craft_any_above(blob, thresholds) for queue queries. */
+int store_register_functions(sqlite3 *db);
 
 #endif
