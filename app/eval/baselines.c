@@ -13,7 +13,7 @@
 void craft_eval_baseline_defaults(craft_eval_baseline_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->val_fraction = 0.2;
+    o->val_fraction = 0.1;
     o->seed = 1;
     o->hidden = 64;
     o->epochs = 60;

@@ -32,9 +32,11 @@ static void help(void)
            "  --baselines              train baselines on the orders outside the held-out part and\n"
            "                           compare on it: single-modality MLPs, concatenation MLP,\n"
            "                           XGBoost, the backbone alone, and this model\n"
-           "  --val-fraction F         held-out part for --baselines (default 0.2): orders whose\n"
-           "                           seeded hash of order_id is below F\n"
-           "  --seed N                 seed of the split, the noise and the baselines (default 1)\n"
+           "  --val-fraction F         held-out part for --baselines: orders whose seeded hash of\n"
+           "                           order_id is below F, the trainer's split (default: the\n"
+           "                           model's recorded training split, else 0.1)\n"
+           "  --seed N                 seed of the split, the noise and the baselines (default:\n"
+           "                           the model's training seed, else 1)\n"
            "  --hidden N, --epochs N   MLP baselines: hidden width (64), most epochs (60)\n"
            "  --xgb-rounds N           XGBoost boosting rounds (default 100)\n"
            "  --backbone-epochs N      most epochs of the backbone-alone model (default 10)\n"
@@ -101,6 +103,7 @@ typedef struct {
     const char *model, *input, *db, *dataset, *output;
     craft_format format;
     int json, noise, baselines, threads;
+    int split_given;        /* --val-fraction or --seed on the command line */
     double target_precision;
     craft_eval_baseline_options bo;
 } eval_args;
@@ -151,11 +154,11 @@ static int parse_args(int argc, char **argv, eval_args *a)
         } else if (!strcmp(o, "--val-fraction")) {
             if (parse_double(o, v, 0.01, 0.99, &a->bo.val_fraction))
                 return EXIT_USAGE;
-            i++;
+            a->split_given = 1, i++;
         } else if (!strcmp(o, "--seed")) {
             if (cli_int("eval", o, v, 0, 2147483647, &iv))
                 return EXIT_USAGE;
-            a->bo.seed = (uint64_t)iv, i++;
+            a->bo.seed = (uint64_t)iv, a->split_given = 1, i++;
         } else if (!strcmp(o, "--threads")) {
             if (cli_int("eval", o, v, 1, 1024, &a->threads))
                 return EXIT_USAGE;
@@ -199,6 +202,10 @@ int cmd_eval(int argc, char **argv)
     craft_model *m = NULL;
     if (craft_model_load(&m, a.model, &err))
         return cli_fail("eval", &err);
+    /* hold out what the trainer held out, unless told otherwise */
+    if (!a.split_given && craft_eval_training_split(m, &a.bo.val_fraction, &a.bo.seed) && isatty(2))
+        fprintf(stderr, "craft eval: using the model's training split (val fraction %g, seed %llu)\n",
+                a.bo.val_fraction, (unsigned long long)a.bo.seed);
     craft_eval_set set;
     craft_eval_set_init(&set, &m->cfg);
     craft_eval_report rep;

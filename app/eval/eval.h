@@ -39,11 +39,16 @@ void craft_eval_set_gather(const craft_eval_set *s, const int *rows, int n, craf
 /* The subset of s given by rows (copies). */
 int craft_eval_set_subset(craft_eval_set *dst, const craft_eval_set *src, const int *rows, int n, craft_error *err);
 
-/* The split: order i is held out (test) when hash(seed, order_id) < fraction.
- * is_test[i] is 1 or 0. Returns the number held out. */
+/* The split: order i is held out (test) when hash(seed, order_id) < fraction,
+ * the same hash as the trainer's, so the same fraction and seed hold out the
+ * trainer's validation orders. is_test[i] is 1 or 0. Returns the number held out. */
 int craft_eval_split(const craft_eval_set *s, double fraction, uint64_t seed, int *is_test);
 /* The hash behind the split, uniform in [0, 1). */
 double craft_eval_split_hash(const char *order_id, uint64_t seed);
+
+/* The val_fraction and seed that `craft train` recorded in m's metadata
+ * ("craft.training" -> "options"); 0 when m has none. */
+int craft_eval_training_split(const craft_model *m, double *val_fraction, uint64_t *seed);
 
 /* Scores every order under n_req requests (modality subsets) in one engine pass
  * per batch; scores[r] gets [n, K] probabilities (caller allocates). */
@@ -132,7 +137,7 @@ typedef struct craft_eval_baselines {
 } craft_eval_baselines;
 
 typedef struct {
-    double val_fraction;  /* held-out share (default 0.2) */
+    double val_fraction;  /* held-out share (default 0.1, the trainer's) */
     uint64_t seed;
     int threads;
     int hidden, epochs, batch; /* MLP baselines */

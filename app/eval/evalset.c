@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "encoders.h"
 #include "eval.h"
 
@@ -177,9 +179,10 @@ int craft_eval_set_subset(craft_eval_set *dst, const craft_eval_set *src, const 
 
 /* ---------------------------------------------------------------- split */
 
-/* splitmix64's finalizer: a well-mixed 64-bit hash step. */
+/* splitmix64's step: golden-ratio increment, then the finalizer. */
 static uint64_t mix64(uint64_t z)
 {
+    z += 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
@@ -187,13 +190,34 @@ static uint64_t mix64(uint64_t z)
 
 double craft_eval_split_hash(const char *order_id, uint64_t seed)
 {
-    /* FNV-1a over the id, then mixed with the seed: stable across runs,
-     * machines and file order, so the same order always lands on the same side. */
-    uint64_t h = 0xcbf29ce484222325ull;
+    /* The trainer's split (app/train/trainer.c): FNV-1a over the id, started from
+     * the mixed seed, then mixed. Same seed and fraction, same held-out orders:
+     * `craft eval --baselines` scores on exactly the trainer's validation part. */
+    uint64_t h = 1469598103934665603ull ^ mix64(seed);
     for (const unsigned char *c = (const unsigned char *)order_id; *c; c++)
-        h = (h ^ *c) * 0x100000001b3ull;
-    h = mix64(h ^ mix64(seed + 0x9e3779b97f4a7c15ull));
-    return (double)(h >> 11) * (1.0 / 9007199254740992.0);
+        h = (h ^ *c) * 1099511628211ull;
+    return (double)(mix64(h) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+int craft_eval_training_split(const craft_model *m, double *val_fraction, uint64_t *seed)
+{
+    if (!m->metadata_json)
+        return 0;
+    cJSON *meta = cJSON_Parse(m->metadata_json);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(meta, "craft.training");
+    cJSON *parsed = cJSON_IsString(t) ? cJSON_Parse(t->valuestring) : NULL; /* metadata values are strings */
+    const cJSON *opt = cJSON_GetObjectItemCaseSensitive(parsed ? parsed : t, "options");
+    const cJSON *vf = cJSON_GetObjectItemCaseSensitive(opt, "val_fraction");
+    const cJSON *sd = cJSON_GetObjectItemCaseSensitive(opt, "seed");
+    int found = cJSON_IsNumber(vf) && cJSON_IsNumber(sd) && vf->valuedouble > 0 && vf->valuedouble < 1 &&
+                sd->valuedouble >= 0;
+    if (found) {
+        *val_fraction = vf->valuedouble;
+        *seed = (uint64_t)sd->valuedouble;
+    }
+    cJSON_Delete(parsed);
+    cJSON_Delete(meta);
+    return found;
 }
 
 int craft_eval_split(const craft_eval_set *s, double fraction, uint64_t seed, int *is_test)

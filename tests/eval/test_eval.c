@@ -453,6 +453,8 @@ static void test_baselines_table(void)
 
 /* ------------------------------------------------------------- the CLI */
 
+static int run_cli(const char *args, char **output);
+
 static int run_cli(const char *args, char **output)
 {
     const char *build = getenv("CRAFT_BUILD");
@@ -502,6 +504,77 @@ static void test_cli_json(void)
     free(out);
 }
 
+/* The held-out orders of --baselines are the trainer's validation orders: train
+ * a model with craft train, then compare its recorded split with ours. */
+static void test_split_matches_trainer(void)
+{
+    char cfg_path[256], orders_path[256], model_path[256], cmd[2048];
+    snprintf(cfg_path, sizeof cfg_path, "/tmp/craft-test-eval-%d.config.json", (int)getpid());
+    snprintf(orders_path, sizeof orders_path, "/tmp/craft-test-eval-%d.200.jsonl", (int)getpid());
+    snprintf(model_path, sizeof model_path, "/tmp/craft-test-eval-%d.safetensors", (int)getpid());
+    char *json = craft_config_to_json(&tiny->cfg);
+    FILE *f = fopen(cfg_path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(json, f);
+    fclose(f);
+    free(json);
+    /* 200 labelled orders: the fixture's, repeated under new ids */
+    FILE *in = fopen(labelled_path, "r"), *out = fopen(orders_path, "w");
+    CU_ASSERT_FATAL(in && out);
+    char line[1 << 16];
+    for (int i = 0; i < 200; i++) {
+        if (!fgets(line, sizeof line, in)) {
+            rewind(in);
+            CU_ASSERT_FATAL(fgets(line, sizeof line, in) != NULL);
+        }
+        cJSON *o = cJSON_Parse(line);
+        char id[32];
+        snprintf(id, sizeof id, "S-%04d", i);
+        cJSON_ReplaceItemInObject(o, "order_id", cJSON_CreateString(id));
+        char *text = cJSON_PrintUnformatted(o);
+        fprintf(out, "%s\n", text);
+        free(text);
+        cJSON_Delete(o);
+    }
+    fclose(in);
+    fclose(out);
+    const char *build = getenv("CRAFT_BUILD");
+    snprintf(cmd, sizeof cmd,
+             "%s/app/cli/craft train --input %s --config %s --output %s --epochs 1 --batch 32 --val-fraction 0.25 "
+             "--seed 9 --threads 1 >/dev/null 2>&1",
+             build ? build : ".", orders_path, cfg_path, model_path);
+    int st = system(cmd);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) == 64) {
+        fprintf(stderr, "note: this build has no craft train; split check not run\n");
+        unlink(cfg_path), unlink(orders_path);
+        return;
+    }
+    CU_ASSERT_EQUAL_FATAL(WEXITSTATUS(st), 0);
+    craft_model *m = NULL;
+    craft_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(craft_model_load(&m, model_path, &err), CRAFT_OK);
+    double vf = 0;
+    uint64_t seed = 0;
+    CU_ASSERT_FATAL(craft_eval_training_split(m, &vf, &seed));
+    CU_ASSERT_DOUBLE_EQUAL(vf, 0.25, 1e-6);
+    CU_ASSERT_EQUAL(seed, 9);
+    /* the trainer's recorded validation count equals our held-out count */
+    cJSON *meta = cJSON_Parse(m->metadata_json);
+    cJSON *t = cJSON_Parse(cJSON_GetObjectItem(meta, "craft.training")->valuestring);
+    int n_val = cJSON_GetObjectItem(t, "n_val")->valueint;
+    craft_eval_set set;
+    CU_ASSERT_EQUAL_FATAL(craft_eval_set_load(&set, &m->cfg, orders_path, CRAFT_FORMAT_AUTO, &err), CRAFT_OK);
+    int *is_test = malloc(sizeof(int) * set.b.n);
+    CU_ASSERT_EQUAL(craft_eval_split(&set, vf, seed, is_test), n_val);
+    CU_ASSERT(n_val > 10 && n_val < 100);
+    free(is_test);
+    craft_eval_set_free(&set);
+    cJSON_Delete(t);
+    cJSON_Delete(meta);
+    craft_model_free(m);
+    unlink(cfg_path), unlink(orders_path), unlink(model_path);
+}
+
 static void test_cli_errors(void)
 {
     char args[1024];
@@ -544,7 +617,8 @@ int main(void)
              CU_add_test(s, "MLP learns a separable problem", test_mlp_learns) &&
              CU_add_test(s, "early-fusion features", test_concat_features) &&
              CU_add_test(s, "baseline table", test_baselines_table) &&
-             CU_add_test(s, "craft eval --json", test_cli_json) && CU_add_test(s, "craft eval errors", test_cli_errors);
+             CU_add_test(s, "craft eval --json", test_cli_json) && CU_add_test(s, "craft eval errors", test_cli_errors) &&
+             CU_add_test(s, "split equals the trainer's", test_split_matches_trainer);
     if (ok && craft_xgb_available())
         ok = CU_add_test(s, "XGBoost on a separable problem", test_xgboost) != NULL;
     else if (ok)
