@@ -269,8 +269,8 @@ int craft_graph_encode(craft_graph *g, const craft_kv *entities, double t, float
         return craft_fail(err, CRAFT_EINPUT,
                           "graph encoder: the order's time is earlier than orders already seen "
                           "(orders must come in time order)");
-    if (isnan(t))
-        commit_pending(g); /* no time: the order comes after everything seen */
+    if (isnan(t) || t > g->latest)
+        commit_pending(g); /* pending orders are strictly earlier than this one */
     memset(out, 0, sizeof *out * (size_t)craft_graph_width(K));
     const size_t per = 1 + 2 * (size_t)K;
     for (int i = 0; entities && i < entities->n; i++) {

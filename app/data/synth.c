@@ -835,10 +835,14 @@ int craft_synth_write(const craft_synth_options *o, FILE *out, craft_synth_stats
 
 static void jstr(buf *b, const char *s)
 {
-    if (buf_reserve(b, strlen(s) + 4))
+    if (buf_reserve(b, 2 * strlen(s) + 4))
         return;
     b->p[b->n++] = '"';
-    puts_z(b, s); /* our own names: no characters that need escaping */
+    for (; *s; s++) { /* our own texts: only quotes and backslashes need escaping */
+        if (*s == '"' || *s == '\\')
+            b->p[b->n++] = '\\';
+        b->p[b->n++] = *s;
+    }
     b->p[b->n++] = '"';
 }
 
