@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "craft_cuda.h"
 #include "device.h"
 #include "scoring.h"
 
@@ -15,11 +16,13 @@ static const bench_shape production = {300, 40, 256, 8, 1, 2, 16, 32, 32, 32, 76
 
 static void help(void)
 {
-    printf("Usage: craft bench [--device cpu|cuda|auto] [--shape production|KEY=V,...] [--threads N]\n"
-           "                   [--batch N] [--seconds S] [--json]\n\n"
+    printf("Usage: craft bench [--device cpu|cuda|auto] [--precision fp32|fast] [--shape production|KEY=V,...]\n"
+           "                   [--threads N] [--batch N] [--seconds S] [--json]\n\n"
            "Builds a random model of the given shape and random orders in memory, and measures\n"
            "orders/s and the median batch latency for scoring and for scoring with explanations\n"
-           "(importance and CMIS), at batch 1 and at a large batch (default 64).\n\n"
+           "(importance and CMIS), at batch 1 and at a large batch (default 64; on the GPU 256 and\n"
+           "4096 unless --batch is given), with the achieved TFLOP/s (the flops of one order from the\n"
+           "shape, folded attentions) and, on the GPU, the fraction of its peak for the precision.\n\n"
            "production: F=300 tabular features (40 categorical), d=256, 8 heads, 1 layer, ffn x2,\n"
            "top-k 16, routing 32, 32 bins, sub-embedding 32, txt 768 wide, graph 128 wide, 5 classes.\n"
            "Keys for KEY=V: F cat d heads layers ffn topk route bins emb txt graph graph_tokens classes\n"
@@ -138,10 +141,10 @@ static int cmp_double(const void *a, const void *b)
 
 typedef struct { const char *mode; int batch; double ops, p50, p99; } bench_row;
 
-static int measure(const craft_model *m, int batch, int explain, int threads, double seconds, bench_row *row,
-                   craft_error *err)
+static int measure(const craft_model *m, const craft_engine_ops *ops, int batch, int explain, int threads,
+                   double seconds, bench_row *row, craft_error *err)
 {
-    craft_engine *e = NULL;
+    void *e = NULL;
     craft_batch b;
     craft_result r;
     craft_request req = {0, explain, explain, 0};
@@ -149,17 +152,17 @@ static int measure(const craft_model *m, int batch, int explain, int threads, do
     int rc = craft_batch_init(&b, &m->cfg, batch, err);
     if (rc)
         return rc;
-    if ((rc = craft_result_init(&r, &m->cfg, batch, &req, err)) || (rc = craft_engine_new(&e, m, batch, threads, err)))
+    if ((rc = craft_result_init(&r, &m->cfg, batch, &req, err)) || (rc = ops->create(&e, m, batch, threads, ops->user, err)))
         goto done;
     fill_batch(&b, &m->cfg, batch);
-    if ((rc = craft_engine_run(e, &b, &req, 1, &r, err))) /* warm-up */
+    if ((rc = ops->run(e, &b, &req, 1, &r, err))) /* warm-up */
         goto done;
     size_t cap = 1 << 16, n = 0;
     double *lat = malloc(sizeof(double) * cap);
     double t0 = craft_now(), t = t0;
     while ((t - t0 < seconds || n < 5) && n < cap && lat) {
         double s = craft_now();
-        if ((rc = craft_engine_run(e, &b, &req, 1, &r, err)))
+        if ((rc = ops->run(e, &b, &req, 1, &r, err)))
             break;
         t = craft_now();
         lat[n++] = t - s;
@@ -174,7 +177,8 @@ static int measure(const craft_model *m, int batch, int explain, int threads, do
     }
     free(lat);
 done:
-    craft_engine_free(e);
+    if (e)
+        ops->destroy(e);
     craft_result_free(&r);
     craft_batch_free(&b);
     return rc;
@@ -182,8 +186,8 @@ done:
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *device = NULL, *shape_s = "production";
-    int threads = 0, batch = 64, json = 0;
+    const char *device = NULL, *shape_s = "production", *precision_s = NULL;
+    int threads = 0, batch = 64, json = 0, batch_given = 0;
     double seconds = 3.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -196,6 +200,8 @@ int cmd_bench(int argc, char **argv)
             return cli_usage("bench", "unknown option or missing value: %s", a);
         } else if (!strcmp(a, "--device")) {
             device = v, i++;
+        } else if (!strcmp(a, "--precision")) {
+            precision_s = v, i++;
         } else if (!strcmp(a, "--shape")) {
             shape_s = v, i++;
         } else if (!strcmp(a, "--threads")) {
@@ -205,6 +211,7 @@ int cmd_bench(int argc, char **argv)
         } else if (!strcmp(a, "--batch")) {
             if (cli_int("bench", a, v, 1, 65536, &batch))
                 return EXIT_USAGE;
+            batch_given = 1;
             i++;
         } else if (!strcmp(a, "--seconds")) {
             seconds = atof(v);
@@ -216,9 +223,13 @@ int cmd_bench(int argc, char **argv)
         }
     }
     const char *dev;
-    int st = cli_pick_device("bench", device, &dev);
-    if (st)
+    int precision, st = cli_pick_device("bench", device, &dev);
+    if (st || (st = cli_pick_precision("bench", precision_s, dev, &precision)))
         return st;
+    const craft_engine_ops *ops = cli_engine_ops(dev, precision);
+    const int gpu = !strcmp(dev, "cuda");
+    craft_cuda_info info;
+    memset(&info, 0, sizeof info);
     bench_shape sh;
     if (parse_shape(shape_s, &sh))
         return cli_usage("bench", "--shape: \"%s\" is not production or KEY=V,... with known keys", shape_s);
@@ -237,33 +248,73 @@ int cmd_bench(int argc, char **argv)
         return cli_fail("bench", &err);
     if (threads <= 0)
         threads = craft_cpu_count();
-    bench_row rows[4];
+    /* On the GPU: batch 1, 256 and 4096 unless --batch names the large batch. */
+    int batches[3] = {1, batch, 0}, nbatch = 2;
+    if (gpu && !batch_given)
+        batches[1] = 256, batches[2] = 4096, nbatch = 3;
+    bench_row rows[6];
     memset(rows, 0, sizeof rows);
-    int batches[2] = {1, batch};
+    if (gpu)
+        rc = craft_cuda_device_info(&info, &err);
     for (int e = 0; e < 2 && !rc; e++)
-        for (int bi = 0; bi < 2 && !rc; bi++)
-            rc = measure(m, batches[bi], e, threads, seconds, &rows[e * 2 + bi], &err);
+        for (int bi = 0; bi < nbatch && !rc; bi++)
+            rc = measure(m, ops, batches[bi], e, threads, seconds, &rows[e * nbatch + bi], &err);
     if (rc) {
         craft_model_free(m);
         return cli_fail("bench", &err);
     }
+    const int nrows = 2 * nbatch;
+    /* achieved TFLOP/s per row, and the peak of the arithmetic used (0: unknown) */
+    const double flops[2] = {craft_flops_per_order(&m->cfg, 0), craft_flops_per_order(&m->cfg, 1)};
+    const double peak = !gpu ? 0 : precision == CRAFT_PRECISION_FAST ? info.peak_tf32_tflops : info.peak_fp32_tflops;
+    double tflops[6];
+    for (int i = 0; i < nrows; i++)
+        tflops[i] = rows[i].ops * flops[i >= nbatch] * 1e-12;
     if (json) {
-        printf("{\"device\": \"%s\", \"threads\": %d, \"shape\": {\"F\": %d, \"categorical\": %d, \"d\": %d, "
+        printf("{\"device\": \"%s\", \"gpu\": ", dev);
+        if (gpu)
+            craft_json_string(stdout, info.name);
+        else
+            fputs("null", stdout);
+        printf(", \"precision\": \"%s\", \"gflop_per_order\": %.4f, \"gflop_per_order_explain\": %.4f, "
+               "\"peak_tflops\": ",
+               craft_precision_name(precision), flops[0] * 1e-9, flops[1] * 1e-9);
+        if (peak > 0)
+            printf("%.1f", peak);
+        else
+            fputs("null", stdout);
+        printf(", \"threads\": %d, \"shape\": {\"F\": %d, \"categorical\": %d, \"d\": %d, "
                "\"heads\": %d, \"layers\": %d, \"ffn_mult\": %d, \"topk\": %d, \"route_dim\": %d, \"bins\": %d, "
                "\"emb_dim\": %d, \"txt\": %d, \"graph\": %d, \"classes\": %d}, \"results\": [",
-               dev, threads, sh.F, sh.cat, sh.d, sh.heads, sh.layers, sh.ffn, sh.topk, sh.route, sh.bins, sh.emb,
+               threads, sh.F, sh.cat, sh.d, sh.heads, sh.layers, sh.ffn, sh.topk, sh.route, sh.bins, sh.emb,
                sh.txt, sh.graph, sh.classes);
-        for (int i = 0; i < 4; i++)
-            printf("%s{\"mode\": \"%s\", \"batch\": %d, \"orders_per_s\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f}",
-                   i ? ", " : "", rows[i].mode, rows[i].batch, rows[i].ops, rows[i].p50, rows[i].p99);
+        for (int i = 0; i < nrows; i++) {
+            printf("%s{\"mode\": \"%s\", \"batch\": %d, \"orders_per_s\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, "
+                   "\"tflops\": %.4f, \"peak_fraction\": ",
+                   i ? ", " : "", rows[i].mode, rows[i].batch, rows[i].ops, rows[i].p50, rows[i].p99, tflops[i]);
+            if (peak > 0)
+                printf("%.4f}", tflops[i] / peak);
+            else
+                fputs("null}", stdout);
+        }
         printf("]}\n");
     } else {
-        printf("device %s, %d threads, shape F=%d (%d categorical) d=%d heads=%d layers=%d top-k=%d\n", dev, threads,
-               sh.F, sh.cat, sh.d, sh.heads, sh.layers, sh.topk);
-        printf("%-8s %6s %12s %10s %10s\n", "mode", "batch", "orders/s", "p50 ms", "p99 ms");
-        for (int i = 0; i < 4; i++)
-            printf("%-8s %6d %12.1f %10.3f %10.3f\n", rows[i].mode, rows[i].batch, rows[i].ops, rows[i].p50,
-                   rows[i].p99);
+        if (gpu)
+            printf("device cuda (%s, %s), peak %s %.1f TFLOP/s%s\n", info.name, craft_precision_name(precision),
+                   precision == CRAFT_PRECISION_FAST ? "TF32" : "FP32", peak, peak > 0 ? "" : " (unknown)");
+        else
+            printf("device %s, %d threads\n", dev, threads);
+        printf("shape F=%d (%d categorical) d=%d heads=%d layers=%d top-k=%d: %.3f GFLOP per order (%.3f explained)\n",
+               sh.F, sh.cat, sh.d, sh.heads, sh.layers, sh.topk, flops[0] * 1e-9, flops[1] * 1e-9);
+        printf("%-8s %6s %12s %10s %10s %9s %7s\n", "mode", "batch", "orders/s", "p50 ms", "p99 ms", "TFLOP/s", "peak");
+        for (int i = 0; i < nrows; i++) {
+            printf("%-8s %6d %12.1f %10.3f %10.3f %9.4f", rows[i].mode, rows[i].batch, rows[i].ops, rows[i].p50,
+                   rows[i].p99, tflops[i]);
+            if (peak > 0)
+                printf(" %6.2f%%\n", 100.0 * tflops[i] / peak);
+            else
+                printf(" %7s\n", "-");
+        }
     }
     craft_model_free(m);
     return 0;

@@ -22,7 +22,8 @@ static void help(void)
            "  --explain            add backbone importance and CMIS per used auxiliary\n"
            "  --perturbation       add perturbation importance per class (reruns the backbone\n"
            "                       once per tabular feature: slow on wide models)\n"
-           "  --device cpu|cuda|auto  where to compute (default cpu)\n"
+           "  --device cpu|cuda|auto  where to compute (default cpu; auto: the GPU when usable)\n"
+           "  --precision fp32|fast   GPU arithmetic: fp32 (default, agrees with the CPU) or fast (TF32)\n"
            "  --threads N          CPU threads (default: all cores)\n"
            "  --batch N            orders per engine batch (default 64)\n\n"
            "Progress (orders done, orders/s, time left) goes to standard error on a terminal.\n"
@@ -44,7 +45,7 @@ static void show_progress(void *user, const craft_progress *p)
 
 int cmd_score(int argc, char **argv)
 {
-    const char *model = NULL, *output = NULL, *off = NULL, *device = NULL;
+    const char *model = NULL, *output = NULL, *off = NULL, *device = NULL, *precision_s = NULL;
     craft_score_options o = {0};
     o.batch = 64;
     for (int i = 1; i < argc; i++) {
@@ -69,6 +70,8 @@ int cmd_score(int argc, char **argv)
             off = v, i++;
         } else if (!strcmp(a, "--device")) {
             device = v, i++;
+        } else if (!strcmp(a, "--precision")) {
+            precision_s = v, i++;
         } else if (!strcmp(a, "--format")) {
             if (!strcmp(v, "jsonl"))
                 o.format = CRAFT_FORMAT_JSONL;
@@ -92,9 +95,10 @@ int cmd_score(int argc, char **argv)
     if (!model || !o.input)
         return cli_usage("score", "--model and --input are required");
     const char *dev;
-    int st = cli_pick_device("score", device, &dev);
-    if (st)
+    int precision, st = cli_pick_device("score", device, &dev);
+    if (st || (st = cli_pick_precision("score", precision_s, dev, &precision)))
         return st;
+    o.engine = cli_engine_ops(dev, precision); /* CPU or CUDA engine (app/cli/device.c) */
     craft_error err = {0};
     craft_model *m;
     if (craft_model_load(&m, model, &err))

@@ -170,6 +170,23 @@ void craft_write_score_line(FILE *out, const craft_model *m, const char *order_i
     fputs("}\n", out);
 }
 
+static int cpu_create(void **engine, const craft_model *m, int max_batch, int threads, const void *user,
+                      craft_error *err)
+{
+    (void)user;
+    return craft_engine_new((craft_engine **)engine, m, max_batch, threads, err);
+}
+
+static int cpu_run(void *engine, const craft_batch *b, const craft_request *req, int n_req, craft_result *results,
+                   craft_error *err)
+{
+    return craft_engine_run(engine, b, req, n_req, results, err);
+}
+
+static void cpu_destroy(void *engine) { craft_engine_free(engine); }
+
+const craft_engine_ops craft_cpu_engine_ops = {cpu_create, cpu_run, cpu_destroy, NULL};
+
 int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *out, uint64_t *n_scored,
                      craft_error *err)
 {
@@ -177,7 +194,8 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
     const int batch = o->batch > 0 ? o->batch : 64;
     craft_request req = {o->off_mask, o->explain, o->explain, o->perturbation};
     craft_reader *rd = NULL;
-    craft_engine *eng = NULL;
+    const craft_engine_ops *ops = o->engine ? o->engine : &craft_cpu_engine_ops;
+    void *eng = NULL;
     craft_encoders *enc = NULL;
     craft_order_batch ob;
     craft_result res;
@@ -195,7 +213,7 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
     if (!rc)
         rc = craft_result_init(&res, cfg, batch, &req, err);
     if (!rc)
-        rc = craft_engine_new(&eng, m, batch, o->threads, err);
+        rc = ops->create(&eng, m, batch, o->threads, ops->user, err);
     int eof = 0;
     while (!rc && !eof) {
         craft_order_batch_reset(&ob, cfg);
@@ -208,7 +226,7 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
             craft_error_prefix(err, "%s", o->input);
             break;
         }
-        if ((rc = craft_engine_run(eng, &ob.in, &req, 1, &res, err))) {
+        if ((rc = ops->run(eng, &ob.in, &req, 1, &res, err))) {
             /* name the order: the engine sees batch positions only */
             craft_error_prefix(err, "%s:%zu (order %s)", o->input, ob.line[0], ob.ids[0]);
             break;
@@ -228,7 +246,8 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
     }
     if (n_scored)
         *n_scored = done;
-    craft_engine_free(eng);
+    if (eng)
+        ops->destroy(eng);
     craft_encoders_free(enc);
     craft_result_free(&res);
     craft_order_batch_free(&ob);

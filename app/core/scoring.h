@@ -16,6 +16,21 @@ typedef struct {
 
 typedef void (*craft_progress_fn)(void *user, const craft_progress *p);
 
+/* A device-neutral engine (craft_engine_* shaped): craft_score_file runs the
+ * one given in its options, the CPU engine when none is. app/cli/device.c makes
+ * the CUDA one. */
+typedef struct craft_engine_ops {
+    int (*create)(void **engine, const craft_model *m, int max_batch, int threads, const void *user,
+                  craft_error *err);
+    int (*run)(void *engine, const craft_batch *b, const craft_request *req, int n_req, craft_result *results,
+               craft_error *err);
+    void (*destroy)(void *engine);
+    const void *user;           /* passed to create (e.g. a precision) */
+} craft_engine_ops;
+
+/* The CPU engine of craft.h as a craft_engine_ops. */
+extern const craft_engine_ops craft_cpu_engine_ops;
+
 typedef struct {
     const char *input;          /* a file, or "-" */
     craft_format format;
@@ -26,6 +41,7 @@ typedef struct {
     int threads;                /* <= 0: all cores */
     craft_progress_fn progress; /* called after each batch, may be NULL */
     void *progress_user;
+    const craft_engine_ops *engine; /* NULL: the CPU engine */
 } craft_score_options;
 
 /* Parses "txt,graph" into a mask of auxiliaries; refuses unknown names and the backbone. */
