@@ -7,14 +7,9 @@
 
 #include "commands.h"
 #include "eval.h"
-#include "../store/store.h" /* by path: the store part may not be built */
-
-/* The case store is an optional part: its functions are weak, so a build
- * without it still runs `craft eval --input` and says so for --db. */
-#pragma weak craft_store_open
-#pragma weak craft_store_close
-#pragma weak craft_store_dataset_find
-#pragma weak craft_store_export_jsonl
+#ifdef CRAFT_EVAL_HAVE_STORE /* the case store is an optional part (SQLite) */
+#include "store.h"
+#endif
 
 static void help(void)
 {
@@ -63,8 +58,10 @@ static int parse_double(const char *opt, const char *s, double lo, double hi, do
 static int load_from_store(craft_eval_set *set, const craft_config *cfg, const char *db, const char *dataset,
                            craft_error *err)
 {
-    if (!craft_store_open || !craft_store_export_jsonl)
-        return craft_fail(err, CRAFT_EUNSUPPORTED, "--db: this build has no case store (SQLite); use --input");
+#ifndef CRAFT_EVAL_HAVE_STORE
+    (void)set, (void)cfg, (void)db, (void)dataset;
+    return craft_fail(err, CRAFT_EUNSUPPORTED, "--db: this build has no case store (SQLite); use --input");
+#else
     craft_store *st = NULL;
     int rc = craft_store_open(&st, db, CRAFT_STORE_READONLY, err);
     if (rc)
@@ -97,6 +94,7 @@ static int load_from_store(craft_eval_set *set, const craft_config *cfg, const c
     if (fd >= 0)
         unlink(path);
     return rc;
+#endif
 }
 
 typedef struct {

@@ -575,6 +575,40 @@ static void test_split_matches_trainer(void)
     unlink(cfg_path), unlink(orders_path), unlink(model_path);
 }
 
+/* --db: the same orders through the case store give the same evaluation. */
+static void test_cli_db(void)
+{
+    char db[256], cmd[2048], args[1024], *from_file = NULL, *from_db = NULL;
+    snprintf(db, sizeof db, "/tmp/craft-test-eval-%d.db", (int)getpid());
+    unlink(db);
+    const char *build = getenv("CRAFT_BUILD");
+    snprintf(cmd, sizeof cmd, "%s/app/cli/craft import --db %s %s >/dev/null 2>&1", build ? build : ".", db,
+             labelled_path);
+    int st = system(cmd);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) == 64) {
+        fprintf(stderr, "note: this build has no case store; --db not checked\n");
+        return;
+    }
+    CU_ASSERT_EQUAL_FATAL(WEXITSTATUS(st), 0);
+    snprintf(args, sizeof args, "--model %s --input %s --json", fixture("tiny-multilabel.safetensors"), labelled_path);
+    CU_ASSERT_EQUAL_FATAL(run_cli(args, &from_file), 0);
+    snprintf(args, sizeof args, "--model %s --db %s --json", fixture("tiny-multilabel.safetensors"), db);
+    CU_ASSERT_EQUAL_FATAL(run_cli(args, &from_db), 0);
+    cJSON *a = cJSON_Parse(from_file), *b = cJSON_Parse(from_db);
+    CU_ASSERT_FATAL(a && b);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(b, "orders")->valueint, N_ORDERS);
+    cJSON *sa = cJSON_GetObjectItem(a, "subsets"), *sb = cJSON_GetObjectItem(b, "subsets");
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_DOUBLE_EQUAL(cJSON_GetObjectItem(cJSON_GetArrayItem(sa, i), "pr_auc")->valuedouble,
+                               cJSON_GetObjectItem(cJSON_GetArrayItem(sb, i), "pr_auc")->valuedouble, 1e-9);
+    snprintf(args, sizeof args, "--model %s --db %s --dataset no-such-dataset", fixture("tiny-multilabel.safetensors"),
+             db);
+    CU_ASSERT_EQUAL(run_cli(args, NULL), 65);
+    cJSON_Delete(a), cJSON_Delete(b);
+    free(from_file), free(from_db);
+    unlink(db);
+}
+
 static void test_cli_errors(void)
 {
     char args[1024];
@@ -618,6 +652,7 @@ int main(void)
              CU_add_test(s, "early-fusion features", test_concat_features) &&
              CU_add_test(s, "baseline table", test_baselines_table) &&
              CU_add_test(s, "craft eval --json", test_cli_json) && CU_add_test(s, "craft eval errors", test_cli_errors) &&
+             CU_add_test(s, "craft eval --db", test_cli_db) &&
              CU_add_test(s, "split equals the trainer's", test_split_matches_trainer);
     if (ok && craft_xgb_available())
         ok = CU_add_test(s, "XGBoost on a separable problem", test_xgboost) != NULL;
