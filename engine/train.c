@@ -532,6 +532,38 @@ static void auxiliary_backward(craft_train *t, craft_weights *g, int m, const cr
         }
 }
 
+/* Per-head dot products and axpys over a width-d row (H chunks of dh), one
+ * call for all heads; fixed summation order (no -ffast-math needed to
+ * vectorize, the same result on every thread count). */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void heads_dot(float *out, int ostride, const float *a, const float *b, int H, int dh)
+{
+    for (int hd = 0; hd < H; hd++) {
+        const float *x = a + hd * dh, *y = b + hd * dh;
+        float acc[8] = {0};
+        int e = 0;
+        for (; e + 8 <= dh; e += 8)
+            for (int l = 0; l < 8; l++)
+                acc[l] += x[e + l] * y[e + l];
+        for (; e < dh; e++)
+            acc[e & 7] += x[e] * y[e];
+        out[(size_t)hd * ostride] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    }
+}
+
+/* y[h-chunk] += scale * coef[h * cstride] * x[h-chunk] for every head h */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void heads_axpy(float *y, const float *coef, int cstride, float scale, const float *x, int H, int dh)
+{
+    for (int hd = 0; hd < H; hd++) {
+        const float c = coef[(size_t)hd * cstride] * scale;
+        float *yy = y + hd * dh;
+        const float *xx = x + hd * dh;
+        for (int e = 0; e < dh; e++)
+            yy[e] += c * xx[e];
+    }
+}
+
 /* ------------------------------------------------- sparse top-k attention */
 
 /* One order's n tokens: S = U U^T / sqrt(r); N(i) = top-min(kappa, n) of S_i;
@@ -550,25 +582,20 @@ static void sparse_attention_forward(craft_train *t, layer_cache *c, size_t o, i
         const float *Si = S + (size_t)i * n;
         if (!t->o.keep_selection)
             topk_select(sel, best, Si, n, kk);
+        /* att[i] is [H, KK]: logits of every head for each selected key, then the softmax per head */
+        float *a = c->att + (o + i) * H * KK;
+        const float *qi = q + (size_t)i * d;
+        for (int s = 0; s < kk; s++)
+            heads_dot(a + s, KK, qi, k + (size_t)sel[s] * d, H, dh);
         for (int hd = 0; hd < H; hd++) {
-            float *a = c->att + ((o + i) * H + hd) * KK;
-            const float *qi = q + (size_t)i * d + hd * dh;
-            for (int s = 0; s < kk; s++) {
-                const float *kj = k + (size_t)sel[s] * d + hd * dh;
-                float dot = 0.0f;
-                for (int e = 0; e < dh; e++)
-                    dot += qi[e] * kj[e];
-                a[s] = dot * qs + Si[sel[s]];
-            }
-            softmax_inplace(a, kk);
-            float *zi = z + (size_t)i * d + hd * dh;
-            memset(zi, 0, sizeof(float) * dh);
-            for (int s = 0; s < kk; s++) {
-                const float *vj = v + (size_t)sel[s] * d + hd * dh;
-                for (int e = 0; e < dh; e++)
-                    zi[e] += a[s] * vj[e];
-            }
+            for (int s = 0; s < kk; s++)
+                a[hd * KK + s] = a[hd * KK + s] * qs + Si[sel[s]];
+            softmax_inplace(a + hd * KK, kk);
         }
+        float *zi = z + (size_t)i * d;
+        memset(zi, 0, sizeof(float) * d);
+        for (int s = 0; s < kk; s++)
+            heads_axpy(zi, a + s, KK, 1.0f, v + (size_t)sel[s] * d, H, dh);
     }
     memset(z + (size_t)n * d, 0, sizeof(float) * (size_t)(t->T - n) * d);
 }
@@ -591,32 +618,30 @@ static void sparse_attention_backward(craft_train *t, layer_cache *c, size_t o, 
     memset(dS, 0, sizeof(float) * (size_t)n * n);
     for (int i = 0; i < n; i++) {
         const int *sel = c->nbr + (o + i) * KK;
+        const float *a = c->att + (o + i) * H * KK;
+        const float *dzi = dz + (size_t)i * d, *qi = q + (size_t)i * d;
+        float *dqi = dq + (size_t)i * d;
+        /* dl [H, KK]: first dA = dz . v, then the softmax's backward */
+        for (int s = 0; s < kk; s++) {
+            size_t row = (size_t)sel[s] * d;
+            heads_dot(dl + s, KK, dzi, v + row, H, dh);
+            heads_axpy(dv + row, a + s, KK, 1.0f, dzi, H, dh);
+        }
         for (int hd = 0; hd < H; hd++) {
-            const float *a = c->att + ((o + i) * H + hd) * KK;
-            const float *dzi = dz + (size_t)i * d + hd * dh, *qi = q + (size_t)i * d + hd * dh;
             float sum = 0.0f;
-            for (int s = 0; s < kk; s++) {
-                const float *vj = v + (size_t)sel[s] * d + hd * dh;
-                float *dvj = dv + (size_t)sel[s] * d + hd * dh;
-                float da = 0.0f;
-                for (int e = 0; e < dh; e++) {
-                    da += dzi[e] * vj[e];
-                    dvj[e] += a[s] * dzi[e];
-                }
-                dl[s] = da;
-                sum += a[s] * da;
-            }
-            float *dqi = dq + (size_t)i * d + hd * dh;
-            for (int s = 0; s < kk; s++) {
-                float g = a[s] * (dl[s] - sum);
-                dS[(size_t)i * n + sel[s]] += g;
-                const float *kj = k + (size_t)sel[s] * d + hd * dh;
-                float *dkj = dk + (size_t)sel[s] * d + hd * dh;
-                for (int e = 0; e < dh; e++) {
-                    dqi[e] += g * qs * kj[e];
-                    dkj[e] += g * qs * qi[e];
-                }
-            }
+            for (int s = 0; s < kk; s++)
+                sum += a[hd * KK + s] * dl[hd * KK + s];
+            for (int s = 0; s < kk; s++)
+                dl[hd * KK + s] = a[hd * KK + s] * (dl[hd * KK + s] - sum);
+        }
+        for (int s = 0; s < kk; s++) {
+            size_t row = (size_t)sel[s] * d;
+            float gs = 0.0f;
+            for (int hd = 0; hd < H; hd++)
+                gs += dl[hd * KK + s];
+            dS[(size_t)i * n + sel[s]] += gs; /* S is added to every head's logits */
+            heads_axpy(dqi, dl + s, KK, qs, k + row, H, dh);
+            heads_axpy(dk + row, dl + s, KK, qs, qi, H, dh);
         }
     }
     /* S = rs U U^T: dU = rs (dS + dS^T) U */
