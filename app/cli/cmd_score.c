@@ -27,7 +27,9 @@ static void help(void)
            "  --threads N          CPU threads (default: all cores)\n"
            "  --batch N            orders per engine batch (default 64)\n\n"
            "Progress (orders done, orders/s, time left) goes to standard error on a terminal.\n"
-           "A bad order stops the run with its file and line (exit 65).\n");
+           "A bad order stops the run with its file and line (exit 65).\n\n"
+           "craft score --db DB --model MODEL [--dataset D] scores a case store's orders instead\n"
+           "(craft score --db DB --help says more).\n");
 }
 
 static void show_progress(void *user, const craft_progress *p)
@@ -43,8 +45,18 @@ static void show_progress(void *user, const craft_progress *p)
     }
 }
 
+/* craft score --db: scoring the orders of a case store (app/store/cmd_score_db.c). */
+int craft_store_score_command(int argc, char **argv) __attribute__((weak));
+
 int cmd_score(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--db")) {
+            if (craft_store_score_command)
+                return craft_store_score_command(argc, argv);
+            fprintf(stderr, "craft score: --db needs the case store, which this build lacks\n");
+            return EXIT_UNAVAIL;
+        }
     const char *model = NULL, *output = NULL, *off = NULL, *device = NULL, *precision_s = NULL;
     craft_score_options o = {0};
     o.batch = 64;

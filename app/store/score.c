@@ -1,0 +1,585 @@
+/* score.c: scoring the store's orders with a model: predictions for the full
+ * model and every modality subset containing the backbone, explanations, and a
+ * case for every flagged order. Orders go through the engine in time order, so
+ * the built-in graph encoder only ever sees earlier orders. */
+#include "encoders.h"
+#include "scoring.h"
+#include "store_internal.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* dataset feature -> model input */
+typedef struct {
+    int64_t dataset_id;
+    int n;
+    int *to_model;           /* model tabular feature index, -1 unused */
+    int *ds_type;
+} feature_map;
+
+typedef struct {
+    craft_store *s;
+    const craft_model *m;
+    const craft_config *cfg;
+    const craft_store_score_options *o;
+    int64_t model_id, run_id;
+    float thr[CRAFT_STORE_MAX_CLASSES];
+    feature_map *maps;
+    int n_maps;
+    sqlite3_stmt *emb, *labels, *ins_pred, *del_cs, *ins_cs, *ins_expl, *ins_case, *ins_audit;
+    craft_encoders *enc;
+    int n_req;
+    craft_request req[1 << (CRAFT_MAX_MODALITIES - 1)];
+    craft_result res[1 << (CRAFT_MAX_MODALITIES - 1)];
+} scorer;
+
+static int kv_push(craft_kv *kv, const char *k, const char *v)
+{
+    char **nk = realloc(kv->keys, sizeof(char *) * (kv->n + 1));
+    if (!nk)
+        return -1;
+    kv->keys = nk;
+    char **nv = realloc(kv->values, sizeof(char *) * (kv->n + 1));
+    if (!nv)
+        return -1;
+    kv->values = nv;
+    kv->keys[kv->n] = store_strdup(k);
+    kv->values[kv->n] = store_strdup(v);
+    kv->n++;
+    return 0;
+}
+
+/* Per-class flag thresholds: the checkpoint's "thresholds" metadata (an array, or
+ * a JSON string holding one) where present, else the default. */
+static void read_thresholds(scorer *sc, float fallback)
+{
+    int K = sc->cfg->n_classes;
+    for (int k = 0; k < K; k++)
+        sc->thr[k] = fallback;
+    cJSON *md = sc->m->metadata_json ? cJSON_Parse(sc->m->metadata_json) : NULL;
+    const cJSON *t = md ? cJSON_GetObjectItemCaseSensitive(md, "thresholds") : NULL;
+    cJSON *inner = NULL;
+    if (cJSON_IsString(t))
+        t = inner = cJSON_Parse(t->valuestring);
+    if (cJSON_IsArray(t) && cJSON_GetArraySize(t) == K)
+        for (int k = 0; k < K; k++) {
+            const cJSON *v = cJSON_GetArrayItem(t, k);
+            if (cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble <= 1)
+                sc->thr[k] = (float)v->valuedouble;
+        }
+    cJSON_Delete(inner);
+    cJSON_Delete(md);
+}
+
+static feature_map *map_for(scorer *sc, int64_t dataset_id, craft_error *err)
+{
+    for (int i = 0; i < sc->n_maps; i++)
+        if (sc->maps[i].dataset_id == dataset_id)
+            return &sc->maps[i];
+    feature_map *nm = realloc(sc->maps, sizeof *nm * (sc->n_maps + 1));
+    if (!nm) {
+        craft_fail(err, CRAFT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    sc->maps = nm;
+    feature_map *fm = &sc->maps[sc->n_maps++];
+    memset(fm, 0, sizeof *fm);
+    fm->dataset_id = dataset_id;
+    sqlite3_stmt *st;
+    if (store_prepare(sc->s, &st, "SELECT name, type FROM dataset_features WHERE dataset_id = ? ORDER BY idx", err))
+        return NULL;
+    sqlite3_bind_int64(st, 1, dataset_id);
+    const craft_config *cfg = sc->cfg;
+    const craft_modality *tm = cfg->tabular >= 0 ? &cfg->modalities[cfg->tabular] : NULL;
+    int cap = 0, rc, failed = 0;
+    while (!failed && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fm->n == cap) {
+            cap = cap ? cap * 2 : 256;
+            fm->to_model = realloc(fm->to_model, sizeof(int) * cap);
+            fm->ds_type = realloc(fm->ds_type, sizeof(int) * cap);
+            if (!fm->to_model || !fm->ds_type) {
+                failed = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+                break;
+            }
+        }
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        int type = sqlite3_column_int(st, 1);
+        int j = -1;
+        for (int f = 0; tm && f < tm->n_features; f++)
+            if (!strcmp(tm->features[f].name, name))
+                j = f;
+        if (j >= 0 && tm->features[j].type == CRAFT_NUMERIC && type == CRAFT_CATEGORICAL)
+            failed = craft_fail(err, CRAFT_EINPUT,
+                                "feature \"%.60s\" is categorical in the store's dataset but numeric in the model",
+                                name);
+        fm->to_model[fm->n] = j;
+        fm->ds_type[fm->n++] = type;
+    }
+    sqlite3_finalize(st);
+    if (failed)
+        return NULL;
+    if (rc != SQLITE_DONE) {
+        store_fail(sc->s, err, "reading the feature list");
+        return NULL;
+    }
+    return fm;
+}
+
+/* Loads stored order row (id, order_id, ts, dataset_id, num, cat) into batch row i. */
+static int load_order(scorer *sc, sqlite3_stmt *ord, craft_order_batch *ob, int i, craft_error *err)
+{
+    const craft_config *cfg = sc->cfg;
+    craft_batch_clear_order(&ob->in, cfg, i);
+    int64_t id = sqlite3_column_int64(ord, 0);
+    const char *order_id = (const char *)sqlite3_column_text(ord, 1);
+    ob->ids[i] = store_strdup(order_id);
+    ob->ts[i] = store_col_text(ord, 2);
+    ob->line[i] = 0;
+    feature_map *fm = map_for(sc, sqlite3_column_int64(ord, 3), err);
+    if (!fm)
+        return err->code;
+    const float *num = sqlite3_column_blob(ord, 4);
+    int n_num = sqlite3_column_bytes(ord, 4) / (int)sizeof(float);
+    const craft_modality *tm = cfg->tabular >= 0 ? &cfg->modalities[cfg->tabular] : NULL;
+    float *tab = tm ? ob->in.tab + (size_t)i * ob->in.F : NULL;
+    for (int j = 0; tab && j < n_num && j < fm->n; j++) {
+        int f = fm->to_model[j];
+        if (f < 0 || isnan(num[j]))
+            continue;
+        if (tm->features[f].type == CRAFT_NUMERIC) {
+            tab[f] = num[j];
+        } else {
+            char tmp[40];
+            snprintf(tmp, sizeof tmp, "%.17g", (double)num[j]);
+            tab[f] = (float)craft_category_code(cfg, &tm->features[f], tmp);
+        }
+    }
+    if (tab && sqlite3_column_type(ord, 5) != SQLITE_NULL) {
+        cJSON *cat = cJSON_Parse((const char *)sqlite3_column_text(ord, 5));
+        for (const cJSON *v = cat ? cat->child : NULL; v; v = v->next) {
+            if (!cJSON_IsString(v))
+                continue;
+            for (int f = 0; f < tm->n_features; f++)
+                if (tm->features[f].type == CRAFT_CATEGORICAL && !strcmp(tm->features[f].name, v->string))
+                    tab[f] = (float)craft_category_code(cfg, &tm->features[f], v->valuestring);
+        }
+        cJSON_Delete(cat);
+    }
+    /* precomputed embeddings of the model's embedding modalities */
+    sqlite3_bind_int64(sc->emb, 1, id);
+    while (sqlite3_step(sc->emb) == SQLITE_ROW) {
+        int m = craft_config_find_modality(cfg, (const char *)sqlite3_column_text(sc->emb, 0));
+        if (m < 0 || cfg->modalities[m].kind != CRAFT_EMBEDDING)
+            continue;
+        const craft_modality *mod = &cfg->modalities[m];
+        int tokens = sqlite3_column_int(sc->emb, 1), dim = sqlite3_column_int(sc->emb, 2);
+        if (dim != mod->dim || tokens < 1 || tokens > mod->tokens) {
+            sqlite3_reset(sc->emb);
+            return craft_fail(err, CRAFT_EINPUT, "order \"%.80s\": embedding \"%s\" is %d x %d, the model takes at most %d x %d",
+                              order_id, mod->name, tokens, dim, mod->tokens, mod->dim);
+        }
+        memcpy(ob->in.emb[m] + (size_t)i * mod->tokens * mod->dim, sqlite3_column_blob(sc->emb, 3),
+               sizeof(float) * tokens * dim);
+        ob->in.ntok[m][i] = tokens;
+    }
+    sqlite3_reset(sc->emb);
+    if (cfg->modalities[cfg->backbone].kind == CRAFT_EMBEDDING && ob->in.ntok[cfg->backbone][i] == 0)
+        return craft_fail(err, CRAFT_EINPUT, "order \"%.80s\" has no \"%s\" embedding, the model's backbone", order_id,
+                          cfg->modalities[cfg->backbone].name);
+    /* text and entities for the built-in encoders, labels for the graph encoder */
+    if (sc->enc) {
+        static const char *const sql_kind[2] = {"text", "entities"};
+        (void)sql_kind;
+        sqlite3_stmt *st;
+        if (store_prepare(sc->s, &st, "SELECT field, value FROM order_text WHERE order_id = ?", err))
+            return err->code;
+        sqlite3_bind_int64(st, 1, id);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            kv_push(&ob->text[i], (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
+        sqlite3_finalize(st);
+        if (store_prepare(sc->s, &st,
+                          "SELECT e.type, e.entity_id FROM order_entities oe JOIN entities e ON e.id = oe.entity"
+                          " WHERE oe.order_id = ?",
+                          err))
+            return err->code;
+        sqlite3_bind_int64(st, 1, id);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            kv_push(&ob->entities[i], (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
+        sqlite3_finalize(st);
+    }
+    sqlite3_bind_int64(sc->labels, 1, id);
+    while (sqlite3_step(sc->labels) == SQLITE_ROW) {
+        const char *cls = (const char *)sqlite3_column_text(sc->labels, 0);
+        for (int k = 0; k < cfg->n_classes; k++)
+            if (!strcmp(cfg->classes[k], cls)) {
+                ob->in.labels[(size_t)i * cfg->n_classes + k] = (float)sqlite3_column_int(sc->labels, 1);
+                ob->has_labels[i] = 1;
+                ob->in.has_labels = 1;
+            }
+    }
+    sqlite3_reset(sc->labels);
+    return CRAFT_OK;
+}
+
+static int step(scorer *sc, sqlite3_stmt *st, craft_error *err, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CRAFT_OK : store_fail(sc->s, err, what);
+}
+
+/* Stores the results of one batch (one transaction). */
+static int store_batch(scorer *sc, const craft_order_batch *ob, const int64_t *ids, uint64_t *flagged,
+                       uint64_t *new_cases, craft_error *err)
+{
+    const craft_config *cfg = sc->cfg;
+    int K = cfg->n_classes, M = cfg->n_modalities;
+    int A = M - 1;
+    double now = store_time();
+    if (store_exec(sc->s, "BEGIN IMMEDIATE", err))
+        return err->code;
+    int rc = CRAFT_OK;
+    float *buf = malloc(sizeof(float) * (size_t)(sc->res[0].T * (A > 0 ? A : 1) + sc->res[0].T * K + 64));
+    if (!buf)
+        rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    for (int b = 0; b < ob->in.n && !rc; b++) {
+        int64_t oid = ids[b];
+        for (int r = 0; r < sc->n_req && !rc; r++) {
+            const craft_result *res = &sc->res[r];
+            const float *s = res->scores + (size_t)b * K;
+            int top = 0;
+            for (int k = 1; k < K; k++)
+                if (s[k] > s[top])
+                    top = k;
+            sqlite3_stmt *st = sc->ins_pred;
+            sqlite3_bind_int64(st, 1, oid);
+            sqlite3_bind_int64(st, 2, sc->model_id);
+            sqlite3_bind_int64(st, 3, sc->req[r].off_mask);
+            sqlite3_bind_int64(st, 4, res->used[b]);
+            sqlite3_bind_int(st, 5, top);
+            sqlite3_bind_double(st, 6, s[top]);
+            sqlite3_bind_blob(st, 7, s, K * (int)sizeof(float), SQLITE_STATIC);
+            sqlite3_bind_int64(st, 8, sc->run_id);
+            rc = step(sc, st, err, "storing a prediction");
+            if (rc || r)
+                continue;
+            /* the full model: class scores for the queue, the case rule, explanations */
+            sqlite3_bind_int64(sc->del_cs, 1, oid);
+            sqlite3_bind_int64(sc->del_cs, 2, sc->model_id);
+            rc = step(sc, sc->del_cs, err, "storing class scores");
+            for (int k = 0; k < K && !rc; k++) {
+                sqlite3_bind_int64(sc->ins_cs, 1, sc->model_id);
+                sqlite3_bind_int(sc->ins_cs, 2, k);
+                sqlite3_bind_double(sc->ins_cs, 3, s[k]);
+                sqlite3_bind_int64(sc->ins_cs, 4, oid);
+                rc = step(sc, sc->ins_cs, err, "storing class scores");
+            }
+            int flag = 0;
+            for (int k = 0; k < K; k++)
+                flag |= s[k] >= sc->thr[k];
+            if (!rc && flag) {
+                (*flagged)++;
+                sqlite3_bind_int64(sc->ins_case, 1, oid);
+                sqlite3_bind_int64(sc->ins_case, 2, sc->model_id);
+                sqlite3_bind_int(sc->ins_case, 3, top);
+                sqlite3_bind_double(sc->ins_case, 4, s[top]);
+                sqlite3_bind_double(sc->ins_case, 5, now);
+                rc = step(sc, sc->ins_case, err, "creating a case");
+                if (!rc && sqlite3_changes(sc->s->db) == 1) {
+                    (*new_cases)++;
+                    char after[512];
+                    snprintf(after, sizeof after,
+                             "{\"status\": \"new\", \"model\": \"%s\", \"class\": \"%.60s\", \"score\": %.6g, "
+                             "\"threshold\": %.6g}",
+                             sc->m->sha256, cfg->classes[top], s[top], sc->thr[top]);
+                    sqlite3_bind_int64(sc->ins_audit, 1, sqlite3_last_insert_rowid(sc->s->db));
+                    sqlite3_bind_double(sc->ins_audit, 2, now);
+                    sqlite3_bind_text(sc->ins_audit, 3, after, -1, SQLITE_TRANSIENT);
+                    rc = step(sc, sc->ins_audit, err, "writing the audit log");
+                }
+            }
+            if (!rc && sc->req[0].importance) {
+                int T = res->T;
+                sqlite3_stmt *e = sc->ins_expl;
+                sqlite3_bind_int64(e, 1, oid);
+                sqlite3_bind_int64(e, 2, sc->model_id);
+                sqlite3_bind_int(e, 3, T);
+                sqlite3_bind_blob(e, 4, res->importance + (size_t)b * T, T * (int)sizeof(float), SQLITE_TRANSIENT);
+                /* cmis and gates of the auxiliaries only, in model order */
+                int a = 0;
+                for (int m = 0; m < M; m++)
+                    if (m != cfg->backbone) {
+                        for (int j = 0; j < T; j++)
+                            buf[(size_t)a * T + j] = res->cmis ? res->cmis[((size_t)b * M + m) * T + j] : NAN;
+                        a++;
+                    }
+                sqlite3_bind_blob(e, 5, buf, A * T * (int)sizeof(float), SQLITE_TRANSIENT);
+                float cg[CRAFT_MAX_MODALITIES], fg[CRAFT_MAX_MODALITIES];
+                a = 0;
+                for (int m = 0; m < M; m++)
+                    if (m != cfg->backbone) {
+                        cg[a] = res->cond_gate ? res->cond_gate[(size_t)b * M + m] : NAN;
+                        fg[a] = res->fuse_gate ? res->fuse_gate[(size_t)b * M + m] : NAN;
+                        a++;
+                    }
+                sqlite3_bind_blob(e, 6, cg, A * (int)sizeof(float), SQLITE_TRANSIENT);
+                sqlite3_bind_blob(e, 7, fg, A * (int)sizeof(float), SQLITE_TRANSIENT);
+                if (res->perturb && ob->in.F == T)
+                    sqlite3_bind_blob(e, 8, res->perturb + (size_t)b * K * T, K * T * (int)sizeof(float),
+                                      SQLITE_TRANSIENT);
+                else
+                    sqlite3_bind_null(e, 8);
+                rc = step(sc, e, err, "storing an explanation");
+            }
+        }
+    }
+    free(buf);
+    if (rc) {
+        sqlite3_exec(sc->s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    if (store_exec(sc->s, "COMMIT", err)) {
+        sqlite3_exec(sc->s->db, "ROLLBACK", NULL, NULL, NULL);
+        return err->code;
+    }
+    return CRAFT_OK;
+}
+
+static int prepare_all(scorer *sc, craft_error *err)
+{
+    craft_store *s = sc->s;
+    if (store_prepare(s, &sc->emb, "SELECT modality, tokens, dim, data FROM embeddings WHERE order_id = ?", err) ||
+        store_prepare(s, &sc->labels,
+                      "SELECT class, value FROM labels l WHERE order_id = ?1 AND (source = 'decision' OR NOT EXISTS"
+                      " (SELECT 1 FROM labels d WHERE d.order_id = l.order_id AND d.class = l.class"
+                      " AND d.source = 'decision'))",
+                      err) ||
+        store_prepare(s, &sc->ins_pred,
+                      "INSERT OR REPLACE INTO predictions(order_id, model_id, off, used, top_class, top_score, scores,"
+                      " run_id) VALUES(?,?,?,?,?,?,?,?)",
+                      err) ||
+        store_prepare(s, &sc->del_cs, "DELETE FROM class_scores WHERE order_id = ? AND model_id = ?", err) ||
+        store_prepare(s, &sc->ins_cs, "INSERT OR REPLACE INTO class_scores(model_id, class, score, order_id) VALUES(?,?,?,?)",
+                      err) ||
+        store_prepare(s, &sc->ins_expl,
+                      "INSERT OR REPLACE INTO explanations(order_id, model_id, tokens, importance, cmis, cond_gate,"
+                      " fuse_gate, perturb) VALUES(?,?,?,?,?,?,?,?)",
+                      err) ||
+        store_prepare(s, &sc->ins_case,
+                      "INSERT INTO cases(order_id, model_id, status, top_class, top_score, created, updated)"
+                      " VALUES(?1, ?2, 0, ?3, ?4, ?5, ?5) ON CONFLICT(order_id) DO NOTHING",
+                      err) ||
+        store_prepare(s, &sc->ins_audit,
+                      "INSERT INTO audit(case_id, at, actor, action, before, after) VALUES(?, ?, 'craft score', 'create',"
+                      " NULL, ?)",
+                      err))
+        return err->code;
+    return CRAFT_OK;
+}
+
+static void scorer_free(scorer *sc)
+{
+    sqlite3_stmt *all[] = {sc->emb, sc->labels, sc->ins_pred, sc->del_cs, sc->ins_cs, sc->ins_expl, sc->ins_case,
+                           sc->ins_audit};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        sqlite3_finalize(all[i]);
+    for (int i = 0; i < sc->n_maps; i++) {
+        free(sc->maps[i].to_model);
+        free(sc->maps[i].ds_type);
+    }
+    free(sc->maps);
+    for (int r = 0; r < sc->n_req; r++)
+        craft_result_free(&sc->res[r]);
+    if (sc->enc)
+        craft_encoders_free(sc->enc);
+}
+
+static int finish_run(scorer *sc, const char *status, uint64_t scored, uint64_t flagged)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(sc->s->db, "UPDATE scoring_runs SET finished = ?, scored = ?, flagged = ?, status = ? WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_double(st, 1, store_time());
+    sqlite3_bind_int64(st, 2, (int64_t)scored);
+    sqlite3_bind_int64(st, 3, (int64_t)flagged);
+    sqlite3_bind_text(st, 4, status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, sc->run_id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int craft_store_score(craft_store *s, const craft_model *m, const char *model_path, const craft_store_score_options *o,
+                      craft_store_score_stats *stats, craft_error *err)
+{
+    craft_store_score_options defaults = {0};
+    if (!o)
+        o = &defaults;
+    craft_store_score_stats local;
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    if (s->readonly)
+        return craft_fail(err, CRAFT_EINPUT, "%s: opened read-only", s->path);
+    const craft_config *cfg = &m->cfg;
+    if (cfg->n_classes > CRAFT_STORE_MAX_CLASSES)
+        return craft_fail(err, CRAFT_EUNSUPPORTED, "the store keeps at most %d classes; the model has %d",
+                          CRAFT_STORE_MAX_CLASSES, cfg->n_classes);
+    double t0 = craft_now();
+    scorer sc = {.s = s, .m = m, .cfg = cfg, .o = o};
+    int batch = o->batch > 0 ? o->batch : 64;
+    read_thresholds(&sc, o->flag_threshold > 0 && o->flag_threshold <= 1 ? o->flag_threshold : 0.5f);
+    int rc = craft_store_model_add(s, m, model_path, 0, NULL, &sc.model_id, err);
+    stats->model_id = sc.model_id;
+    /* requests: the full model with explanations, then each subset of auxiliaries switched off */
+    int aux[CRAFT_MAX_MODALITIES], A = 0;
+    for (int i = 0; i < cfg->n_modalities; i++)
+        if (i != cfg->backbone)
+            aux[A++] = i;
+    sc.n_req = o->subsets ? 1 << A : 1;
+    for (int r = 0; r < sc.n_req; r++) {
+        uint32_t off = 0;
+        for (int a = 0; a < A; a++)
+            if (r & (1 << a))
+                off |= 1u << aux[a];
+        sc.req[r] = (craft_request){.off_mask = off};
+    }
+    sc.req[0].importance = sc.req[0].cmis = o->explain;
+    sc.req[0].perturbation = o->explain && o->perturbation;
+    int n_init = 0;
+    for (int r = 0; r < sc.n_req && !rc; r++, n_init++)
+        rc = craft_result_init(&sc.res[r], cfg, batch, &sc.req[r], err);
+    int n_req_all = sc.n_req;
+    sc.n_req = n_init;
+    if (!rc)
+        rc = craft_encoders_new(&sc.enc, cfg, err);
+    if (!rc && !craft_encoders_active(sc.enc)) {
+        craft_encoders_free(sc.enc);
+        sc.enc = NULL;
+    }
+    if (!rc)
+        rc = prepare_all(&sc, err);
+    craft_engine *engine = NULL;
+    if (!rc)
+        rc = craft_engine_new(&engine, m, batch, o->threads, err);
+    craft_order_batch ob;
+    int ob_ok = 0;
+    if (!rc && !(rc = craft_order_batch_init(&ob, cfg, batch, 1, err)))
+        ob_ok = 1;
+    /* the run's row, committed first so an interrupted run is visible as such */
+    sqlite3_stmt *st = NULL;
+    if (!rc && !(rc = store_prepare(s, &st,
+                                    "INSERT INTO scoring_runs(model_id, dataset_id, started, status, options)"
+                                    " VALUES(?, ?, ?, 'running', ?)",
+                                    err))) {
+        char opts[160];
+        snprintf(opts, sizeof opts, "{\"explain\": %d, \"perturbation\": %d, \"subsets\": %d, \"only_unscored\": %d}",
+                 o->explain, o->perturbation, o->subsets, o->only_unscored);
+        sqlite3_bind_int64(st, 1, sc.model_id);
+        if (o->dataset_id)
+            sqlite3_bind_int64(st, 2, o->dataset_id);
+        sqlite3_bind_double(st, 3, store_time());
+        sqlite3_bind_text(st, 4, opts, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = store_fail(s, err, "recording the scoring run");
+        sc.run_id = sqlite3_last_insert_rowid(s->db);
+        stats->run_id = sc.run_id;
+        sqlite3_finalize(st);
+    }
+    /* Orders in time order (the graph encoder must only see earlier orders), paged by
+     * (ts, id) so no read stays open across the batch commits; orders without a
+     * time come last. */
+    sqlite3_stmt *ords[2] = {NULL, NULL};
+    static const char *const order_sql[2] = {
+        "SELECT id, order_id, ts, dataset_id, num, cat FROM orders o WHERE (?1 = 0 OR dataset_id = ?1)"
+        " AND (?3 = 0 OR NOT EXISTS (SELECT 1 FROM predictions p WHERE p.order_id = o.id AND p.model_id = ?2"
+        " AND p.off = 0)) AND ts IS NOT NULL AND (ts, id) > (?6, ?4) ORDER BY ts, id LIMIT ?5",
+        "SELECT id, order_id, ts, dataset_id, num, cat FROM orders o WHERE (?1 = 0 OR dataset_id = ?1)"
+        " AND (?3 = 0 OR NOT EXISTS (SELECT 1 FROM predictions p WHERE p.order_id = o.id AND p.model_id = ?2"
+        " AND p.off = 0)) AND ts IS NULL AND id > ?4 ORDER BY id LIMIT ?5"};
+    for (int k = 0; k < 2 && !rc; k++)
+        rc = store_prepare(s, &ords[k], order_sql[k], err);
+    int phase = 0;
+    char *last_ts = store_strdup("");
+    int64_t last_id = 0;
+    int64_t *ids = malloc(sizeof(int64_t) * batch);
+    uint64_t total = 0;
+    if (!rc && !ids)
+        rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    if (!rc) {
+        sqlite3_stmt *cnt;
+        if (!store_prepare(s, &cnt, "SELECT count(*) FROM orders WHERE ?1 = 0 OR dataset_id = ?1", err)) {
+            sqlite3_bind_int64(cnt, 1, o->dataset_id);
+            if (sqlite3_step(cnt) == SQLITE_ROW)
+                total = (uint64_t)sqlite3_column_int64(cnt, 0);
+            sqlite3_finalize(cnt);
+        }
+    }
+    int cancelled = 0;
+    while (!rc) {
+        if (o->cancel && *o->cancel) {
+            cancelled = 1;
+            rc = craft_fail(err, CRAFT_ECANCELLED, "scoring was cancelled after %llu orders (they are stored)",
+                            (unsigned long long)stats->scored);
+            break;
+        }
+        craft_order_batch_reset(&ob, cfg);
+        sqlite3_stmt *ord = ords[phase];
+        sqlite3_bind_int64(ord, 1, o->dataset_id);
+        sqlite3_bind_text(ord, 6, last_ts ? last_ts : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(ord, 2, sc.model_id);
+        sqlite3_bind_int(ord, 3, o->only_unscored);
+        sqlite3_bind_int64(ord, 4, last_id);
+        sqlite3_bind_int(ord, 5, batch);
+        int r2;
+        while (!rc && (r2 = sqlite3_step(ord)) == SQLITE_ROW) {
+            int i = ob.in.n;
+            ids[i] = last_id = sqlite3_column_int64(ord, 0);
+            if (phase == 0) {
+                free(last_ts);
+                last_ts = store_col_text(ord, 2);
+            }
+            rc = load_order(&sc, ord, &ob, i, err);
+            ob.in.n++;
+        }
+        sqlite3_reset(ord);
+        if (rc)
+            break;
+        if (r2 != SQLITE_DONE) {
+            rc = store_fail(s, err, "reading orders");
+            break;
+        }
+        if (ob.in.n == 0) {
+            if (phase == 1)
+                break;
+            phase = 1;
+            last_id = 0;
+            continue;
+        }
+        if (sc.enc && (rc = craft_encoders_fill(sc.enc, cfg, &ob, err)))
+            break;
+        if ((rc = craft_engine_run(engine, &ob.in, sc.req, sc.n_req, sc.res, err)))
+            break;
+        if ((rc = store_batch(&sc, &ob, ids, &stats->flagged, &stats->new_cases, err)))
+            break;
+        stats->scored += (uint64_t)ob.in.n;
+        if (o->progress)
+            o->progress(o->progress_user, stats->scored, stats->scored, total, craft_now() - t0);
+    }
+    (void)n_req_all;
+    if (sc.run_id)
+        finish_run(&sc, rc ? (cancelled ? "cancelled" : "failed") : "complete", stats->scored, stats->flagged);
+    sqlite3_finalize(ords[0]);
+    sqlite3_finalize(ords[1]);
+    free(last_ts);
+    free(ids);
+    if (ob_ok)
+        craft_order_batch_free(&ob);
+    craft_engine_free(engine);
+    scorer_free(&sc);
+    stats->seconds = craft_now() - t0;
+    return rc;
+}
