@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -37,6 +38,14 @@ static void show_progress(void *user, uint64_t done, uint64_t total)
             dt > 0 ? done / dt : 0);
 }
 
+/* mkstemp makes 0600 files; data files get the usual 0666 less the umask. */
+static void usual_mode(int fd)
+{
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+}
+
 /* Writes text to path through a temporary file and a rename. */
 static int write_file_atomic(const char *path, const char *text)
 {
@@ -46,6 +55,8 @@ static int write_file_atomic(const char *path, const char *text)
         return -1;
     snprintf(tmp, n, "%s.tmp-XXXXXX", path);
     int fd = mkstemp(tmp);
+    if (fd >= 0)
+        usual_mode(fd);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     int ok = f && fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
     if (f)
@@ -143,6 +154,8 @@ int cmd_synth(int argc, char **argv)
         if (tmp) {
             sprintf(tmp, "%s.tmp-XXXXXX", output);
             fd = mkstemp(tmp);
+            if (fd >= 0)
+                usual_mode(fd);
         }
         if (fd < 0 || !(out = fdopen(fd, "w"))) {
             fprintf(stderr, "craft synth: cannot write %s: %s\n", output, strerror(errno));
