@@ -332,8 +332,8 @@ __global__ void k_route_select(int *nbr, float *nbr_s, const float *U, int ldu, 
 {
     __shared__ float tile[RT_KEYS][RT_CHUNK + 1];
     __shared__ float qrow[WARPS][RT_CHUNK];
-    const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int n = n_bb[b], i0 = blockIdx.x * WARPS, i = i0 + warp;
+    const int b = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int n = n_bb[b], i0 = blockIdx.y * WARPS, i = i0 + warp;
     if (i0 >= n) /* uniform over the block */
         return;
     const bool live = i < n;
@@ -474,7 +474,7 @@ __global__ void k_route_select_wide(int *nbr, float *nbr_s, const float *U, int 
 void launch_route_select(cudaStream_t s, int *nbr, float *nbr_s, const float *U, int ldu, const int *n_bb, int n,
                          int T, int r, int topk, int kk)
 {
-    const dim3 grid((T + WARPS - 1) / WARPS, n);
+    const dim3 grid(n, (T + WARPS - 1) / WARPS); /* orders in x: y is limited to 65535 */
     if (kk <= 32)
         k_route_select<1><<<grid, THREADS, 0, s>>>(nbr, nbr_s, U, ldu, n_bb, T, r, topk, kk);
     else if (kk <= 64)
