@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "process.h"
 
 /* Commands of optional parts (the case store, say) are weak: a build without
  * them simply does not list them. */
@@ -90,6 +91,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    craft_process_init(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
