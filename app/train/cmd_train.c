@@ -220,19 +220,19 @@ int cmd_train(int argc, char **argv)
         } else if (!strcmp(a, "--shape")) {
             NEED_VALUE shape = v;
         } else if (!strcmp(a, "--epochs")) {
-            NEED_VALUE if ((rc = cli_int("train", a, v, 1, 100000, &o.epochs))) return rc;
+            NEED_VALUE if (cli_int("train", a, v, 1, 100000, &o.epochs)) return EXIT_USAGE;
         } else if (!strcmp(a, "--batch")) {
-            NEED_VALUE if ((rc = cli_int("train", a, v, 2, 65536, &o.batch))) return rc;
+            NEED_VALUE if (cli_int("train", a, v, 2, 65536, &o.batch)) return EXIT_USAGE;
         } else if (!strcmp(a, "--steps")) {
-            NEED_VALUE if ((rc = cli_int("train", a, v, 1, 100000, &steps))) return rc;
+            NEED_VALUE if (cli_int("train", a, v, 1, 100000, &steps)) return EXIT_USAGE;
         } else if (!strcmp(a, "--threads")) {
-            NEED_VALUE if ((rc = cli_int("train", a, v, 1, 1024, &o.threads))) return rc;
+            NEED_VALUE if (cli_int("train", a, v, 1, 1024, &o.threads)) return EXIT_USAGE;
         } else if (!strcmp(a, "--patience")) {
-            NEED_VALUE if ((rc = cli_int("train", a, v, 1, 100000, &o.patience))) return rc;
+            NEED_VALUE if (cli_int("train", a, v, 1, 100000, &o.patience)) return EXIT_USAGE;
         } else if (!strcmp(a, "--seed")) {
             NEED_VALUE int s;
-            if ((rc = cli_int("train", a, v, 0, 2147483647, &s)))
-                return rc;
+            if (cli_int("train", a, v, 0, 2147483647, &s))
+                return EXIT_USAGE;
             o.seed = (uint64_t)s;
         } else if (!strcmp(a, "--lr")) {
             NEED_VALUE if ((rc = parse_float(a, v, 1e-7, 1.0, &o.lr))) return rc;
