@@ -57,13 +57,9 @@ static uint64_t mix64(uint64_t z)
 static uint64_t rng_next(uint64_t *s) { return mix64(*s += 0x9e3779b97f4a7c15ull); }
 static double rng_unit(uint64_t *s) { return (rng_next(s) >> 11) * (1.0 / 9007199254740992.0); }
 
-static double split_hash(const char *id, uint64_t seed)
-{
-    uint64_t h = 1469598103934665603ull ^ mix64(seed);
-    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return (mix64(h) >> 11) * (1.0 / 9007199254740992.0);
-}
+/* The split is craft_eval_split_hash (app/eval): `craft eval` then holds out
+ * exactly this trainer's validation orders. */
+static double split_hash(const char *id, uint64_t seed) { return craft_eval_split_hash(id, seed); }
 
 /* ------------------------------------------------------- vocabularies */
 
