@@ -313,6 +313,7 @@ int cmd_train(int argc, char **argv)
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESTART; /* a write of the checkpoint in progress goes on */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
     o.cancel = &interrupted;

@@ -209,6 +209,37 @@ static void test_cli(void)
     CU_ASSERT_EQUAL(access(args, R_OK), 0);
 }
 
+/* Ctrl-C during training: exit 130, and the checkpoint holds the best model so far. */
+static void test_sigint_keeps_best(void)
+{
+    const char *build = getenv("CRAFT_BUILD");
+    char exe[600], out[400];
+    snprintf(exe, sizeof exe, "%s/app/cli/craft", build ? build : "build");
+    snprintf(out, sizeof out, "%s/interrupted.safetensors", dir);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        freopen("/dev/null", "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execl(exe, exe, "train", "--input", orders_path, "--config", config_json_path, "--output", out, "--epochs",
+              "100000", "--patience", "100000", "--batch", "32", (char *)NULL);
+        _exit(127);
+    }
+    /* wait for the first checkpoint (at most a minute), then interrupt */
+    for (int i = 0; i < 600 && access(out, R_OK) != 0; i++)
+        usleep(100000);
+    CU_ASSERT_EQUAL(access(out, R_OK), 0);
+    kill(pid, SIGINT);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 130);
+    craft_model *m = NULL;
+    craft_error err;
+    CU_ASSERT_EQUAL(craft_model_load(&m, out, &err), 0);
+    CU_ASSERT(m && m->metadata_json && strstr(m->metadata_json, "val_macro_pr_auc"));
+    craft_model_free(m);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -216,7 +247,8 @@ int main(void)
     CU_pSuite s = CU_add_suite("trainer", setup, teardown);
     if (!s || !CU_add_test(s, "trains, saves, learns the planted classes", test_trains_and_saves) ||
         !CU_add_test(s, "cancelled before an epoch: nothing saved", test_cancel_before_an_epoch) ||
-        !CU_add_test(s, "bad input and config named", test_bad_inputs) || !CU_add_test(s, "craft train command line", test_cli)) {
+        !CU_add_test(s, "bad input and config named", test_bad_inputs) || !CU_add_test(s, "craft train command line", test_cli) ||
+        !CU_add_test(s, "Ctrl-C keeps the best checkpoint", test_sigint_keeps_best)) {
         CU_cleanup_registry();
         return 1;
     }
