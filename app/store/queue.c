@@ -74,14 +74,19 @@ static void build_from_where(query_text *t, const craft_queue_query *q, int with
 {
     int by_class = q->sort == CRAFT_SORT_CLASS_SCORE;
     int needs_scores = by_class || q->sort == CRAFT_SORT_TOP_SCORE;
+    int case_driven = !needs_scores && (q->cases_only || (with_status && q->status_mask) ||
+                                        (q->assignee && *q->assignee));
     if (by_class)
         cat(t, " FROM class_scores cs JOIN predictions p ON p.order_id = cs.order_id AND p.model_id = cs.model_id"
                " AND p.off = 0 JOIN orders o ON o.id = cs.order_id");
     else if (needs_scores)
         cat(t, " FROM predictions p JOIN orders o ON o.id = p.order_id");
+    else if (case_driven) /* the review queue: start from the (much smaller) cases table */
+        cat(t, " FROM cases c JOIN orders o ON o.id = c.order_id"
+               " LEFT JOIN predictions p ON p.order_id = o.id AND p.model_id = :model AND p.off = 0");
     else
         cat(t, " FROM orders o LEFT JOIN predictions p ON p.order_id = o.id AND p.model_id = :model AND p.off = 0");
-    cat(t, " LEFT JOIN cases c ON c.order_id = o.id WHERE 1");
+    cat(t, case_driven ? " WHERE 1" : " LEFT JOIN cases c ON c.order_id = o.id WHERE 1");
     if (by_class)
         cat(t, " AND cs.model_id = :model AND cs.class = :sort_class");
     else if (needs_scores)
@@ -121,6 +126,7 @@ static void bind_query(sqlite3_stmt *st, const craft_queue_query *q, int64_t mod
     bind_named(st, ":status_mask", q->status_mask);
     bind_named(st, ":cls", q->cls);
     bind_named(st, ":offset", q->offset);
+    bind_named(st, ":cases_only", q->cases_only);
     bind_named(st, ":limit", q->limit);
     int i;
     if ((i = sqlite3_bind_parameter_index(st, ":min_score")))
@@ -164,7 +170,7 @@ static int check_query(craft_store *s, const craft_queue_query *q, int64_t *mode
 int craft_store_queue(craft_store *s, const craft_queue_query *q, craft_queue_page *out, craft_error *err)
 {
     memset(out, 0, sizeof *out);
-    int64_t model_id;
+    int64_t model_id = 0;
     if (check_query(s, q, &model_id, err))
         return err->code;
     out->model_id = model_id;
@@ -255,18 +261,34 @@ int craft_store_queue_counts(craft_store *s, const craft_queue_query *q, craft_q
     craft_queue_query qq = *q;
     qq.limit = 1;
     qq.offset = 0;
-    if (qq.sort != CRAFT_SORT_CLASS_SCORE)
-        qq.sort = CRAFT_SORT_TIME; /* counting needs no score join unless a filter asks for it */
+    /* counts depend on the filters only: the cheapest driving table for them */
+    qq.sort = CRAFT_SORT_TIME;
     if (check_query(s, &qq, &model_id, err))
         return err->code;
-    if (qq.cls >= 0 || qq.min_score > 0 || qq.class_min)
-        qq.sort = qq.sort == CRAFT_SORT_CLASS_SCORE ? qq.sort : CRAFT_SORT_TOP_SCORE;
+    if (qq.cls >= 0 && qq.min_score > 0) {
+        qq.sort = CRAFT_SORT_CLASS_SCORE; /* a range of the class's clustered scores */
+        qq.sort_class = qq.cls;
+    } else if (qq.min_score > 0 || qq.class_min) {
+        qq.sort = CRAFT_SORT_TOP_SCORE;
+    }
     if ((qq.sort == CRAFT_SORT_TOP_SCORE || qq.sort == CRAFT_SORT_CLASS_SCORE) && !model_id)
         return CRAFT_OK;
     query_text t = {""};
     int plain = !qq.dataset_id && qq.cls < 0 && qq.min_score <= 0 && !qq.class_min && !qq.assignee &&
                 !(qq.search && *qq.search) && qq.sort == CRAFT_SORT_TIME;
-    if (plain) {
+    int lean = !plain && !qq.dataset_id && !qq.assignee && !(qq.search && *qq.search) && !qq.class_min &&
+               qq.sort != CRAFT_SORT_TIME;
+    if (lean) {
+        /* a score threshold alone: count a range of an index, looking up only the case */
+        snprintf(t.sql, sizeof t.sql, "%s",
+                 qq.sort == CRAFT_SORT_CLASS_SCORE
+                     ? "SELECT coalesce(c.status, -2), count(*) FROM class_scores cs LEFT JOIN cases c ON c.order_id ="
+                       " cs.order_id WHERE cs.model_id = :model AND cs.class = :sort_class AND cs.score >= :min_score"
+                       " AND (:cases_only = 0 OR c.id IS NOT NULL) GROUP BY 1"
+                     : "SELECT coalesce(c.status, -2), count(*) FROM predictions p LEFT JOIN cases c ON c.order_id ="
+                       " p.order_id WHERE p.model_id = :model AND p.off = 0 AND p.top_score >= :min_score"
+                       " AND (:cases_only = 0 OR c.id IS NOT NULL) GROUP BY 1");
+    } else if (plain) {
         /* the common case, straight from the indexes */
         snprintf(t.sql, sizeof t.sql,
                  "SELECT status, count(*) FROM cases GROUP BY status UNION ALL SELECT -1, count(*) FROM orders");
