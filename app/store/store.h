@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define CRAFT_STORE_VERSION 1        /* PRAGMA user_version of the newest schema */
+#define CRAFT_STORE_VERSION 3        /* PRAGMA user_version of the newest schema (1 orders, 2 models and predictions, 3 cases) */
 #define CRAFT_STORE_MAX_CLASSES 64
 
 /* ---------------------------------------------------------- open, close */
@@ -92,8 +92,8 @@ int craft_store_case_get(craft_store *s, int64_t case_id, craft_case *out, craft
  * decide: sets the status. For CRAFT_CASE_CONFIRMED, `classes` ("D2" or "D2,D3",
  * NULL = the case's top class) names the confirmed defect classes, and every
  * class of the model gets a label (1 for those named, 0 for the rest); for
- * CRAFT_CASE_FALSE_POSITIVE every class gets label 0. Other statuses leave labels
- * as they are. `note` (may be NULL) is stored as a note in the same transaction. */
+ * CRAFT_CASE_FALSE_POSITIVE every class gets label 0. Any other status withdraws
+ * the labels of an earlier decision (the imported labels stay). `note` (may be NULL) is stored as a note in the same transaction. */
 int craft_store_case_decide(craft_store *s, int64_t case_id, int status, const char *classes,
                             const char *actor, const char *note, craft_error *err);
 /* assignee NULL or "" unassigns. */
