@@ -209,6 +209,26 @@ static void test_cli(void)
     CU_ASSERT_EQUAL(access(args, R_OK), 0);
 }
 
+/* --db: the store's labelled orders (where this build has the store). */
+static void test_db_input(void)
+{
+    const char *build = getenv("CRAFT_BUILD");
+    char cmd[1500], args[1000];
+    snprintf(cmd, sizeof cmd, "'%s/app/cli/craft' import --db '%s/s.db' '%s' >/dev/null 2>&1", build ? build : "build", dir,
+             orders_path);
+    int st = system(cmd);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        printf("\n  no case store in this build: --db not tested\n");
+        return;
+    }
+    snprintf(args, sizeof args, "--db %s/s.db --output %s/mdb.safetensors --config %s --epochs 1 --batch 32", dir, dir,
+             config_json_path);
+    CU_ASSERT_EQUAL(craft_status(args), 0);
+    snprintf(args, sizeof args, "--db %s/s.db --dataset no-such-dataset --output %s/mdb2.safetensors --config %s", dir, dir,
+             config_json_path);
+    CU_ASSERT_NOT_EQUAL(craft_status(args), 0);
+}
+
 /* Ctrl-C during training: exit 130, and the checkpoint holds the best model so far. */
 static void test_sigint_keeps_best(void)
 {
@@ -248,6 +268,7 @@ int main(void)
     if (!s || !CU_add_test(s, "trains, saves, learns the planted classes", test_trains_and_saves) ||
         !CU_add_test(s, "cancelled before an epoch: nothing saved", test_cancel_before_an_epoch) ||
         !CU_add_test(s, "bad input and config named", test_bad_inputs) || !CU_add_test(s, "craft train command line", test_cli) ||
+        !CU_add_test(s, "--db through the case store", test_db_input) ||
         !CU_add_test(s, "Ctrl-C keeps the best checkpoint", test_sigint_keeps_best)) {
         CU_cleanup_registry();
         return 1;
