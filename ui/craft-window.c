@@ -11,6 +11,7 @@
 #include "craft-plot-style.h"
 #include "craft-queue-item.h"
 #include "craft-scatter-widget.h"
+#include "craftdesk-resources.h"
 #include "heatmap.h"
 #include "timeline.h"
 
@@ -961,6 +962,9 @@ static void craft_window_class_init(CraftWindowClass *klass)
     GtkWidgetClass *wc = GTK_WIDGET_CLASS(klass);
     oc->dispose = craft_window_dispose;
     oc->finalize = craft_window_finalize;
+    /* referencing the bundle pulls its object, whose constructor registers it, out of
+     * the static library (the linker drops unreferenced objects) */
+    (void)craftdesk_get_resource();
     g_type_ensure(CRAFT_TYPE_HEATMAP_WIDGET);
     g_type_ensure(CRAFT_TYPE_SCATTER_WIDGET);
     gtk_widget_class_set_template_from_resource(wc, "/io/github/craftdesk/CraftDesk/ui/craft-window.ui");

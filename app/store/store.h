@@ -377,6 +377,35 @@ int craft_store_score(craft_store *s, const craft_model *m, const char *model_pa
 int craft_store_export_jsonl(craft_store *s, int64_t dataset_id, int labelled_only, FILE *out, uint64_t *n,
                              craft_error *err);
 
+/* ------------------------------------------------ live re-scoring (app) */
+/* Rebuilds the engine inputs of the stored order `order_id` for a model of cfg
+ * into row 0 of ob (made by craft_order_batch_init with cap >= 1 and keep_raw = 1;
+ * its earlier contents are dropped; ob->in.n becomes 1): tabular features by name
+ * (categorical through craft_category_code), stored embeddings, text and entities,
+ * and where the model has the built-in `txt` / `graph` encoder modalities and the
+ * order has no stored embedding for them, the encoders' vectors made as
+ * craft_store_score makes them: text from the order's text fields, graph from
+ * every order strictly earlier than it (with the labels as they stand now:
+ * imported, overridden by decisions). The graph replay reads every earlier
+ * order, so on a large store run it off the UI thread. */
+int craft_store_order_batch(craft_store *s, const craft_config *cfg, const char *order_id, craft_order_batch *ob,
+                            craft_error *err);
+
+/* One point of the score space: an order's score of one class by the backbone
+ * alone (every auxiliary switched off) and by the full model. */
+typedef struct {
+    int64_t order;                   /* order row id */
+    float backbone, full;
+    int8_t status;                   /* case status, -1 without a case */
+    int8_t label;                    /* the class's label: 1, 0, or -1 when unknown (a decision overrides an import) */
+} craft_space_point;
+
+/* Every order that model_id (0: the latest scored) scored both in full and with
+ * the backbone alone (craft_store_score with subsets), for class cls, in one
+ * query. *out is malloc'ed (free it); *n gets the count. */
+int craft_store_score_space(craft_store *s, int64_t model_id, int cls, craft_space_point **out, size_t *n,
+                            craft_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,370 @@
+/* inputs.c: the engine inputs of one stored order, rebuilt for a model, so the
+ * app can re-score that order live (modality toggles) exactly as
+ * craft_store_score fed it to the engine. */
+#include "encoders.h"
+#include "store_internal.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int kv_push(craft_kv *kv, const char *k, const char *v)
+{
+    char **nk = realloc(kv->keys, sizeof(char *) * (kv->n + 1));
+    if (!nk)
+        return -1;
+    kv->keys = nk;
+    char **nv = realloc(kv->values, sizeof(char *) * (kv->n + 1));
+    if (!nv)
+        return -1;
+    kv->values = nv;
+    kv->keys[kv->n] = store_strdup(k);
+    kv->values[kv->n] = store_strdup(v);
+    kv->n++;
+    return 0;
+}
+
+static void kv_reset(craft_kv *kv)
+{
+    store_free_strings(kv->keys, kv->n);
+    store_free_strings(kv->values, kv->n);
+    memset(kv, 0, sizeof *kv);
+}
+
+static int read_kv(craft_store *s, const char *sql, int64_t id, craft_kv *kv, craft_error *err)
+{
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st, sql, err))
+        return err->code;
+    sqlite3_bind_int64(st, 1, id);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (kv_push(kv, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1))) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? CRAFT_OK : store_fail(s, err, "reading an order's text and entities");
+}
+
+/* Tabular features by name: the dataset's numeric blob and categorical JSON into
+ * the model's features (a categorical model feature stored as a number is looked
+ * up by its printed value, as craft_store_score does). */
+static int fill_tabular(craft_store *s, const craft_config *cfg, int64_t dataset_id, const float *num, int n_num,
+                        const char *cat_json, float *tab, craft_error *err)
+{
+    const craft_modality *tm = &cfg->modalities[cfg->tabular];
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st, "SELECT name FROM dataset_features WHERE dataset_id = ? ORDER BY idx", err))
+        return err->code;
+    sqlite3_bind_int64(st, 1, dataset_id);
+    int rc;
+    for (int j = 0; (rc = sqlite3_step(st)) == SQLITE_ROW; j++) {
+        if (!num || j >= n_num || isnan(num[j]))
+            continue;
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        for (int f = 0; f < tm->n_features; f++) {
+            if (strcmp(tm->features[f].name, name))
+                continue;
+            if (tm->features[f].type == CRAFT_NUMERIC) {
+                tab[f] = num[j];
+            } else {
+                char tmp[40];
+                snprintf(tmp, sizeof tmp, "%.17g", (double)num[j]);
+                tab[f] = (float)craft_category_code(cfg, &tm->features[f], tmp);
+            }
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return store_fail(s, err, "reading the feature list");
+    cJSON *cat = cat_json ? cJSON_Parse(cat_json) : NULL;
+    for (const cJSON *v = cat ? cat->child : NULL; v; v = v->next)
+        for (int f = 0; cJSON_IsString(v) && f < tm->n_features; f++)
+            if (tm->features[f].type == CRAFT_CATEGORICAL && !strcmp(tm->features[f].name, v->string))
+                tab[f] = (float)craft_category_code(cfg, &tm->features[f], v->valuestring);
+    cJSON_Delete(cat);
+    return CRAFT_OK;
+}
+
+static int fill_embeddings(craft_store *s, const craft_config *cfg, int64_t id, const char *order_id, craft_batch *in,
+                           craft_error *err)
+{
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st, "SELECT modality, tokens, dim, data FROM embeddings WHERE order_id = ?", err))
+        return err->code;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = CRAFT_OK;
+    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+        int m = craft_config_find_modality(cfg, (const char *)sqlite3_column_text(st, 0));
+        if (m < 0 || cfg->modalities[m].kind != CRAFT_EMBEDDING)
+            continue;
+        const craft_modality *mod = &cfg->modalities[m];
+        int tokens = sqlite3_column_int(st, 1), dim = sqlite3_column_int(st, 2);
+        if (dim != mod->dim || tokens < 1 || tokens > mod->tokens ||
+            sqlite3_column_bytes(st, 3) != (int)sizeof(float) * tokens * dim) {
+            rc = craft_fail(err, CRAFT_EINPUT, "order \"%.80s\": embedding \"%s\" is %d x %d, the model takes at most %d x %d",
+                            order_id, mod->name, tokens, dim, mod->tokens, mod->dim);
+            break;
+        }
+        memcpy(in->emb[m], sqlite3_column_blob(st, 3), sizeof(float) * tokens * dim);
+        in->ntok[m][0] = tokens;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The graph state as it stood when the order was scored: every order strictly
+ * earlier than ts (all timed orders, and untimed ones before id, when ts is NULL)
+ * observed in (ts, id) order with its entities and current labels. Orders at the
+ * same time as this one stay invisible to it either way (the encoder's rule). */
+static int replay_graph(craft_store *s, const craft_config *cfg, craft_graph *g, const char *ts, int64_t id,
+                        craft_error *err)
+{
+    static const char *const sql[2] = {
+        "SELECT o.id, o.ts, e.type, e.entity_id FROM orders o JOIN order_entities oe ON oe.order_id = o.id"
+        " JOIN entities e ON e.id = oe.entity WHERE o.ts IS NOT NULL AND (?1 IS NULL OR o.ts < ?1) ORDER BY o.ts, o.id",
+        "SELECT o.id, o.ts, e.type, e.entity_id FROM orders o JOIN order_entities oe ON oe.order_id = o.id"
+        " JOIN entities e ON e.id = oe.entity WHERE o.ts IS NULL AND o.id < ?2 ORDER BY o.id"};
+    sqlite3_stmt *lab;
+    if (store_prepare(s, &lab,
+                      "SELECT class, value FROM labels l WHERE order_id = ?1 AND (source = 'decision' OR NOT EXISTS"
+                      " (SELECT 1 FROM labels d WHERE d.order_id = l.order_id AND d.class = l.class"
+                      " AND d.source = 'decision'))",
+                      err))
+        return err->code;
+    int K = cfg->n_classes;
+    float *labels = malloc(sizeof(float) * (K ? K : 1));
+    craft_kv ents = {0};
+    int rc = labels ? CRAFT_OK : craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    for (int phase = 0; phase < (ts ? 1 : 2) && !rc; phase++) {
+        sqlite3_stmt *st;
+        if ((rc = store_prepare(s, &st, sql[phase], err)))
+            break;
+        if (ts)
+            sqlite3_bind_text(st, 1, ts, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, id);
+        int64_t cur = 0;
+        double t = NAN;
+        int has_labels = 0;
+        int r2;
+        /* rows come grouped by order: flush one order when the next begins */
+        for (;;) {
+            r2 = sqlite3_step(st);
+            int64_t oid = r2 == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+            if (cur && oid != cur) {
+                rc = craft_graph_observe(g, &ents, t, has_labels ? labels : NULL, err);
+                kv_reset(&ents);
+                cur = 0;
+                if (rc)
+                    break;
+            }
+            if (r2 != SQLITE_ROW)
+                break;
+            if (!cur) {
+                cur = oid;
+                t = NAN;
+                const char *ots = (const char *)sqlite3_column_text(st, 1);
+                if (ots && (rc = craft_graph_parse_time(ots, &t, err)))
+                    break;
+                has_labels = 0;
+                for (int k = 0; k < K; k++)
+                    labels[k] = NAN;
+                sqlite3_bind_int64(lab, 1, oid);
+                while (sqlite3_step(lab) == SQLITE_ROW) {
+                    const char *cls = (const char *)sqlite3_column_text(lab, 0);
+                    for (int k = 0; k < K; k++)
+                        if (!strcmp(cfg->classes[k], cls)) {
+                            labels[k] = (float)sqlite3_column_int(lab, 1);
+                            has_labels = 1;
+                        }
+                }
+                sqlite3_reset(lab);
+            }
+            if (kv_push(&ents, (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3))) {
+                rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+                break;
+            }
+        }
+        if (!rc && r2 != SQLITE_DONE)
+            rc = store_fail(s, err, "reading earlier orders for the graph encoder");
+        sqlite3_finalize(st);
+        kv_reset(&ents);
+    }
+    sqlite3_finalize(lab);
+    free(labels);
+    return rc;
+}
+
+/* Fills txt and graph where the model has the built-in encoders' modalities and
+ * the order brought no embedding for them (the rule of craft_encoders_fill). */
+static int fill_encoders(craft_store *s, const craft_config *cfg, craft_order_batch *ob, int64_t id, craft_error *err)
+{
+    int txt = craft_config_find_modality(cfg, "txt"), graph = craft_config_find_modality(cfg, "graph");
+    if (txt >= 0 && (txt == cfg->backbone || cfg->modalities[txt].kind != CRAFT_EMBEDDING ||
+                     cfg->modalities[txt].dim != CRAFT_TEXT_DIM))
+        txt = -1;
+    if (graph >= 0 && (graph == cfg->backbone || cfg->modalities[graph].kind != CRAFT_EMBEDDING ||
+                       cfg->modalities[graph].dim != craft_graph_width(cfg->n_classes)))
+        graph = -1;
+    int rc = CRAFT_OK;
+    if (txt >= 0 && ob->in.ntok[txt][0] == 0 && ob->text[0].n > 0) {
+        craft_text_encoder *te = NULL;
+        if (!(rc = craft_text_encoder_new(&te, err))) {
+            long got = craft_text_encode(te, &ob->text[0], ob->in.emb[txt]);
+            if (got < 0)
+                rc = craft_fail(err, CRAFT_ENOMEM, "text encoder: out of memory");
+            else if (got > 0)
+                ob->in.ntok[txt][0] = 1;
+            craft_text_encoder_free(te);
+        }
+    }
+    if (!rc && graph >= 0 && ob->in.ntok[graph][0] == 0 && ob->entities[0].n > 0) {
+        craft_graph *g = NULL;
+        double t = NAN;
+        if (!(rc = craft_graph_new(&g, cfg->n_classes, err)) && ob->ts[0])
+            rc = craft_graph_parse_time(ob->ts[0], &t, err);
+        if (!rc)
+            rc = replay_graph(s, cfg, g, ob->ts[0], id, err);
+        if (!rc && !(rc = craft_graph_encode(g, &ob->entities[0], t, ob->in.emb[graph], err)))
+            ob->in.ntok[graph][0] = 1;
+        craft_graph_free(g);
+    }
+    return rc;
+}
+
+int craft_store_order_batch(craft_store *s, const craft_config *cfg, const char *order_id, craft_order_batch *ob,
+                            craft_error *err)
+{
+    if (ob->in.cap < 1 || !ob->keep_raw)
+        return craft_fail(err, CRAFT_EINPUT, "craft_store_order_batch needs a batch made with room and keep_raw");
+    craft_order_batch_reset(ob, cfg);
+    craft_batch_clear_order(&ob->in, cfg, 0);
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st, "SELECT id, order_id, ts, dataset_id, num, cat FROM orders WHERE order_id = ?", err))
+        return err->code;
+    sqlite3_bind_text(st, 1, order_id, -1, SQLITE_TRANSIENT);
+    int r = sqlite3_step(st);
+    if (r != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return r == SQLITE_DONE ? craft_fail(err, CRAFT_EINPUT, "no order \"%.80s\" in %s", order_id, s->path)
+                                : store_fail(s, err, "reading an order");
+    }
+    int64_t id = sqlite3_column_int64(st, 0);
+    ob->ids[0] = store_strdup(order_id);
+    ob->ts[0] = store_col_text(st, 2);
+    ob->line[0] = 0;
+    ob->in.n = 1;
+    int rc = CRAFT_OK;
+    if (cfg->tabular >= 0)
+        rc = fill_tabular(s, cfg, sqlite3_column_int64(st, 3), sqlite3_column_blob(st, 4),
+                          sqlite3_column_bytes(st, 4) / (int)sizeof(float), (const char *)sqlite3_column_text(st, 5),
+                          ob->in.tab, err);
+    sqlite3_finalize(st);
+    if (!rc)
+        rc = fill_embeddings(s, cfg, id, order_id, &ob->in, err);
+    if (!rc && cfg->modalities[cfg->backbone].kind == CRAFT_EMBEDDING && ob->in.ntok[cfg->backbone][0] == 0)
+        rc = craft_fail(err, CRAFT_EINPUT, "order \"%.80s\" has no \"%s\" embedding, the model's backbone", order_id,
+                        cfg->modalities[cfg->backbone].name);
+    if (!rc)
+        rc = read_kv(s, "SELECT field, value FROM order_text WHERE order_id = ?", id, &ob->text[0], err);
+    if (!rc)
+        rc = read_kv(s,
+                     "SELECT e.type, e.entity_id FROM order_entities oe JOIN entities e ON e.id = oe.entity"
+                     " WHERE oe.order_id = ?",
+                     id, &ob->entities[0], err);
+    if (!rc)
+        rc = fill_encoders(s, cfg, ob, id, err);
+    if (rc) {
+        craft_error_prefix(err, "order \"%.80s\"", order_id);
+        craft_order_batch_reset(ob, cfg);
+    }
+    return rc;
+}
+
+/* ----------------------------------------------------------- score space */
+
+int craft_store_score_space(craft_store *s, int64_t model_id, int cls, craft_space_point **out, size_t *n,
+                            craft_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (!model_id)
+        model_id = craft_store_latest_model(s);
+    if (!model_id)
+        return craft_fail(err, CRAFT_EINPUT, "%s: nothing has been scored yet", s->path);
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st, "SELECT config FROM models WHERE id = ?", err))
+        return err->code;
+    sqlite3_bind_int64(st, 1, model_id);
+    craft_config cfg = {0};
+    int rc = sqlite3_step(st) == SQLITE_ROW
+                 ? craft_config_parse(&cfg, (const char *)sqlite3_column_text(st, 0),
+                                      (size_t)sqlite3_column_bytes(st, 0), err)
+                 : craft_fail(err, CRAFT_EINPUT, "%s: no model %lld", s->path, (long long)model_id);
+    sqlite3_finalize(st);
+    if (rc)
+        return rc;
+    if (cls < 0 || cls >= cfg.n_classes) {
+        rc = craft_fail(err, CRAFT_EINPUT, "class %d: the model has %d classes", cls, cfg.n_classes);
+        craft_config_free(&cfg);
+        return rc;
+    }
+    /* the backbone alone: every auxiliary switched off */
+    uint32_t all_aux = 0;
+    for (int m = 0; m < cfg.n_modalities; m++)
+        if (m != cfg.backbone)
+            all_aux |= 1u << m;
+    char *cls_name = store_strdup(cfg.classes[cls]);
+    craft_config_free(&cfg);
+    rc = store_prepare(s, &st,
+                       "SELECT p.order_id, p.scores, b.scores, c.status,"
+                       " (SELECT value FROM labels l WHERE l.order_id = p.order_id AND l.class = ?3"
+                       "  ORDER BY l.source = 'decision' DESC LIMIT 1)"
+                       " FROM predictions p JOIN predictions b ON b.order_id = p.order_id AND b.model_id = p.model_id"
+                       " AND b.off = ?2 LEFT JOIN cases c ON c.order_id = p.order_id"
+                       " WHERE p.model_id = ?1 AND p.off = 0",
+                       err);
+    if (rc) {
+        free(cls_name);
+        return rc;
+    }
+    sqlite3_bind_int64(st, 1, model_id);
+    sqlite3_bind_int64(st, 2, all_aux);
+    sqlite3_bind_text(st, 3, cls_name, -1, SQLITE_TRANSIENT);
+    free(cls_name);
+    size_t cap = 0;
+    craft_space_point *pts = NULL;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const float *full = sqlite3_column_blob(st, 1), *bb = sqlite3_column_blob(st, 2);
+        int bytes = (int)sizeof(float) * (cls + 1);
+        if (!full || !bb || sqlite3_column_bytes(st, 1) < bytes || sqlite3_column_bytes(st, 2) < bytes)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 4096;
+            craft_space_point *np = realloc(pts, sizeof *np * cap);
+            if (!np) {
+                r = SQLITE_NOMEM;
+                break;
+            }
+            pts = np;
+        }
+        craft_space_point *p = &pts[(*n)++];
+        p->order = sqlite3_column_int64(st, 0);
+        p->full = full[cls];
+        p->backbone = bb[cls];
+        p->status = (int8_t)(sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 3));
+        p->label = (int8_t)(sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 4));
+    }
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE) {
+        free(pts);
+        *n = 0;
+        return r == SQLITE_NOMEM ? craft_fail(err, CRAFT_ENOMEM, "out of memory for the score space")
+                                 : store_fail(s, err, "reading the score space");
+    }
+    *out = pts;
+    return CRAFT_OK;
+}
