@@ -172,7 +172,7 @@ static void craft_heatmap_widget_measure(GtkWidget *w, GtkOrientation o, int for
     CraftHeatmapWidget *self = CRAFT_HEATMAP_WIDGET(w);
     int rows = self->top_n > 0 && self->top_n < self->n_features ? self->top_n : self->n_features;
     *min = o == GTK_ORIENTATION_HORIZONTAL ? 240 : 120;
-    *nat = o == GTK_ORIENTATION_HORIZONTAL ? 480 : 90 + rows * 24;
+    *nat = o == GTK_ORIENTATION_HORIZONTAL ? 480 : MAX(*min, 90 + rows * 24);
 }
 
 static void craft_heatmap_widget_finalize(GObject *o)

@@ -17,6 +17,7 @@ struct _CraftQueueModel {
     GHashTable *pages;        /* page index -> GPtrArray of CraftQueueItem */
     GQueue lru;               /* page indices, most recent first */
     guint pages_fetched;
+    int64_t *ids;             /* a chosen set of orders (score-space selection), or NULL */
 };
 
 static void craft_queue_model_list_init(GListModelInterface *iface);
@@ -38,7 +39,10 @@ static GPtrArray *fetch_page(CraftQueueModel *self, guint page)
     craft_queue_page p = {0};
     craft_error err = {0};
     items = g_ptr_array_new_with_free_func(g_object_unref);
-    if (craft_store_queue(self->store, &q, &p, &err) == CRAFT_OK) {
+    int rc = self->ids ? craft_store_queue_rows(self->store, q.model_id, self->ids + q.offset,
+                                                (int)MIN((guint)CRAFT_QUEUE_PAGE, self->n_items - (guint)q.offset), &p, &err)
+                       : craft_store_queue(self->store, &q, &p, &err);
+    if (rc == CRAFT_OK) {
         for (int i = 0; i < p.n; i++)
             g_ptr_array_add(items, craft_queue_item_new(&p.rows[i], p.classes));
     } else {
@@ -76,6 +80,7 @@ static void clear_query(CraftQueueModel *self)
     g_clear_pointer(&self->assignee, g_free);
     g_clear_pointer(&self->search, g_free);
     g_clear_pointer(&self->class_min, g_free);
+    g_clear_pointer(&self->ids, g_free);
     g_hash_table_remove_all(self->pages);
     g_queue_clear(&self->lru);
 }
@@ -129,6 +134,26 @@ gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, 
     g_list_model_items_changed(G_LIST_MODEL(self), 0, old, self->n_items);
     return ok;
 }
+
+gboolean craft_queue_model_set_orders(CraftQueueModel *self, craft_store *store, int64_t model_id, const int64_t *ids,
+                                      guint n, const craft_queue_counts *counts)
+{
+    guint old = self->n_items;
+    clear_query(self);
+    memset(&self->counts, 0, sizeof self->counts);
+    craft_queue_query_init(&self->q);
+    self->q.model_id = model_id;
+    self->store = store;
+    self->ids = g_memdup2(ids, sizeof(int64_t) * (n ? n : 1));
+    self->n_items = store ? n : 0;
+    self->counts.total = n;
+    if (counts)
+        self->counts = *counts;
+    g_list_model_items_changed(G_LIST_MODEL(self), 0, old, self->n_items);
+    return TRUE;
+}
+
+gboolean craft_queue_model_is_selection(CraftQueueModel *self) { return self->ids != NULL; }
 
 const craft_queue_counts *craft_queue_model_get_counts(CraftQueueModel *self) { return &self->counts; }
 char **craft_queue_model_get_classes(CraftQueueModel *self) { return self->classes; }

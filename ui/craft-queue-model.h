@@ -21,6 +21,12 @@ CraftQueueModel *craft_queue_model_new(void);
  * offset and limit are the model's own). Emits items-changed for everything. */
 gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, const craft_queue_query *q,
                                      GError **error);
+/* Points the model at chosen orders (row ids, in that order; copied), e.g. a
+ * score-space selection, with their counts per status (copied; may be NULL). */
+gboolean craft_queue_model_set_orders(CraftQueueModel *self, craft_store *store, int64_t model_id, const int64_t *ids,
+                                      guint n, const craft_queue_counts *counts);
+/* TRUE while the model shows chosen orders rather than a query. */
+gboolean craft_queue_model_is_selection(CraftQueueModel *self);
 /* Counts per status of the current query (valid after set_query). */
 const craft_queue_counts *craft_queue_model_get_counts(CraftQueueModel *self);
 /* Class names of the queue's model (NULL-terminated, owned by the model; may be empty). */

@@ -13,6 +13,17 @@
 #include "craft-scatter-widget.h"
 #include "craftdesk-resources.h"
 #include "heatmap.h"
+#include "order_rescore.h"
+#include "scoring.h"
+#include "metrics.h"
+#include "craft_cuda.h"
+#include "trainer.h"
+
+#include <glib/gstdio.h>
+#include <signal.h>
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
 #include "timeline.h"
 
 struct _CraftWindow {
@@ -24,6 +35,8 @@ struct _CraftWindow {
     GtkLabel *features_label, *entities_label, *history_label;
     GtkToggleButton *search_button;
     GtkSearchEntry *search_entry;
+    GtkSearchBar *search_bar;
+    GtkWidget *detail_switcher;
     GtkRevealer *progress_revealer;
     GtkProgressBar *progress_bar;
     GtkStack *main_stack, *detail_stack;
@@ -49,6 +62,19 @@ struct _CraftWindow {
     float subset[CRAFT_STORE_MAX_CLASSES];
     gboolean has_subset;
     char *subset_text;
+    /* live re-scoring of the selected order (modality toggles) */
+    craft_engine *live_engine;          /* one-order engine of `model`, main thread */
+    craft_order_batch live_batch;       /* the selected order's engine inputs */
+    gboolean live_batch_ok, live_ready;
+    guint live_gen;                     /* which selection the inputs worker is building */
+    craft_rescore live;
+    /* the score space of class space_cls */
+    int space_cls;
+    craft_space_point *space_points;    /* sorted by order id */
+    size_t n_space_points;
+    double space_seconds;
+    GtkLabel *space_label, *model_label;
+    char *subset_table;                 /* markup: per-subset metrics on the store's labelled orders */
     craft_journey_event journey[CRAFT_TIMELINE_MAX];
     int n_journey;
     /* the running job */
@@ -121,43 +147,144 @@ static const craft_prediction *find_subset(CraftWindow *self, uint32_t mask)
     return NULL;
 }
 
+/* Re-scores the selected order live with off_mask switched off (one engine call
+ * of one order, sharing the backbone pass with the full model). */
+static void rescore_live(CraftWindow *self)
+{
+    self->has_subset = FALSE;
+    if (!self->live_ready || !self->live_engine)
+        return;
+    craft_error err = {0};
+    if (craft_order_rescore(self->live_engine, self->model, &self->live_batch.in, 0, self->off_mask, &self->live,
+                            &err) != CRAFT_OK) {
+        show_error(self, "Re-scoring", err.msg);
+        return;
+    }
+    self->has_subset = self->off_mask != 0;
+    memcpy(self->subset, self->live.subset, sizeof(float) * self->live.K);
+}
+
 static void update_subset(CraftWindow *self)
 {
     g_clear_pointer(&self->subset_text, g_free);
-    self->has_subset = FALSE;
-    if (!self->has_detail || self->detail.n_predictions == 0) {
+    if (!self->has_detail || self->detail.n_predictions == 0 || !self->model) {
+        self->has_subset = FALSE;
         gtk_label_set_text(self->subset_label, "");
+        gtk_widget_queue_draw(GTK_WIDGET(self->bars_area));
         return;
     }
-    const craft_prediction *full = &self->detail.predictions[0];
+    rescore_live(self);
+    const craft_config *cfg = &self->model->cfg;
     GString *s = g_string_new(NULL);
-    if (self->off_mask) {
-        const craft_prediction *p = find_subset(self, self->off_mask);
-        if (!p) {
-            g_string_append(s, "This subset was not scored: score the store again (subsets are scored with every run).");
-        } else {
-            self->has_subset = TRUE;
-            memcpy(self->subset, p->scores, sizeof self->subset);
-            g_string_append_printf(s, "Without %s:", "switched-off modalities");
-            for (int k = 0; k < self->detail.n_classes; k++)
-                g_string_append_printf(s, "  %s %.3f → %.3f (%+.3f)", self->detail.classes[k], full->scores[k],
-                                       p->scores[k], p->scores[k] - full->scores[k]);
-        }
+    if (self->off_mask && !self->live_ready) {
+        g_string_append(s, "Preparing this order's inputs for re-scoring…");
+    } else if (self->has_subset) {
+        g_string_append(s, "Without");
+        for (int m = 0, first = 1; m < cfg->n_modalities; m++)
+            if (self->off_mask & (1u << m)) {
+                g_string_append_printf(s, "%s %s", first ? "" : " +", cfg->modalities[m].name);
+                first = 0;
+            }
+        g_string_append_c(s, ':');
+        for (int k = 0; k < self->live.K; k++)
+            g_string_append_printf(s, "   %s %.3f → %.3f (%+.3f)", cfg->classes[k], self->live.full[k],
+                                   self->live.subset[k], self->live.subset[k] - self->live.full[k]);
+        g_string_append_printf(s, "   (re-scored in %.2f ms)", self->live.seconds * 1000);
     }
-    if (self->detail.has_explanation) {
-        const craft_explanation *x = &self->detail.explanation;
-        g_string_append(s, s->len ? "\nFusion gates:" : "Fusion gates:");
-        for (int m = 0; m < x->n_aux; m++) {
-            if (isnan(x->fuse_gate[m]))
-                g_string_append_printf(s, "  %s missing", x->aux_names[m]);
+    if (self->live_ready) {
+        g_string_append(s, s->len ? "\nFusion gates (full model):" : "Fusion gates (full model):");
+        for (int m = 0; m < cfg->n_modalities; m++) {
+            if (m == cfg->backbone)
+                continue;
+            if (isnan(self->live.fuse_gate[m]))
+                g_string_append_printf(s, "   %s missing", cfg->modalities[m].name);
             else
-                g_string_append_printf(s, "  %s %.2f", x->aux_names[m], x->fuse_gate[m]);
+                g_string_append_printf(s, "   %s %.2f", cfg->modalities[m].name, self->live.fuse_gate[m]);
         }
     }
     self->subset_text = g_string_free(s, FALSE);
     gtk_label_set_text(self->subset_label, self->subset_text);
     gtk_widget_queue_draw(GTK_WIDGET(self->bars_area));
 }
+
+/* ------------------------------------------- the selected order's inputs */
+
+typedef struct { char *path, *order_id; craft_config cfg; craft_order_batch ob; guint gen; } InputsJob;
+
+static void inputs_job_free(InputsJob *j)
+{
+    g_free(j->path);
+    g_free(j->order_id);
+    craft_order_batch_free(&j->ob);
+    craft_config_free(&j->cfg);
+    g_free(j);
+}
+
+/* Worker: its own read-only connection; the graph replay reads every earlier order. */
+static void inputs_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
+{
+    InputsJob *j = data;
+    craft_store *s = NULL;
+    craft_error err = {0};
+    int rc = craft_store_open(&s, j->path, CRAFT_STORE_READONLY, &err);
+    if (!rc)
+        rc = craft_store_order_batch(s, &j->cfg, j->order_id, &j->ob, &err);
+    if (s)
+        craft_store_close(s);
+    if (rc)
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+    else
+        g_task_return_boolean(task, TRUE);
+}
+
+static void inputs_done(GObject *src, GAsyncResult *res, gpointer user)
+{
+    CraftWindow *self = CRAFT_WINDOW(src);
+    InputsJob *j = g_task_get_task_data(G_TASK(res));
+    GError *error = NULL;
+    gboolean ok = g_task_propagate_boolean(G_TASK(res), &error);
+    if (j->gen != self->live_gen || !self->model) { /* another order was selected meanwhile */
+        g_clear_error(&error);
+        return;
+    }
+    if (!ok) {
+        show_error(self, "Re-scoring", error->message);
+        g_error_free(error);
+        return;
+    }
+    if (self->live_batch_ok)
+        craft_order_batch_free(&self->live_batch);
+    self->live_batch = j->ob; /* moved */
+    memset(&j->ob, 0, sizeof j->ob);
+    self->live_batch_ok = TRUE;
+    self->live_ready = TRUE;
+    update_subset(self);
+}
+
+static void load_inputs(CraftWindow *self)
+{
+    self->live_ready = FALSE;
+    self->live_gen++;
+    if (!self->model || !self->has_detail)
+        return;
+    InputsJob *j = g_new0(InputsJob, 1);
+    j->path = g_strdup(self->store_path);
+    j->order_id = g_strdup(self->detail.order_id);
+    j->gen = self->live_gen;
+    craft_error err = {0};
+    if (craft_config_copy(&j->cfg, &self->model->cfg, &err) ||
+        craft_order_batch_init(&j->ob, &self->model->cfg, 1, 1, &err)) {
+        show_error(self, "Re-scoring", err.msg);
+        inputs_job_free(j);
+        return;
+    }
+    GTask *t = g_task_new(self, NULL, inputs_done, NULL);
+    g_task_set_task_data(t, j, (GDestroyNotify)inputs_job_free);
+    g_task_run_in_thread(t, inputs_thread);
+    g_object_unref(t);
+}
+
+gboolean craft_window_rescore_ready(CraftWindow *self) { return self->live_ready; }
 
 static void on_switch(GObject *sw, GParamSpec *p, CraftWindow *self)
 {
@@ -309,6 +436,35 @@ static void fill_entities(CraftWindow *self)
     g_string_free(s, TRUE);
 }
 
+/* One audit row in words: the JSON the store records, read back for people. */
+static void describe_audit(GString *s, const craft_audit_entry *a)
+{
+    cJSON *before = a->before ? cJSON_Parse(a->before) : NULL, *after = a->after ? cJSON_Parse(a->after) : NULL;
+    const cJSON *bs = cJSON_GetObjectItem(before, "status"), *as = cJSON_GetObjectItem(after, "status");
+#define STATUS_LABEL(j) (cJSON_IsString(j) && craft_case_status_parse((j)->valuestring) >= 0 \
+                             ? craft_case_status_label(craft_case_status_parse((j)->valuestring)) : "?")
+    if (!strcmp(a->action, "create")) {
+        const cJSON *cls = cJSON_GetObjectItem(after, "class"), *sc = cJSON_GetObjectItem(after, "score"),
+                    *thr = cJSON_GetObjectItem(after, "threshold"), *model = cJSON_GetObjectItem(after, "model");
+        g_string_append_printf(s, "case opened: %s scored %.3f (threshold %.2f), model %.12s",
+                               cJSON_IsString(cls) ? cls->valuestring : "?", cJSON_IsNumber(sc) ? sc->valuedouble : NAN,
+                               cJSON_IsNumber(thr) ? thr->valuedouble : NAN,
+                               cJSON_IsString(model) ? model->valuestring : "?");
+    } else if (!strcmp(a->action, "status")) {
+        const cJSON *cls = cJSON_GetObjectItem(after, "classes");
+        g_string_append_printf(s, "status %s → %s", STATUS_LABEL(bs), STATUS_LABEL(as));
+        if (cJSON_IsString(cls)) g_string_append_printf(s, " (%s)", cls->valuestring);
+    } else if (!strcmp(a->action, "note")) {
+        const cJSON *t = cJSON_GetObjectItem(after, "note");
+        g_string_append_printf(s, "note: %s", cJSON_IsString(t) ? t->valuestring : "");
+    } else {
+        g_string_append_printf(s, "%s %s → %s", a->action, a->before ? a->before : "–", a->after ? a->after : "–");
+    }
+#undef STATUS_LABEL
+    cJSON_Delete(before);
+    cJSON_Delete(after);
+}
+
 static void fill_history(CraftWindow *self)
 {
     GString *s = g_string_new(NULL);
@@ -322,8 +478,9 @@ static void fill_history(CraftWindow *self)
             for (int i = 0; i < n; i++) {
                 GDateTime *t = g_date_time_new_from_unix_local((gint64)a[i].at);
                 char *when = g_date_time_format(t, "%Y-%m-%d %H:%M:%S");
-                g_string_append_printf(s, "%s  %s  %s: %s → %s\n", when, a[i].actor, a[i].action,
-                                       a[i].before ? a[i].before : "–", a[i].after ? a[i].after : "–");
+                g_string_append_printf(s, "%s  %s  ", when, a[i].actor);
+                describe_audit(s, &a[i]);
+                g_string_append_c(s, '\n');
                 g_free(when);
                 g_date_time_unref(t);
             }
@@ -341,6 +498,19 @@ static void fill_history(CraftWindow *self)
     g_string_free(s, TRUE);
 }
 
+/* The selected order in the score space: its backbone-only and full score of the space's class. */
+static void update_highlight(CraftWindow *self)
+{
+    int k = self->space_cls;
+    const craft_prediction *bb = NULL;
+    if (self->has_detail && self->detail.n_predictions > 0 && self->model)
+        bb = find_subset(self, ~(1u << self->model->cfg.backbone));
+    if (bb && k >= 0 && k < self->detail.n_classes)
+        craft_scatter_widget_set_highlight(self->scatter, TRUE, bb->scores[k], self->detail.predictions[0].scores[k]);
+    else
+        craft_scatter_widget_set_highlight(self->scatter, FALSE, 0, 0);
+}
+
 static void show_order(CraftWindow *self, const char *order_id)
 {
     if (self->has_detail)
@@ -354,6 +524,8 @@ static void show_order(CraftWindow *self, const char *order_id)
         show_error(self, order_id, err.msg);
     if (!self->has_detail) {
         gtk_label_set_text(self->order_title, "No order selected");
+        self->live_ready = FALSE;
+        self->live_gen++;
         build_toggles(self);
         update_subset(self);
         return;
@@ -365,18 +537,14 @@ static void show_order(CraftWindow *self, const char *order_id)
     g_free(t);
     self->n_journey = craft_journey_parse(craft_kv_get(&self->detail.text, "journey"), self->journey, CRAFT_TIMELINE_MAX);
     build_toggles(self);
+    load_inputs(self);
     update_subset(self);
     fill_heatmap(self);
     fill_features(self);
     fill_entities(self);
     fill_history(self);
     gtk_widget_queue_draw(GTK_WIDGET(self->journey_area));
-    if (self->detail.n_predictions > 0) {
-        const craft_prediction *bb = find_subset(self, ~(1u << (self->model ? self->model->cfg.backbone : 0)));
-        int k = self->detail.has_case ? self->detail.kase.top_class : 0;
-        if (bb && k >= 0)
-            craft_scatter_widget_set_highlight(self->scatter, TRUE, bb->scores[k], self->detail.predictions[0].scores[k]);
-    }
+    update_highlight(self);
 }
 
 static void on_selection(GtkSingleSelection *sel, GParamSpec *p, CraftWindow *self)
@@ -387,10 +555,14 @@ static void on_selection(GtkSingleSelection *sel, GParamSpec *p, CraftWindow *se
 
 /* ------------------------------------------------------------------ queue */
 
+static void load_score_space(CraftWindow *self);
+
 static void update_counts(CraftWindow *self)
 {
     const craft_queue_counts *c = craft_queue_model_get_counts(self->queue);
     GString *s = g_string_new(NULL);
+    if (craft_queue_model_is_selection(self->queue))
+        g_string_append(s, "Score-space selection (change a filter to return) · ");
     g_string_append_printf(s, "%'" G_GINT64_FORMAT " orders · %'" G_GINT64_FORMAT " flagged", c->total,
                            c->total - c->no_case);
     for (int st = 0; st < CRAFT_CASE_N_STATUS; st++)
@@ -426,6 +598,9 @@ static void refresh_queue(CraftWindow *self)
         g_error_free(error);
     }
     update_counts(self);
+    int want = cls == 0 || cls == GTK_INVALID_LIST_POSITION ? 0 : (int)cls - 1;
+    if (self->model && want != self->space_cls && want < self->model->cfg.n_classes)
+        load_score_space(self);
 }
 
 static void on_filter_changed(gpointer w, GParamSpec *p, CraftWindow *self) { refresh_queue(self); }
@@ -493,54 +668,57 @@ static void set_classes(CraftWindow *self)
 
 /* ------------------------------------------------------------ score space */
 
-typedef struct { char *path; int64_t model_id; size_t n; float *x, *y; uint8_t *cat; int64_t *ids; } SpaceJob;
+typedef struct {
+    char *path;
+    int64_t model_id;
+    int cls;
+    size_t n;
+    float *x, *y;
+    uint8_t *cat;
+    int64_t *ids;
+    craft_space_point *by_order;        /* the points sorted by order id, for selections */
+    double seconds;
+} SpaceJob;
 
 static void space_job_free(SpaceJob *j)
 {
-    g_free(j->path); g_free(j->x); g_free(j->y); g_free(j->cat); g_free(j->ids); g_free(j);
+    g_free(j->path); g_free(j->x); g_free(j->y); g_free(j->cat); g_free(j->ids); free(j->by_order); g_free(j);
 }
 
-#define SPACE_MAX 100000
+static int cmp_point_order(const void *a, const void *b)
+{
+    int64_t x = ((const craft_space_point *)a)->order, y = ((const craft_space_point *)b)->order;
+    return (x > y) - (x < y);
+}
 
-/* Worker: its own store connection; x = backbone-only score, y = full score of each
- * order's top class, category = case status (or "no case"). */
+#define SPACE_NO_CASE 6                 /* category after the six case statuses */
+
+/* Worker: its own store connection and one bulk query; x = backbone-only score,
+ * y = full-model score of the chosen class, category = case status (or no case). */
 static void space_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
 {
     SpaceJob *j = data;
     craft_store *s = NULL;
     craft_error err = {0};
-    if (craft_store_open(&s, j->path, CRAFT_STORE_READONLY, &err)) {
+    double t0 = craft_now();
+    if (craft_store_open(&s, j->path, CRAFT_STORE_READONLY, &err) ||
+        craft_store_score_space(s, j->model_id, j->cls, &j->by_order, &j->n, &err)) {
+        if (s) craft_store_close(s);
         g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
         return;
     }
-    craft_queue_query q;
-    craft_queue_query_init(&q);
-    q.model_id = j->model_id;
-    q.cases_only = 0;
-    q.limit = 1000;
-    j->x = g_new(float, SPACE_MAX); j->y = g_new(float, SPACE_MAX);
-    j->cat = g_new(uint8_t, SPACE_MAX); j->ids = g_new(int64_t, SPACE_MAX);
-    for (q.offset = 0; j->n < SPACE_MAX && !g_cancellable_is_cancelled(cancel); q.offset += q.limit) {
-        craft_queue_page p = {0};
-        if (craft_store_queue(s, &q, &p, &err) || p.n == 0) { craft_queue_page_free(&p); break; }
-        for (int i = 0; i < p.n && j->n < SPACE_MAX; i++) {
-            craft_order_detail d = {0};
-            if (p.rows[i].top_class < 0 || craft_store_order_get(s, p.rows[i].order_id, j->model_id, &d, &err))
-                continue;
-            for (int k = 1; k < d.n_predictions; k++)
-                if (__builtin_popcount(d.predictions[k].used) == 1) { /* the backbone alone */
-                    j->x[j->n] = d.predictions[k].scores[p.rows[i].top_class];
-                    j->y[j->n] = p.rows[i].top_score;
-                    j->cat[j->n] = p.rows[i].status < 0 ? 7 : (uint8_t)p.rows[i].status;
-                    j->ids[j->n] = p.rows[i].order;
-                    j->n++;
-                    break;
-                }
-            craft_order_detail_free(&d);
-        }
-        craft_queue_page_free(&p);
-    }
     craft_store_close(s);
+    j->x = g_new(float, j->n ? j->n : 1); j->y = g_new(float, j->n ? j->n : 1);
+    j->cat = g_new(uint8_t, j->n ? j->n : 1); j->ids = g_new(int64_t, j->n ? j->n : 1);
+    for (size_t i = 0; i < j->n; i++) {
+        const craft_space_point *p = &j->by_order[i];
+        j->x[i] = p->backbone;
+        j->y[i] = p->full;
+        j->cat[i] = p->status >= 0 && p->status < CRAFT_CASE_N_STATUS ? (uint8_t)p->status : SPACE_NO_CASE;
+        j->ids[i] = p->order;
+    }
+    qsort(j->by_order, j->n, sizeof *j->by_order, cmp_point_order);
+    j->seconds = craft_now() - t0;
     g_task_return_boolean(task, TRUE);
 }
 
@@ -548,28 +726,326 @@ static void space_done(GObject *src, GAsyncResult *res, gpointer user)
 {
     CraftWindow *self = CRAFT_WINDOW(src);
     GError *error = NULL;
+    SpaceJob *j = g_task_get_task_data(G_TASK(res));
     if (!g_task_propagate_boolean(G_TASK(res), &error)) {
         show_error(self, "Score space", error->message);
         g_error_free(error);
         return;
     }
-    SpaceJob *j = g_task_get_task_data(G_TASK(res));
+    if (j->model_id != self->model_id || j->cls != self->space_cls)
+        return; /* superseded */
     craft_scatter_widget_take_points(self->scatter, j->n, j->x, j->y, j->cat, j->ids);
     j->x = j->y = NULL; j->cat = NULL; j->ids = NULL;
+    free(self->space_points);
+    self->space_points = j->by_order;
+    self->n_space_points = j->n;
+    self->space_seconds = j->seconds;
+    j->by_order = NULL;
+    update_highlight(self);
 }
 
 static void load_score_space(CraftWindow *self)
 {
+    if (!self->model_id || !self->model)
+        return;
+    guint cls = gtk_drop_down_get_selected(self->class_filter);
+    self->space_cls = cls == 0 || cls == GTK_INVALID_LIST_POSITION ? 0 : (int)cls - 1;
+    if (self->space_cls >= self->model->cfg.n_classes)
+        self->space_cls = 0;
+    char *t = g_strdup_printf("Score space of %s: backbone alone (x) against the full model (y)",
+                              self->model->cfg.classes[self->space_cls]);
+    gtk_label_set_text(self->space_label, t);
+    g_free(t);
     SpaceJob *j = g_new0(SpaceJob, 1);
     j->path = g_strdup(self->store_path);
     j->model_id = self->model_id;
-    GTask *t = g_task_new(self, NULL, space_done, NULL);
-    g_task_set_task_data(t, j, (GDestroyNotify)space_job_free);
-    g_task_run_in_thread(t, space_thread);
+    j->cls = self->space_cls;
+    GTask *task = g_task_new(self, NULL, space_done, NULL);
+    g_task_set_task_data(task, j, (GDestroyNotify)space_job_free);
+    g_task_run_in_thread(task, space_thread);
+    g_object_unref(task);
+}
+
+static int cmp_by_full_desc(const void *a, const void *b)
+{
+    float x = ((const craft_space_point *)a)->full, y = ((const craft_space_point *)b)->full;
+    return (x < y) - (x > y);
+}
+
+/* A rectangle in the score space becomes the queue: its orders, highest full score first. */
+static void on_scatter_selection(CraftScatterWidget *w, guint64 n_sel, CraftWindow *self)
+{
+    size_t n = 0;
+    const int64_t *ids = craft_scatter_widget_get_selection(w, &n);
+    if (!self->store || n == 0) {
+        craft_window_toast(self, "No orders in the selected rectangle");
+        return;
+    }
+    craft_space_point *pts = g_new(craft_space_point, n);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        craft_space_point key = {.order = ids[i]};
+        const craft_space_point *p = bsearch(&key, self->space_points, self->n_space_points, sizeof key, cmp_point_order);
+        if (p) pts[m++] = *p;
+    }
+    qsort(pts, m, sizeof *pts, cmp_by_full_desc);
+    craft_queue_counts c = {0};
+    int64_t *order_ids = g_new(int64_t, m ? m : 1);
+    for (size_t i = 0; i < m; i++) {
+        order_ids[i] = pts[i].order;
+        if (pts[i].status >= 0) c.status[pts[i].status]++;
+        else c.no_case++;
+    }
+    c.total = (int64_t)m;
+    craft_queue_model_set_orders(self->queue, self->store, self->model_id, order_ids, (guint)m, &c);
+    g_free(order_ids);
+    g_free(pts);
+    update_counts(self);
+    char *t = g_strdup_printf("The queue shows the %zu orders selected in the score space of %s", m,
+                              self->model->cfg.classes[self->space_cls]);
+    craft_window_toast(self, t);
+    g_free(t);
+}
+
+gboolean craft_window_select_space_rect(CraftWindow *self, double ax, double ay, double bx, double by)
+{
+    if (craft_scatter_widget_is_busy(self->scatter) || self->n_space_points == 0)
+        return FALSE;
+    craft_scatter_widget_select_rect(self->scatter, ax, ay, bx, by);
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------ model */
+
+static void markup_row(GString *s, const char *name, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static void markup_row(GString *s, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *v = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    char *e = g_markup_escape_text(v, -1);
+    g_string_append_printf(s, "<b>%s</b>  %s\n", name, e);
+    g_free(e);
+    g_free(v);
+}
+
+static char *format_time(double t)
+{
+    if (t <= 0) return g_strdup("unknown");
+    GDateTime *d = g_date_time_new_from_unix_local((gint64)t);
+    char *r = g_date_time_format(d, "%Y-%m-%d %H:%M");
+    g_date_time_unref(d);
+    return r;
+}
+
+/* The training record of the checkpoint's metadata: an object, or a JSON string of one. */
+static cJSON *training_record(const craft_model *m, cJSON **root)
+{
+    *root = m->metadata_json ? cJSON_Parse(m->metadata_json) : NULL;
+    cJSON *t = *root ? cJSON_GetObjectItemCaseSensitive(*root, "craft.training") : NULL;
+    if (cJSON_IsString(t)) {
+        cJSON *inner = cJSON_Parse(t->valuestring);
+        if (inner) { cJSON_AddItemToObject(*root, "craft.training.parsed", inner); return inner; }
+        return NULL;
+    }
+    return cJSON_IsObject(t) ? t : NULL;
+}
+
+typedef struct { char *path; int64_t model_id; craft_config cfg; char *markup; } SubsetJob;
+
+static void subset_job_free(SubsetJob *j)
+{
+    g_free(j->path); craft_config_free(&j->cfg); g_free(j->markup); g_free(j);
+}
+
+/* Worker: macro PR-AUC and ROC-AUC of every stored modality subset over the
+ * store's labelled orders (the predictions the engine stored; craft metrics). */
+static void subset_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
+{
+    SubsetJob *j = data;
+    craft_store *s = NULL;
+    craft_error err = {0};
+    if (craft_store_open(&s, j->path, CRAFT_STORE_READONLY, &err)) {
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+        return;
+    }
+    const craft_config *cfg = &j->cfg;
+    int aux[CRAFT_MAX_MODALITIES], A = 0;
+    for (int m = 0; m < cfg->n_modalities; m++)
+        if (m != cfg->backbone) aux[A++] = m;
+    GString *out = g_string_new("<b>Modality subsets</b> (this store's labelled orders, stored predictions)\n<tt>");
+    g_string_append_printf(out, "  %-28s %8s %10s %10s\n", "modalities", "orders", "PR-AUC", "ROC-AUC");
+    int rows = 0;
+    for (int r = 0; r < (1 << A); r++) {
+        uint32_t off = 0;
+        for (int a = 0; a < A; a++)
+            if (r & (1 << a)) off |= 1u << aux[a];
+        float *sc = NULL, *lb = NULL;
+        int n = 0, K = 0;
+        if (craft_store_labelled_predictions(s, j->model_id, off, &sc, &lb, &n, &K, &err) || n == 0) {
+            free(sc); free(lb);
+            continue;
+        }
+        GString *name = g_string_new(NULL);
+        for (int m = 0; m < cfg->n_modalities; m++)
+            if (!(off & (1u << m))) g_string_append_printf(name, "%s%s", name->len ? "+" : "", cfg->modalities[m].name);
+        double ap = craft_macro_pr_auc(sc, lb, n, K), roc = craft_macro_roc_auc(sc, lb, n, K);
+        char *e = g_markup_escape_text(name->str, -1);
+        g_string_append_printf(out, "  %-28s %8d %10.4f %10.4f\n", e, n, ap, roc);
+        g_free(e);
+        g_string_free(name, TRUE);
+        free(sc); free(lb);
+        rows++;
+    }
+    g_string_append(out, "</tt>");
+    craft_store_close(s);
+    if (!rows) {
+        g_string_assign(out, "<i>No labelled orders with stored predictions: the subset table needs labels "
+                             "(imported, or from decisions) and a scoring run with subsets.</i>");
+    }
+    j->markup = g_string_free(out, FALSE);
+    g_task_return_boolean(task, TRUE);
+}
+
+static void fill_model(CraftWindow *self);
+
+static void subset_done(GObject *src, GAsyncResult *res, gpointer user)
+{
+    CraftWindow *self = CRAFT_WINDOW(src);
+    SubsetJob *j = g_task_get_task_data(G_TASK(res));
+    GError *error = NULL;
+    if (!g_task_propagate_boolean(G_TASK(res), &error)) {
+        show_error(self, "Subset table", error->message);
+        g_error_free(error);
+        return;
+    }
+    if (j->model_id != self->model_id)
+        return;
+    g_free(self->subset_table);
+    self->subset_table = j->markup;
+    j->markup = NULL;
+    fill_model(self);
+}
+
+static void load_subset_table(CraftWindow *self)
+{
+    SubsetJob *j = g_new0(SubsetJob, 1);
+    craft_error err = {0};
+    if (!self->model || craft_config_copy(&j->cfg, &self->model->cfg, &err)) {
+        subset_job_free(j);
+        return;
+    }
+    j->path = g_strdup(self->store_path);
+    j->model_id = self->model_id;
+    GTask *t = g_task_new(self, NULL, subset_done, NULL);
+    g_task_set_task_data(t, j, (GDestroyNotify)subset_job_free);
+    g_task_run_in_thread(t, subset_thread);
     g_object_unref(t);
 }
 
+static void fill_model(CraftWindow *self)
+{
+    GString *s = g_string_new(NULL);
+    if (!self->model) {
+        g_string_append(s, "No model has scored this store yet. Use <b>Score</b> to choose a model file, or <b>Train</b> "
+                           "to train one from the store's labelled orders.");
+        gtk_label_set_markup(self->model_label, s->str);
+        g_string_free(s, TRUE);
+        return;
+    }
+    const craft_model *m = self->model;
+    const craft_config *cfg = &m->cfg;
+    g_string_append(s, "<big><b>Model in use</b></big>\n");
+    markup_row(s, "SHA-256", "%s", m->sha256);
+    craft_model_info *info = NULL;
+    int n = 0;
+    craft_error err = {0};
+    if (craft_store_models(self->store, &info, &n, &err) == CRAFT_OK) {
+        for (int i = 0; i < n; i++) {
+            if (info[i].id != self->model_id) continue;
+            char *added = format_time(info[i].added), *trained = format_time(info[i].trained);
+            markup_row(s, "File", "%s", info[i].path ? info[i].path : "(stored in the case store)");
+            markup_row(s, "Registered", "%s", added);
+            if (info[i].trained > 0) markup_row(s, "Trained", "%s", trained);
+            if (info[i].metrics_json) markup_row(s, "Metrics", "%s", info[i].metrics_json);
+            g_free(added);
+            g_free(trained);
+        }
+        craft_model_info_free(info, n);
+    }
+    markup_row(s, "Task", "%s, %d classes", cfg->task == CRAFT_MULTICLASS ? "multiclass" : "multilabel", cfg->n_classes);
+    GString *cl = g_string_new(NULL);
+    for (int k = 0; k < cfg->n_classes; k++) g_string_append_printf(cl, "%s%s", k ? ", " : "", cfg->classes[k]);
+    markup_row(s, "Classes", "%s", cl->str);
+    g_string_free(cl, TRUE);
+    markup_row(s, "Architecture", "d_model %d, %d heads, %d layers, top-k %d, %d bins, %zu parameters", cfg->d_model,
+               cfg->heads, cfg->layers, cfg->topk, cfg->bins, craft_model_param_count(m));
+    g_string_append(s, "\n<b>Modalities</b>\n<tt>");
+    for (int i = 0; i < cfg->n_modalities; i++) {
+        const craft_modality *mod = &cfg->modalities[i];
+        char *line = mod->kind == CRAFT_TABULAR
+                         ? g_strdup_printf("  %-8s tabular, %d features%s", mod->name, mod->n_features,
+                                           i == cfg->backbone ? "  (backbone)" : "")
+                         : g_strdup_printf("  %-8s embedding, up to %d x %d%s", mod->name, mod->tokens, mod->dim,
+                                           i == cfg->backbone ? "  (backbone)" : "");
+        char *e = g_markup_escape_text(line, -1);
+        g_string_append_printf(s, "%s\n", e);
+        g_free(e);
+        g_free(line);
+    }
+    g_string_append(s, "</tt>");
+    cJSON *root = NULL, *t = training_record(m, &root);
+    if (t) {
+        g_string_append(s, "\n<b>Training</b> (from the checkpoint)\n");
+        const char *keys[][2] = {{"trainer", "Trainer"}, {"epoch", "Best epoch"}, {"val_macro_pr_auc", "Validation macro PR-AUC"},
+                                 {"val_macro_roc_auc", "Validation macro ROC-AUC"}, {"n_train", "Training orders"},
+                                 {"n_val", "Validation orders"}, {"train_loss_total", "Training loss"},
+                                 {"samples_per_s", "Samples per second"}};
+        for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, keys[i][0]);
+            if (cJSON_IsString(v)) markup_row(s, keys[i][1], "%s", v->valuestring);
+            else if (cJSON_IsNumber(v) && v->valuedouble >= 0) markup_row(s, keys[i][1], "%.6g", v->valuedouble);
+        }
+        const cJSON *rho = cJSON_GetObjectItemCaseSensitive(t, "rho");
+        if (cJSON_IsArray(rho)) {
+            g_string_append(s, "\n<b>Backbone selection</b> (rho = log2(tokens) x normalized probe PR-AUC)\n<tt>");
+            g_string_append_printf(s, "  %-10s %7s %16s %8s\n", "modality", "tokens", "probe PR-AUC", "rho");
+            const cJSON *r;
+            cJSON_ArrayForEach(r, rho) {
+                const cJSON *name = cJSON_GetObjectItem(r, "modality"), *tok = cJSON_GetObjectItem(r, "tokens"),
+                            *ap = cJSON_GetObjectItem(r, "probe_val_pr_auc"), *rv = cJSON_GetObjectItem(r, "rho");
+                char *e = g_markup_escape_text(cJSON_IsString(name) ? name->valuestring : "?", -1);
+                g_string_append_printf(s, "  %-10s %7d %16.4f %8.4f\n", e, cJSON_IsNumber(tok) ? tok->valueint : 0,
+                                       cJSON_IsNumber(ap) ? ap->valuedouble : NAN, cJSON_IsNumber(rv) ? rv->valuedouble : NAN);
+                g_free(e);
+            }
+            g_string_append(s, "</tt>");
+        }
+    } else {
+        g_string_append(s, "\n<i>The checkpoint carries no training record (it was not made by craft train).</i>\n");
+    }
+    cJSON_Delete(root);
+    if (self->subset_table) {
+        g_string_append(s, "\n");
+        g_string_append(s, self->subset_table);
+    }
+    gtk_label_set_markup(self->model_label, s->str);
+    g_string_free(s, TRUE);
+}
+
 /* ------------------------------------------------------------- open store */
+
+static void drop_model(CraftWindow *self)
+{
+    self->live_ready = FALSE;
+    self->live_gen++;
+    if (self->live_batch_ok)
+        craft_order_batch_free(&self->live_batch);
+    self->live_batch_ok = FALSE;
+    g_clear_pointer(&self->live_engine, craft_engine_free);
+    g_clear_pointer(&self->model, craft_model_free);
+}
 
 gboolean craft_window_open_store(CraftWindow *self, const char *path, GError **error)
 {
@@ -583,14 +1059,16 @@ gboolean craft_window_open_store(CraftWindow *self, const char *path, GError **e
     if (self->has_detail) craft_order_detail_free(&self->detail);
     self->has_detail = FALSE;
     if (self->store) craft_store_close(self->store);
-    if (self->model) craft_model_free(self->model);
-    self->model = NULL;
+    drop_model(self);
     self->store = s;
     g_free(self->store_path);
     self->store_path = g_strdup(path);
     self->model_id = craft_store_latest_model(s);
     if (self->model_id && craft_store_model_load(s, self->model_id, &self->model, &err) != CRAFT_OK)
         show_error(self, "Model", err.msg);
+    /* the toggles' engine: one order at a time, one thread, on the UI thread */
+    if (self->model && craft_engine_new(&self->live_engine, self->model, 1, 1, &err) != CRAFT_OK)
+        show_error(self, "Re-scoring engine", err.msg);
     char *base = g_path_get_basename(path);
     adw_window_title_set_title(self->title, base);
     adw_window_title_set_subtitle(self->title, self->model ? self->model->sha256 : "not scored yet");
@@ -598,8 +1076,13 @@ gboolean craft_window_open_store(CraftWindow *self, const char *path, GError **e
     gtk_stack_set_visible_child_name(self->main_stack, "store");
     refresh_queue(self);
     set_classes(self);
-    if (self->model_id)
+    g_clear_pointer(&self->subset_table, g_free);
+    self->space_cls = -1;
+    if (self->model_id) {
         load_score_space(self);
+        load_subset_table(self);
+    }
+    fill_model(self);
     return TRUE;
 }
 
@@ -673,16 +1156,14 @@ static void act_search(GSimpleAction *a, GVariant *p, gpointer user)
     gtk_widget_grab_focus(GTK_WIDGET(self->search_entry));
 }
 
+static void act_show_view(GSimpleAction *a, GVariant *p, gpointer user)
+{
+    gtk_stack_set_visible_child_name(CRAFT_WINDOW(user)->detail_stack, g_variant_get_string(p, NULL));
+}
+
 static void act_space(GSimpleAction *a, GVariant *p, gpointer user)
 {
     gtk_stack_set_visible_child_name(CRAFT_WINDOW(user)->detail_stack, "space");
-}
-
-static void on_scatter_selection(CraftScatterWidget *w, guint64 n, CraftWindow *self)
-{
-    char *t = g_strdup_printf("%" G_GUINT64_FORMAT " orders selected in the score space", n);
-    craft_window_toast(self, t);
-    g_free(t);
 }
 
 /* ------------------------------------------------------------- long jobs */
@@ -705,6 +1186,7 @@ static void job_begin(CraftWindow *self, const char *name)
     self->job_timer = g_timeout_add(100, job_tick, self);
     g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "import")), FALSE);
     g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "score")), FALSE);
+    g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "train")), FALSE);
 }
 
 static void job_end(CraftWindow *self)
@@ -713,15 +1195,28 @@ static void job_end(CraftWindow *self)
     gtk_revealer_set_reveal_child(self->progress_revealer, FALSE);
     g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "import")), TRUE);
     g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "score")), TRUE);
+    g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "train")), TRUE);
 }
 
 static void act_cancel(GSimpleAction *a, GVariant *p, gpointer user) { CRAFT_WINDOW(user)->job_cancel_flag = 1; }
 
-typedef struct { CraftWindow *win; char *store, *input; craft_model *model; char *model_path; char *result; } Job;
+typedef struct {
+    CraftWindow *win;
+    char *store, *input;
+    craft_model *model;
+    char *model_path;
+    char *result;
+    GString *rejects;                   /* import: "file:line: reason" per rejected row (the first 1000) */
+    guint64 n_rejects;
+    char *config_json;                  /* train: the architecture to train */
+    int epochs;
+    gboolean then_score;                /* train: score the store with the new model when done */
+} Job;
 
 static void job_free(Job *j)
 {
-    g_free(j->store); g_free(j->input); g_free(j->model_path); g_free(j->result);
+    g_free(j->store); g_free(j->input); g_free(j->model_path); g_free(j->result); g_free(j->config_json);
+    if (j->rejects) g_string_free(j->rejects, TRUE);
     if (j->model) craft_model_free(j->model);
     g_free(j);
 }
@@ -732,13 +1227,26 @@ static void import_progress(void *user, uint64_t done, uint64_t bytes, uint64_t 
     if (total) g_atomic_int_set(&j->win->job_done_milli, (gint)(1000.0 * bytes / total));
 }
 
+/* Called on the worker for each rejected row: kept for the list shown afterwards. */
+static void import_reject(void *user, const char *file, size_t line, const char *reason, const char *row, size_t len)
+{
+    Job *j = user;
+    if (j->n_rejects++ < 1000) {
+        char *base = g_path_get_basename(file);
+        g_string_append_printf(j->rejects, "%s:%zu: %s\n", base, line, reason);
+        g_free(base);
+    }
+}
+
 static void import_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
 {
     Job *j = data;
     craft_store *s = NULL;
     craft_error err = {0};
     craft_import_stats stats = {0};
+    j->rejects = g_string_new(NULL);
     craft_import_options o = {.progress = import_progress, .progress_user = j, .skip_bad = 1,
+                              .on_reject = import_reject, .reject_user = j,
                               .cancel = &j->win->job_cancel_flag};
     const char *paths[1] = {j->input};
     int rc = craft_store_open(&s, j->store, CRAFT_STORE_READWRITE, &err);
@@ -781,18 +1289,120 @@ static void score_thread(GTask *task, gpointer src, gpointer data, GCancellable 
     g_task_return_boolean(task, TRUE);
 }
 
+static void start_job(CraftWindow *self, const char *name, const char *input, const char *model_path,
+                      GTaskThreadFunc fn);
+static void open_after_job(CraftWindow *self);
+
+/* The rejected rows of an import, readable and copyable, in a dialog. */
+static void show_rejects(CraftWindow *self, Job *j)
+{
+    char *heading = g_strdup_printf("%" G_GUINT64_FORMAT " rows were rejected", j->n_rejects);
+    AdwMessageDialog *d = ADW_MESSAGE_DIALOG(adw_message_dialog_new(GTK_WINDOW(self), heading, NULL));
+    g_free(heading);
+    adw_message_dialog_format_body(d, "The other rows were imported. Fix these rows and import the file again "
+                                      "to add them%s.", j->n_rejects > 1000 ? " (the first 1,000 are listed)" : "");
+    GtkWidget *view = gtk_text_view_new();
+    gtk_text_view_set_editable(GTK_TEXT_VIEW(view), FALSE);
+    gtk_text_view_set_monospace(GTK_TEXT_VIEW(view), TRUE);
+    gtk_text_buffer_set_text(gtk_text_view_get_buffer(GTK_TEXT_VIEW(view)), j->rejects->str, -1);
+    GtkWidget *sw = gtk_scrolled_window_new();
+    gtk_scrolled_window_set_child(GTK_SCROLLED_WINDOW(sw), view);
+    gtk_scrolled_window_set_min_content_height(GTK_SCROLLED_WINDOW(sw), 240);
+    gtk_scrolled_window_set_min_content_width(GTK_SCROLLED_WINDOW(sw), 560);
+    adw_message_dialog_set_extra_child(d, sw);
+    adw_message_dialog_add_response(d, "close", "_Close");
+    gtk_window_present(GTK_WINDOW(d));
+}
+
+/* The trainer's per-epoch log lines, parsed for the progress bar ("epoch N ..."). */
+static ssize_t train_log_write(void *cookie, const char *buf, size_t size)
+{
+    Job *j = cookie;
+    int epoch = 0;
+    for (const char *p = buf; p && p < buf + size; p = memchr(p, '\n', buf + size - p), p = p ? p + 1 : NULL)
+        if (sscanf(p, "epoch %d", &epoch) == 1 && j->epochs > 0)
+            g_atomic_int_set(&j->win->job_done_milli, MIN(1000, 1000 * epoch / j->epochs));
+    return (ssize_t)size;
+}
+
+/* Worker: exports the store's labelled orders, trains the architecture of the
+ * model in use on them (craft train's library call), writes the checkpoint next
+ * to the store. */
+static void train_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
+{
+    Job *j = data;
+    craft_store *s = NULL;
+    craft_error err = {0};
+    char *dir = g_dir_make_tmp("craftdesk-train-XXXXXX", NULL);
+    char *orders = dir ? g_build_filename(dir, "labelled.jsonl", NULL) : NULL;
+    uint64_t n = 0;
+    int rc = orders ? craft_store_open(&s, j->store, CRAFT_STORE_READONLY, &err)
+                    : craft_fail(&err, CRAFT_EIO, "could not make a temporary directory");
+    if (!rc) {
+        FILE *f = fopen(orders, "w");
+        rc = f ? craft_store_export_jsonl(s, 0, 1, f, &n, &err) : craft_fail(&err, CRAFT_EIO, "%s: cannot write", orders);
+        if (f && fclose(f) && !rc) rc = craft_fail(&err, CRAFT_EIO, "%s: write failed", orders);
+    }
+    if (s) craft_store_close(s);
+    if (!rc && n < 50)
+        rc = craft_fail(&err, CRAFT_EINPUT, "the store has %" G_GUINT64_FORMAT " labelled orders; training needs at "
+                        "least 50 (import labelled orders or record decisions)", n);
+    craft_trainer_result res = {0};
+    if (!rc) {
+        craft_trainer_options o;
+        craft_trainer_defaults(&o);
+        o.input = orders;
+        o.config_json = j->config_json;
+        o.output = j->model_path;
+        o.epochs = j->epochs;
+        o.cancel = (volatile sig_atomic_t *)&j->win->job_cancel_flag;
+        cookie_io_functions_t io = {.write = train_log_write};
+        o.log = fopencookie(j, "w", io);
+        if (o.log) setvbuf(o.log, NULL, _IOLBF, 0);
+        rc = craft_trainer_run(&o, &res, &err);
+        if (o.log) fclose(o.log);
+    }
+    if (orders) g_unlink(orders);
+    if (dir) g_rmdir(dir);
+    g_free(orders);
+    g_free(dir);
+    if (!rc && res.best_epoch <= 0)
+        rc = craft_fail(&err, CRAFT_ECANCELLED, "training was cancelled before the first epoch finished; no model was written");
+    if (rc) {
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+        return;
+    }
+    j->result = g_strdup_printf("Trained %s on %d orders: best epoch %d of %d, validation macro PR-AUC %.3f%s",
+                                j->model_path, res.n_train, res.best_epoch, res.epochs_run, res.best_val_ap,
+                                res.cancelled ? " (cancelled; the best checkpoint was kept)" : "");
+    g_task_return_boolean(task, TRUE);
+}
+
 static void job_done(GObject *src, GAsyncResult *res, gpointer user)
 {
     CraftWindow *self = CRAFT_WINDOW(src);
     Job *j = g_task_get_task_data(G_TASK(res));
     GError *error = NULL;
     job_end(self);
-    if (!g_task_propagate_boolean(G_TASK(res), &error)) {
+    gboolean ok = g_task_propagate_boolean(G_TASK(res), &error);
+    if (!ok) {
         show_error(self, self->job_name, error->message);
-        g_error_free(error);
+        g_clear_error(&error);
     } else {
         craft_window_toast(self, j->result);
     }
+    if (j->n_rejects)
+        show_rejects(self, j);
+    if (j->then_score && ok && j->model_path) {
+        open_after_job(self);
+        start_job(self, "Scoring orders with the new model", NULL, j->model_path, score_thread);
+        return;
+    }
+    open_after_job(self);
+}
+
+static void open_after_job(CraftWindow *self)
+{
     GError *e2 = NULL;
     if (!craft_window_open_store(self, self->store_path, &e2)) {
         show_error(self, "Reopening the store", e2->message);
@@ -812,6 +1422,36 @@ static void start_job(CraftWindow *self, const char *name, const char *input, co
     GTask *t = g_task_new(self, NULL, job_done, NULL);
     g_task_set_task_data(t, j, (GDestroyNotify)job_free);
     g_task_run_in_thread(t, fn);
+    g_object_unref(t);
+}
+
+static void act_train(GSimpleAction *a, GVariant *p, gpointer user)
+{
+    CraftWindow *self = user;
+    if (!self->store) { craft_window_toast(self, "Open or create a case store first"); return; }
+    if (!self->model) {
+        craft_window_toast(self, "Score the store with a model first: its architecture is the one trained");
+        return;
+    }
+    Job *j = g_new0(Job, 1);
+    j->win = self;
+    j->store = g_strdup(self->store_path);
+    j->config_json = craft_config_to_json(&self->model->cfg);
+    j->epochs = 8;
+    j->then_score = TRUE;
+    GDateTime *now = g_date_time_new_now_local();
+    char *stamp = g_date_time_format(now, "%Y%m%d-%H%M%S");
+    g_date_time_unref(now);
+    char *base = g_strdup(self->store_path);
+    char *dot = strrchr(base, '.');
+    if (dot && !strchr(dot, '/')) *dot = 0;
+    j->model_path = g_strdup_printf("%s.model-%s.safetensors", base, stamp);
+    g_free(base);
+    g_free(stamp);
+    job_begin(self, "Training a model on the labelled orders");
+    GTask *t = g_task_new(self, NULL, job_done, NULL);
+    g_task_set_task_data(t, j, (GDestroyNotify)job_free);
+    g_task_run_in_thread(t, train_thread);
     g_object_unref(t);
 }
 
@@ -947,13 +1587,49 @@ static void craft_window_finalize(GObject *o)
 {
     CraftWindow *self = CRAFT_WINDOW(o);
     if (self->has_detail) craft_order_detail_free(&self->detail);
-    if (self->model) craft_model_free(self->model);
+    drop_model(self);
     if (self->store) craft_store_close(self->store);
     g_free(self->store_path);
+    free(self->space_points);
     g_free(self->subset_text);
+    g_free(self->subset_table);
     g_free(self->job_name);
     g_ptr_array_unref(self->switches);
     G_OBJECT_CLASS(craft_window_parent_class)->finalize(o);
+}
+
+static void on_view_toggled(GtkToggleButton *b, CraftWindow *self)
+{
+    if (gtk_toggle_button_get_active(b))
+        gtk_stack_set_visible_child_name(self->detail_stack, g_object_get_data(G_OBJECT(b), "view"));
+}
+
+static void on_view_changed(GtkStack *stack, GParamSpec *p, CraftWindow *self)
+{
+    const char *name = gtk_stack_get_visible_child_name(stack);
+    for (GtkWidget *c = gtk_widget_get_first_child(self->detail_switcher); c; c = gtk_widget_get_next_sibling(c))
+        if (!g_strcmp0(g_object_get_data(G_OBJECT(c), "view"), name))
+            gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(c), TRUE);
+}
+
+/* A row of linked toggle buttons as wide as their titles (a GtkStackSwitcher makes
+ * all seven as wide as the widest and overflows the order pane at 1280 px). */
+static void build_view_switcher(CraftWindow *self)
+{
+    GtkToggleButton *first = NULL;
+    GListModel *pages = G_LIST_MODEL(gtk_stack_get_pages(self->detail_stack));
+    for (guint i = 0; i < g_list_model_get_n_items(pages); i++) {
+        GtkStackPage *page = g_list_model_get_item(pages, i);
+        GtkWidget *b = gtk_toggle_button_new_with_label(gtk_stack_page_get_title(page));
+        g_object_set_data_full(G_OBJECT(b), "view", g_strdup(gtk_stack_page_get_name(page)), g_free);
+        if (first) gtk_toggle_button_set_group(GTK_TOGGLE_BUTTON(b), first);
+        else { first = GTK_TOGGLE_BUTTON(b); gtk_toggle_button_set_active(first, TRUE); }
+        g_signal_connect(b, "toggled", G_CALLBACK(on_view_toggled), self);
+        gtk_box_append(GTK_BOX(self->detail_switcher), b);
+        g_object_unref(page);
+    }
+    g_object_unref(pages);
+    g_signal_connect(self->detail_stack, "notify::visible-child-name", G_CALLBACK(on_view_changed), self);
 }
 
 static void craft_window_class_init(CraftWindowClass *klass)
@@ -974,7 +1650,7 @@ static void craft_window_class_init(CraftWindowClass *klass)
     BIND(search_button); BIND(search_entry); BIND(progress_revealer); BIND(progress_bar); BIND(main_stack);
     BIND(detail_stack); BIND(status_filter); BIND(class_filter); BIND(sort_choice); BIND(threshold_adj);
     BIND(queue_view); BIND(bars_area); BIND(journey_area); BIND(toggles_box); BIND(note_entry); BIND(heatmap);
-    BIND(scatter);
+    BIND(scatter); BIND(space_label); BIND(model_label); BIND(search_bar); BIND(detail_switcher);
 #undef BIND
 }
 
@@ -984,6 +1660,7 @@ static const GActionEntry win_actions[] = {
     {"decide-confirm", act_decide}, {"decide-false-positive", act_decide},
     {"decide-escalate", act_decide}, {"decide-needs-info", act_decide},
     {"toggle-modality", act_toggle_modality, "i"}, {"search", act_search}, {"show-score-space", act_space},
+    {"train", act_train}, {"show-view", act_show_view, "s"},
 };
 
 static void craft_window_init(CraftWindow *self)
@@ -992,18 +1669,27 @@ static void craft_window_init(CraftWindow *self)
     self->switches = g_ptr_array_new();
     g_action_map_add_action_entries(G_ACTION_MAP(self), win_actions, G_N_ELEMENTS(win_actions), self);
     setup_queue_view(self);
+    build_view_switcher(self);
     gtk_drawing_area_set_draw_func(self->bars_area, draw_bars, self, NULL);
     gtk_drawing_area_set_draw_func(self->journey_area, draw_journey, self, NULL);
-    gtk_search_bar_connect_entry(GTK_SEARCH_BAR(gtk_widget_get_parent(gtk_widget_get_parent(GTK_WIDGET(self->search_entry)))),
-                                 GTK_EDITABLE(self->search_entry));
+    gtk_search_bar_connect_entry(self->search_bar, GTK_EDITABLE(self->search_entry));
     g_signal_connect(self->search_entry, "search-changed", G_CALLBACK(on_search_changed), self);
     g_signal_connect(self->status_filter, "notify::selected", G_CALLBACK(on_filter_changed), self);
     g_signal_connect(self->class_filter, "notify::selected", G_CALLBACK(on_filter_changed), self);
     g_signal_connect(self->sort_choice, "notify::selected", G_CALLBACK(on_filter_changed), self);
     g_signal_connect(self->threshold_adj, "notify::value", G_CALLBACK(on_filter_changed), self);
     g_signal_connect(self->scatter, "selection-done", G_CALLBACK(on_scatter_selection), self);
-    /* scoring in the app runs on the CPU engine; the CUDA engine is chosen by the CLI */
-    char *dev = g_strdup_printf("device: CPU (%d cores)", craft_cpu_count());
+    const char *cats[CRAFT_CASE_N_STATUS + 2] = {NULL};
+    for (int st = 0; st < CRAFT_CASE_N_STATUS; st++) cats[st] = craft_case_status_label(st);
+    cats[SPACE_NO_CASE] = "No case";
+    craft_scatter_widget_set_categories(self->scatter, cats);
+    /* the app's scoring runs on the CPU engine (craft_store_score); a GPU, when there
+     * is one, is named as available to `craft score --device cuda` */
+    char gpu[256] = "";
+    char *dev = craft_cuda_available(gpu, sizeof gpu)
+                    ? g_strdup_printf("CPU (%d cores) · GPU %s for craft score", craft_cpu_count(), gpu)
+                    : g_strdup_printf("CPU (%d cores)", craft_cpu_count());
+    gtk_widget_set_tooltip_text(GTK_WIDGET(self->device_label), gpu[0] ? gpu : NULL);
     gtk_label_set_text(self->device_label, dev);
     g_free(dev);
     gtk_label_set_text(self->order_title, "No order selected");

@@ -20,8 +20,13 @@ const char *craft_window_get_order_id(CraftWindow *self);
 double craft_window_get_full_score(CraftWindow *self, int k);
 double craft_window_get_subset_score(CraftWindow *self, int k);
 const char *craft_window_get_subset_text(CraftWindow *self);
+/* TRUE once the selected order's engine inputs are loaded (toggles re-score at once). */
+gboolean craft_window_rescore_ready(CraftWindow *self);
 /* Switches auxiliary number i (0-based among the auxiliaries) on or off, as its switch does. */
 gboolean craft_window_set_modality(CraftWindow *self, int aux, gboolean on);
+/* Drags a selection rectangle over the score space (widget pixels) as the user
+ * would; FALSE while its points are still loading. */
+gboolean craft_window_select_space_rect(CraftWindow *self, double ax, double ay, double bx, double by);
 /* Renders the window into a PNG file (what the user sees). */
 gboolean craft_window_screenshot(CraftWindow *self, const char *path, GError **error);
 void craft_window_toast(CraftWindow *self, const char *text);

@@ -368,3 +368,136 @@ int craft_store_score_space(craft_store *s, int64_t model_id, int cls, craft_spa
     *out = pts;
     return CRAFT_OK;
 }
+
+/* ------------------------------------------------- queue rows by order id */
+
+int craft_store_queue_rows(craft_store *s, int64_t model_id, const int64_t *orders, int n, craft_queue_page *out,
+                           craft_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (n < 0 || n > 10000)
+        return craft_fail(err, CRAFT_EINPUT, "queue rows: %d orders asked, 1..10000 per call", n);
+    if (!model_id)
+        model_id = craft_store_latest_model(s);
+    out->model_id = model_id;
+    if (model_id && store_model_classes(s, model_id, &out->classes, &out->n_classes, err))
+        return err->code;
+    out->rows = calloc((size_t)(n ? n : 1), sizeof *out->rows);
+    if (!out->rows) {
+        craft_queue_page_free(out);
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    }
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st,
+                      "SELECT o.id, o.order_id, o.ts, c.id, c.status, c.assignee, c.priority, p.scores, p.top_class,"
+                      " p.top_score FROM orders o LEFT JOIN cases c ON c.order_id = o.id LEFT JOIN predictions p"
+                      " ON p.order_id = o.id AND p.model_id = ?2 AND p.off = 0 WHERE o.id = ?1",
+                      err)) {
+        craft_queue_page_free(out);
+        return err->code;
+    }
+    int rc = CRAFT_OK;
+    for (int i = 0; i < n && !rc; i++) {
+        sqlite3_bind_int64(st, 1, orders[i]);
+        sqlite3_bind_int64(st, 2, model_id);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            craft_queue_row *row = &out->rows[out->n++];
+            row->order = sqlite3_column_int64(st, 0);
+            row->order_id = store_col_text(st, 1);
+            row->ts = store_col_text(st, 2);
+            int has_case = sqlite3_column_type(st, 3) != SQLITE_NULL;
+            row->case_id = has_case ? sqlite3_column_int64(st, 3) : 0;
+            row->status = has_case ? sqlite3_column_int(st, 4) : -1;
+            row->assignee = store_col_text(st, 5);
+            row->priority = sqlite3_column_int(st, 6);
+            row->n_classes = out->n_classes;
+            const float *sc = sqlite3_column_blob(st, 7);
+            int ns = sqlite3_column_bytes(st, 7) / (int)sizeof(float);
+            for (int k = 0; k < out->n_classes && k < CRAFT_STORE_MAX_CLASSES; k++)
+                row->scores[k] = sc && k < ns ? sc[k] : NAN;
+            int scored = sqlite3_column_type(st, 8) != SQLITE_NULL;
+            row->top_class = scored ? sqlite3_column_int(st, 8) : -1;
+            row->top_score = scored ? (float)sqlite3_column_double(st, 9) : NAN;
+        } else if (r != SQLITE_DONE) {
+            rc = store_fail(s, err, "reading queue rows");
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (rc)
+        craft_queue_page_free(out);
+    return rc;
+}
+
+/* ------------------------------------------- labelled predictions of a subset */
+
+int craft_store_labelled_predictions(craft_store *s, int64_t model_id, uint32_t off, float **scores, float **labels,
+                                     int *n, int *K, craft_error *err)
+{
+    *scores = *labels = NULL;
+    *n = *K = 0;
+    if (!model_id)
+        model_id = craft_store_latest_model(s);
+    char **classes = NULL;
+    int nk = 0;
+    if (store_model_classes(s, model_id, &classes, &nk, err))
+        return err->code;
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st,
+                      "SELECT p.order_id, p.scores, l.class, l.value FROM predictions p JOIN labels l"
+                      " ON l.order_id = p.order_id WHERE p.model_id = ?1 AND p.off = ?2 AND (l.source = 'decision'"
+                      " OR NOT EXISTS (SELECT 1 FROM labels d WHERE d.order_id = l.order_id AND d.class = l.class"
+                      " AND d.source = 'decision')) ORDER BY p.order_id",
+                      err)) {
+        store_free_strings(classes, nk);
+        return err->code;
+    }
+    sqlite3_bind_int64(st, 1, model_id);
+    sqlite3_bind_int64(st, 2, off);
+    size_t cap = 0, rows = 0;
+    float *sc = NULL, *lb = NULL;
+    int64_t last_order = -1;
+    int r, failed = 0;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const float *blob = sqlite3_column_blob(st, 1);
+        if (!blob || sqlite3_column_bytes(st, 1) != (int)sizeof(float) * nk)
+            continue;
+        int64_t order = sqlite3_column_int64(st, 0);
+        if (order != last_order) { /* the rows of one order are adjacent */
+            if (rows == cap) {
+                cap = cap ? cap * 2 : 1024;
+                float *ns = realloc(sc, sizeof(float) * cap * nk);
+                if (ns)
+                    sc = ns;
+                float *nl = ns ? realloc(lb, sizeof(float) * cap * nk) : NULL;
+                if (!ns || !nl) {
+                    failed = 1;
+                    break;
+                }
+                lb = nl;
+            }
+            memcpy(sc + rows * nk, blob, sizeof(float) * nk);
+            for (int k = 0; k < nk; k++)
+                lb[rows * nk + k] = NAN;
+            rows++;
+            last_order = order;
+        }
+        const char *cls = (const char *)sqlite3_column_text(st, 2);
+        for (int k = 0; k < nk; k++)
+            if (!strcmp(classes[k], cls))
+                lb[(rows - 1) * nk + k] = (float)sqlite3_column_int(st, 3);
+    }
+    sqlite3_finalize(st);
+    store_free_strings(classes, nk);
+    if (failed || r != SQLITE_DONE) {
+        free(sc);
+        free(lb);
+        return failed ? craft_fail(err, CRAFT_ENOMEM, "out of memory") : store_fail(s, err, "reading labelled predictions");
+    }
+    *scores = sc;
+    *labels = lb;
+    *n = (int)rows;
+    *K = nk;
+    return CRAFT_OK;
+}

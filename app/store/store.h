@@ -406,6 +406,17 @@ typedef struct {
 int craft_store_score_space(craft_store *s, int64_t model_id, int cls, craft_space_point **out, size_t *n,
                             craft_error *err);
 
+/* Queue rows of the given orders (row ids), in that order; ids not in the store
+ * are left out. For a queue of chosen orders (a score-space selection). n <= 10000. */
+int craft_store_queue_rows(craft_store *s, int64_t model_id, const int64_t *orders, int n, craft_queue_page *out,
+                           craft_error *err);
+
+/* The stored predictions of subset `off` (0: the full model; bit m: auxiliary m
+ * switched off) of every order with a label, for metrics: scores and labels
+ * [n, K] (malloc'ed; labels NaN where unknown; a decision overrides an import). */
+int craft_store_labelled_predictions(craft_store *s, int64_t model_id, uint32_t off, float **scores, float **labels,
+                                     int *n, int *K, craft_error *err);
+
 #ifdef __cplusplus
 }
 #endif
