@@ -186,6 +186,7 @@ typedef struct {
     int vals_cap;
     unsigned *seen;          /* feature -> stamp of the last order that set it */
     unsigned stamp;
+    int next_feature;        /* the feature expected next: files list features in one order */
     buf cat;                 /* JSON object of categorical values */
     buf scratch;             /* numbers printed for categorical features */
     pair *text, *ent;
@@ -235,6 +236,7 @@ static void parsed_reset(parsed *o, int n_features)
     o->n_text = o->n_ent = o->n_emb = o->n_labels = 0;
     o->n_embf = 0;
     o->stamp++;
+    o->next_feature = 0;
     o->reason[0] = 0;
 }
 
@@ -278,7 +280,9 @@ static int ensure_vals(parsed *o, int n)
 static int set_feature(parsed *o, featmap *fm, const char *name, const char *str, double num, int kind)
 {
     /* kind: 0 string, 1 number, 2 null */
-    int j = featmap_find(fm, name);
+    int j = o->next_feature;
+    if (j >= fm->n || strcmp(fm->names[j], name))
+        j = featmap_find(fm, name);
     if (j < 0) {
         if ((j = featmap_add(fm, name, kind == 2 ? -1 : kind == 1 ? CRAFT_NUMERIC : CRAFT_CATEGORICAL)) < 0 ||
             ensure_vals(o, fm->n))
@@ -287,6 +291,7 @@ static int set_feature(parsed *o, featmap *fm, const char *name, const char *str
     if (o->seen[j] == o->stamp)
         return bad(o, "feature \"%.60s\" appears twice", name);
     o->seen[j] = o->stamp;
+    o->next_feature = j + 1;
     if (kind == 2)
         return 0;
     if (fm->types[j] < 0)
@@ -407,8 +412,12 @@ static int jstring(jp *j, char **out)
 {
     if (j->p >= j->end || *j->p != '"')
         return bad(j->o, "not valid JSON (a string expected at column %ld)", 0L);
-    char *r = ++j->p, *w = r;
-    *out = w;
+    char *r = ++j->p, *w;
+    *out = r;
+    /* most strings have no escapes: find the end without copying */
+    while (r < j->end && *r != '"' && *r != '\\' && (unsigned char)*r >= 0x20)
+        r++;
+    w = r;
     for (;;) {
         /* fast scan to the next quote, backslash or control character */
         while (r < j->end && *r != '"' && *r != '\\' && (unsigned char)*r >= 0x20)
@@ -848,9 +857,24 @@ static int m_top(jp *j, char *key, void *ctx)
     }
 }
 
+/* craft_utf8_valid, with a word-at-a-time pass for the usual all-ASCII line. */
+static int line_utf8_valid(const char *line, size_t len)
+{
+    uint64_t high = 0;
+    size_t i = 0;
+    for (; i + 32 <= len; i += 32) {
+        uint64_t w[4];
+        memcpy(w, line + i, sizeof w);
+        high |= w[0] | w[1] | w[2] | w[3];
+    }
+    for (; i < len; i++)
+        high |= (unsigned char)line[i];
+    return !(high & 0x8080808080808080ull) || craft_utf8_valid(line, len);
+}
+
 static int parse_json_line(parsed *o, featmap *fm, char *line, size_t len)
 {
-    if (!craft_utf8_valid(line, len))
+    if (!line_utf8_valid(line, len))
         return bad(o, "the line is not valid UTF-8");
     jp j = {line, line + len, o};
     top_ctx t = {fm, 0};
@@ -1267,14 +1291,19 @@ static int writer_prepare(writer *w, craft_error *err)
         store_prepare(s, &w->upd_order,
                       "UPDATE orders SET dataset_id = ?1, ts = ?3, num = ?4, cat = ?5, imported = ?6 WHERE id = ?7",
                       err) ||
+        /* plain INSERTs (no OR REPLACE, OR IGNORE, nor several rows per statement): a
+         * conflict cannot happen (a new order has no rows, a replaced one lost its
+         * imported ones, a key repeated within an order is a bad row), and those forms
+         * make SQLite keep a statement journal for every row, which doubles the
+         * import's kernel time */
         store_prepare(s, &w->ins_text, "INSERT INTO order_text(order_id, field, value) VALUES(?,?,?)", err) ||
         store_prepare(s, &w->find_entity, "SELECT id FROM entities WHERE type = ? AND entity_id = ?", err) ||
         store_prepare(s, &w->ins_entity, "INSERT INTO entities(type, entity_id) VALUES(?,?)", err) ||
-        store_prepare(s, &w->ins_link, "INSERT OR IGNORE INTO order_entities(order_id, entity) VALUES(?,?)", err) ||
+        store_prepare(s, &w->ins_link, "INSERT INTO order_entities(order_id, entity) VALUES(?,?)", err) ||
         store_prepare(s, &w->ins_emb, "INSERT INTO embeddings(order_id, modality, tokens, dim, data) VALUES(?,?,?,?,?)",
                       err) ||
         store_prepare(s, &w->ins_label,
-                      "INSERT OR REPLACE INTO labels(order_id, class, value, source, at) VALUES(?,?,?,'import',?)", err))
+                      "INSERT INTO labels(order_id, class, value, source, at) VALUES(?,?,?,'import',?)", err))
         return err->code;
     for (int i = 0; clear_sql[i]; i++)
         if (store_prepare(s, &w->clear[i], clear_sql[i], err))
@@ -1527,8 +1556,17 @@ static int save_features(writer *w, craft_error *err)
 /* Two threads share the work (this machine has two cores): a reader parses
  * orders into a ring of slots, the caller's thread stores them. Only the reader
  * touches the feature map; only the writer touches SQLite; every callback runs on
- * the writer, in file order. */
-#define RING 64
+ * the writer, in file order.
+ *
+ * Hand-offs go in batches: the reader publishes BATCH parsed orders at a time
+ * and the writer gives slots back BATCH at a time, so the two threads meet (a
+ * mutex, and a futex wake when the other one sleeps) once per batch, not once per
+ * order. The ring holds at most RING orders and about MAX_INFLIGHT bytes of
+ * their text (one order always fits), which bounds memory for any file. */
+#define RING 128
+#define BATCH 16
+#define MAX_INFLIGHT (64u << 20)
+#define BIG_BUFFER (1u << 20)    /* slot buffers above this are freed after use */
 
 typedef struct {
     parsed o;
@@ -1545,36 +1583,149 @@ typedef struct {
     const char *const *paths;
     int n_paths;
     slot *ring;
-    int head, tail, count;   /* the reader fills head, the writer drains tail */
+    /* shared, under mu: counts since the start (slot i lives at ring[i % RING]) */
+    uint64_t filled;         /* published by the reader */
+    uint64_t drained;        /* given back by the writer */
+    uint64_t inflight;       /* text bytes of the published, not yet given back slots */
+    int reader_waits, writer_waits;
     int done;                /* the reader has finished (see rc) */
-    int stop;                /* the writer asks the reader to stop */
+    _Atomic int stop;        /* the writer asks the reader to stop (read without the lock) */
     craft_error rerr;        /* the reader's error */
     int rc;
     pthread_mutex_t mu;
     pthread_cond_t not_full, not_empty;
+    /* the reader's own */
+    uint64_t produced;       /* slots filled, published or not */
+    uint64_t drained_seen;   /* r->drained when the reader last looked */
+    uint64_t inflight_seen;  /* r->inflight when the reader last looked, plus its unpublished bytes */
+    uint64_t pending_bytes;  /* bytes of the filled, unpublished slots */
+    /* the writer's own */
+    uint64_t consumed;       /* slots stored or rejected */
+    uint64_t filled_seen;    /* r->filled when the writer last looked */
+    uint64_t released_bytes; /* bytes of the consumed slots not yet given back */
+    uint64_t given_back;     /* r->drained as the writer last set it */
     int64_t dataset_id;
     uint64_t total_bytes;
     double t0, last_progress;
 } run;
 
-/* Waits for a free slot; NULL when the writer asked to stop. */
+/* Makes the reader's filled slots visible to the writer (call with mu held). */
+static void publish_locked(run *r)
+{
+    if (r->filled == r->produced)
+        return;
+    r->filled = r->produced;
+    r->inflight += r->pending_bytes;
+    r->pending_bytes = 0;
+    if (r->writer_waits)
+        pthread_cond_signal(&r->not_empty);
+}
+
+static int ring_full(const run *r, uint64_t drained, uint64_t inflight)
+{
+    uint64_t held = r->produced - drained;
+    return held >= RING || (held > 0 && inflight >= MAX_INFLIGHT);
+}
+
+/* The next slot to fill, waiting for the writer when the ring is full; NULL when
+ * the writer asked to stop. */
 static slot *reader_slot(run *r)
 {
-    pthread_mutex_lock(&r->mu);
-    while (r->count == RING && !r->stop)
-        pthread_cond_wait(&r->not_full, &r->mu);
-    slot *sl = r->stop ? NULL : &r->ring[r->head];
-    pthread_mutex_unlock(&r->mu);
+    if (ring_full(r, r->drained_seen, r->inflight_seen + r->pending_bytes)) {
+        pthread_mutex_lock(&r->mu);
+        publish_locked(r);
+        r->reader_waits = 1;
+        while (!r->stop && ring_full(r, r->drained, r->inflight))
+            pthread_cond_wait(&r->not_full, &r->mu);
+        r->reader_waits = 0;
+        r->drained_seen = r->drained;
+        r->inflight_seen = r->inflight;
+        pthread_mutex_unlock(&r->mu);
+    }
+    if (r->stop) /* a stale read only delays the stop by one order */
+        return NULL;
+    slot *sl = &r->ring[r->produced % RING];
+    /* a huge earlier line leaves no huge buffer behind */
+    if (sl->raw.cap > BIG_BUFFER) {
+        free(sl->raw.p);
+        sl->raw = (buf){0};
+    }
+    if (sl->line.cap > BIG_BUFFER) {
+        free(sl->line.p);
+        sl->line = (buf){0};
+    }
     return sl;
 }
 
-static void reader_publish(run *r)
+/* The slot from reader_slot is filled; publishes a batch when one is ready. */
+static void reader_publish(run *r, size_t bytes)
+{
+    r->produced++;
+    r->pending_bytes += bytes;
+    if (r->produced - r->filled >= BATCH) {
+        pthread_mutex_lock(&r->mu);
+        publish_locked(r);
+        r->drained_seen = r->drained;
+        r->inflight_seen = r->inflight;
+        pthread_mutex_unlock(&r->mu);
+    }
+}
+
+/* Publishes what is left and waits until the writer has given every slot back. */
+static void reader_flush_wait(run *r)
 {
     pthread_mutex_lock(&r->mu);
-    r->head = (r->head + 1) % RING;
-    r->count++;
-    pthread_cond_signal(&r->not_empty);
+    publish_locked(r);
+    r->reader_waits = 1;
+    while (r->drained != r->produced && !r->stop)
+        pthread_cond_wait(&r->not_full, &r->mu);
+    r->reader_waits = 0;
+    r->drained_seen = r->drained;
+    r->inflight_seen = r->inflight;
     pthread_mutex_unlock(&r->mu);
+}
+
+/* Gives the consumed slots back to the reader (call with mu held). */
+static void give_back_locked(run *r)
+{
+    if (r->given_back == r->consumed)
+        return;
+    r->drained = r->given_back = r->consumed;
+    r->inflight -= r->released_bytes;
+    r->released_bytes = 0;
+    if (r->reader_waits)
+        pthread_cond_signal(&r->not_full);
+}
+
+/* The next parsed order for the writer, waiting for the reader; NULL at the end. */
+static slot *writer_slot(run *r)
+{
+    if (r->consumed == r->filled_seen) {
+        pthread_mutex_lock(&r->mu);
+        give_back_locked(r);
+        r->writer_waits = 1;
+        while (r->filled == r->consumed && !r->done)
+            pthread_cond_wait(&r->not_empty, &r->mu);
+        r->writer_waits = 0;
+        r->filled_seen = r->filled;
+        int end = r->filled == r->consumed;
+        pthread_mutex_unlock(&r->mu);
+        if (end)
+            return NULL;
+    }
+    return &r->ring[r->consumed % RING];
+}
+
+/* The writer is done with the slot from writer_slot. */
+static void writer_release(run *r, size_t bytes)
+{
+    r->consumed++;
+    r->released_bytes += bytes;
+    if (r->consumed - r->given_back >= BATCH) {
+        pthread_mutex_lock(&r->mu);
+        give_back_locked(r);
+        pthread_mutex_unlock(&r->mu);
+    }
 }
 
 static void swap_buf(buf *a, buf *b)
@@ -1623,7 +1774,7 @@ static int read_jsonl(run *r, input *in, uint64_t base, craft_error *err)
         else
             sl->prc = parse_json_line(&sl->o, &r->w->fm, sl->line.p, sl->line.n);
         sl->o.nf = r->w->fm.n;
-        reader_publish(r);
+        reader_publish(r, sl->line.cap + sl->raw.cap);
     }
 }
 
@@ -1663,13 +1814,10 @@ static int read_csv(run *r, input *in, uint64_t base, craft_error *err)
         }
         sl->o.nf = r->w->fm.n;
         swap_buf(&c.rec, &sl->line);
-        reader_publish(r);
+        reader_publish(r, sl->line.cap + sl->raw.cap);
     }
     /* parsed orders point at the header's column names: let the writer finish them */
-    pthread_mutex_lock(&r->mu);
-    while (r->count > 0 && !r->stop)
-        pthread_cond_wait(&r->not_full, &r->mu);
-    pthread_mutex_unlock(&r->mu);
+    reader_flush_wait(r);
     csv_free(&c);
     return rc;
 }
@@ -1694,6 +1842,7 @@ static void *reader_main(void *arg)
         input_close(&in);
     }
     pthread_mutex_lock(&r->mu);
+    publish_locked(r);
     r->rc = rc;
     r->done = 1;
     pthread_cond_signal(&r->not_empty);
@@ -1719,18 +1868,8 @@ static int drain(run *r, int *any_bad, craft_error *err)
 {
     const craft_import_options *o = r->w->o;
     uint64_t bytes = 0;
-    for (;;) {
-        pthread_mutex_lock(&r->mu);
-        while (r->count == 0 && !r->done)
-            pthread_cond_wait(&r->not_empty, &r->mu);
-        if (r->count == 0 && r->done) {
-            pthread_mutex_unlock(&r->mu);
-            progress(r, bytes, 1);
-            return CRAFT_OK;
-        }
-        slot *sl = &r->ring[r->tail];
-        pthread_mutex_unlock(&r->mu);
-
+    slot *sl;
+    while ((sl = writer_slot(r))) {
         int rc = CRAFT_OK;
         if (o->cancel && *o->cancel)
             rc = craft_fail(err, CRAFT_ECANCELLED, "the import was cancelled; nothing was stored");
@@ -1747,13 +1886,10 @@ static int drain(run *r, int *any_bad, craft_error *err)
         }
         bytes = sl->bytes;
         progress(r, bytes, 0);
-
-        pthread_mutex_lock(&r->mu);
-        r->tail = (r->tail + 1) % RING;
-        r->count--;
-        pthread_cond_signal(&r->not_full);
-        pthread_mutex_unlock(&r->mu);
+        writer_release(r, sl->line.cap + sl->raw.cap);
     }
+    progress(r, bytes, 1);
+    return CRAFT_OK;
 }
 
 int craft_store_import(craft_store *s, const char *const *paths, int n_paths, const craft_import_options *o,
