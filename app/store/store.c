@@ -280,6 +280,11 @@ int craft_store_open(craft_store **out, const char *path, int flags, craft_error
         return CRAFT_EFORMAT;
     }
     s->opened_version = version;
+    /* A new store gets 16 KiB pages (only an empty file can still choose): an
+     * order's row (~2.3 KB of features) fits several to a page, where with 4 KiB
+     * pages each took a page of its own and the file was 40% larger. */
+    if (!s->readonly && version == 0)
+        sqlite3_exec(s->db, "PRAGMA page_size = 16384", NULL, NULL, NULL);
     if (store_exec(s, "PRAGMA foreign_keys = ON", &e2) ||
         (!s->readonly && (store_exec(s, "PRAGMA journal_mode = WAL", &e2) ||
                           /* FULL: a committed decision survives a power cut, not just a crash */
