@@ -956,6 +956,12 @@ static void fill_model(CraftWindow *self)
     }
     const craft_model *m = self->model;
     const craft_config *cfg = &m->cfg;
+    const char *warn = g_getenv("CRAFTDESK_MODEL_WARNING");
+    if (warn && *warn) {
+        char *e = g_markup_escape_text(warn, -1);
+        g_string_append_printf(s, "<span foreground=\"#c01c28\" weight=\"bold\">⚠ %s</span>\n\n", e);
+        g_free(e);
+    }
     g_string_append(s, "<big><b>Model in use</b></big>\n");
     markup_row(s, "SHA-256", "%s", m->sha256);
     craft_model_info *info = NULL;
@@ -1083,6 +1089,10 @@ gboolean craft_window_open_store(CraftWindow *self, const char *path, GError **e
         load_subset_table(self);
     }
     fill_model(self);
+    /* set by tools/run-app when the bundled model is missing and a stand-in scored the sample */
+    const char *warn = g_getenv("CRAFTDESK_MODEL_WARNING");
+    if (warn && *warn)
+        show_error(self, "Model", warn);
     return TRUE;
 }
 
