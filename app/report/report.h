@@ -171,9 +171,11 @@ void craft_report_subset_label(const craft_report_model *m, uint32_t off, char *
 
 /* Shared number formats: every number in a rationale is printed by these, the same
  * way the tables print it, so a sentence's numbers can be found in the report. */
-void craft_report_fmt_score(char *buf, size_t n, float v);   /* "0.9123", "n/a" for NaN */
-void craft_report_fmt_signed(char *buf, size_t n, float v);  /* "+0.2723", "-0.0410" */
+void craft_report_fmt_score(char *buf, size_t n, float v);   /* "0.9123", "0.000155", "n/a" for NaN */
+void craft_report_fmt_signed(char *buf, size_t n, float v);  /* "+0.2723", "-0.0410", "+3.2e-05" */
 void craft_report_fmt_time(char *buf, size_t n, double t);   /* "2026-03-01 12:00:00 UTC" */
+/* The model's training metrics in words: "val_macro_pr_auc 0.5371, epoch 2, ...". */
+void craft_report_metrics_text(const craft_report_model *m, char *buf, size_t n);
 
 /* ------------------------------------------------------------ renderers */
 /* Each writes the whole report to out (already open). PDF needs a seekable path,

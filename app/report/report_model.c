@@ -15,10 +15,14 @@
 
 /* ------------------------------------------------------------ formats */
 
+/* Four decimals; values too small to show that way (CMIS of a weak model) keep
+ * three significant digits instead of printing as zero. */
 void craft_report_fmt_score(char *buf, size_t n, float v)
 {
     if (isnan(v))
         snprintf(buf, n, "n/a");
+    else if (v != 0 && fabsf(v) < 0.0005f)
+        snprintf(buf, n, "%.3g", v);
     else
         snprintf(buf, n, "%.4f", v);
 }
@@ -27,8 +31,24 @@ void craft_report_fmt_signed(char *buf, size_t n, float v)
 {
     if (isnan(v))
         snprintf(buf, n, "n/a");
+    else if (v != 0 && fabsf(v) < 0.0005f)
+        snprintf(buf, n, "%+.3g", v);
     else
-        snprintf(buf, n, "%+.4f", fabsf(v) < 0.00005f ? 0.0f : v);
+        snprintf(buf, n, "%+.4f", v);
+}
+
+void craft_report_metrics_text(const craft_report_model *m, char *buf, size_t n)
+{
+    cJSON *root = m->metrics_json ? cJSON_Parse(m->metrics_json) : NULL;
+    snprintf(buf, n, "%s", root ? "" : "not recorded");
+    for (const cJSON *a = root ? root->child : NULL; a && a->string; a = a->next) {
+        size_t len = strlen(buf);
+        if (cJSON_IsNumber(a))
+            snprintf(buf + len, n - len, "%s%s %.4g", len ? ", " : "", a->string, a->valuedouble);
+        else if (cJSON_IsString(a))
+            snprintf(buf + len, n - len, "%s%s %s", len ? ", " : "", a->string, a->valuestring);
+    }
+    cJSON_Delete(root);
 }
 
 void craft_report_fmt_time(char *buf, size_t n, double t)

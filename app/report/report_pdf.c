@@ -840,7 +840,7 @@ static void title_pages(pdf *p)
     rows[n].k = "Added to store";
     craft_report_fmt_time(rows[n++].v, sizeof rows[0].v, m->added);
     rows[n].k = "Metrics";
-    snprintf(rows[n++].v, sizeof rows[0].v, "%s", m->metrics_json ? m->metrics_json : "not recorded");
+    craft_report_metrics_text(m, rows[n++].v, sizeof rows[0].v);
     rows[n].k = "Modalities";
     rows[n].v[0] = 0;
     for (int i = 0; i < m->n_modalities; i++)

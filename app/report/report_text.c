@@ -631,7 +631,9 @@ int craft_report_write_markdown(const craft_report *r, FILE *f, craft_error *err
     fputs("\n- Added to the store: ", f);
     md_time(f, m->added);
     fputs("\n- Metrics: ", f);
-    md_text(f, m->metrics_json ? m->metrics_json : "not recorded", 0);
+    char metrics[700];
+    craft_report_metrics_text(m, metrics, sizeof metrics);
+    md_text(f, metrics, 0);
     fputs("\n- Classes: ", f);
     for (int k = 0; k < m->n_classes; k++) {
         fputs(k ? ", " : "", f);
