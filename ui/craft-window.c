@@ -108,6 +108,30 @@ static void show_error(CraftWindow *self, const char *what, const char *msg)
 
 /* ------------------------------------------------------------- order view */
 
+/* Flag thresholds per class for the bars: the checkpoint's "thresholds" metadata
+ * (the rule craft score flags by), else the queue's threshold slider when set,
+ * else craft score's default of 0.5. Returns what they are, for the caption. */
+static const char *bar_thresholds(CraftWindow *self, float *thr, int K)
+{
+    double slider = gtk_adjustment_get_value(self->threshold_adj);
+    const char *what = slider > 0 ? "the queue's threshold" : "craft score's default threshold 0.5";
+    for (int k = 0; k < K; k++) thr[k] = slider > 0 ? (float)slider : 0.5f;
+    cJSON *md = self->model && self->model->metadata_json ? cJSON_Parse(self->model->metadata_json) : NULL;
+    const cJSON *t = md ? cJSON_GetObjectItemCaseSensitive(md, "thresholds") : NULL;
+    cJSON *inner = cJSON_IsString(t) ? cJSON_Parse(t->valuestring) : NULL;
+    if (inner) t = inner;
+    if (cJSON_IsArray(t) && cJSON_GetArraySize(t) == K) {
+        for (int k = 0; k < K; k++) {
+            const cJSON *v = cJSON_GetArrayItem(t, k);
+            if (cJSON_IsNumber(v)) thr[k] = (float)v->valuedouble;
+        }
+        what = "the model's thresholds";
+    }
+    cJSON_Delete(inner);
+    cJSON_Delete(md);
+    return what;
+}
+
 static void draw_bars(GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer user)
 {
     CraftWindow *self = user;
@@ -115,8 +139,7 @@ static void draw_bars(GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer 
         return;
     craft_view_style st = craft_plot_style_current();
     float thr[CRAFT_STORE_MAX_CLASSES];
-    for (int k = 0; k < self->detail.n_classes; k++)
-        thr[k] = (float)gtk_adjustment_get_value(self->threshold_adj);
+    bar_thresholds(self, thr, self->detail.n_classes);
     craft_bars_data d = {self->detail.n_classes, (const char *const *)self->detail.classes,
                          self->detail.predictions[0].scores, self->off_mask && self->has_subset ? self->subset : NULL,
                          thr};
@@ -190,6 +213,11 @@ static void update_subset(CraftWindow *self)
             g_string_append_printf(s, "   %s %.3f → %.3f (%+.3f)", cfg->classes[k], self->live.full[k],
                                    self->live.subset[k], self->live.subset[k] - self->live.full[k]);
         g_string_append_printf(s, "   (re-scored in %.2f ms)", self->live.seconds * 1000);
+    }
+    if (self->has_subset) {
+        float thr[CRAFT_STORE_MAX_CLASSES];
+        g_string_append_printf(s, "\nBars: full model (coloured; orange at or over %s), grey: without the switched-off "
+                               "modalities.", bar_thresholds(self, thr, self->detail.n_classes));
     }
     if (self->live_ready) {
         g_string_append(s, s->len ? "\nFusion gates (full model):" : "Fusion gates (full model):");
@@ -1080,6 +1108,14 @@ gboolean craft_window_open_store(CraftWindow *self, const char *path, GError **e
     adw_window_title_set_subtitle(self->title, self->model ? self->model->sha256 : "not scored yet");
     g_free(base);
     gtk_stack_set_visible_child_name(self->main_stack, "store");
+    /* a store without cases opens on every order (highest score first), not on an empty queue */
+    craft_queue_query cq;
+    craft_queue_query_init(&cq);
+    cq.model_id = self->model_id;
+    cq.cases_only = 0;
+    craft_queue_counts cc = {0};
+    if (craft_store_queue_counts(s, &cq, &cc, &err) == CRAFT_OK && cc.total > 0 && cc.total == cc.no_case)
+        gtk_drop_down_set_selected(self->status_filter, 0);
     refresh_queue(self);
     set_classes(self);
     g_clear_pointer(&self->subset_table, g_free);
@@ -1525,6 +1561,7 @@ static void act_score(GSimpleAction *a, GVariant *p, gpointer user)
 /* ------------------------------------------------------------ test access */
 
 CraftQueueModel *craft_window_get_queue(CraftWindow *self) { return self->queue; }
+GtkWidget *craft_window_get_queue_view(CraftWindow *self) { return GTK_WIDGET(self->queue_view); }
 const char *craft_window_get_order_id(CraftWindow *self) { return self->has_detail ? self->detail.order_id : NULL; }
 
 double craft_window_get_full_score(CraftWindow *self, int k)

@@ -27,6 +27,8 @@ gboolean craft_window_set_modality(CraftWindow *self, int aux, gboolean on);
 /* Drags a selection rectangle over the score space (widget pixels) as the user
  * would; FALSE while its points are still loading. */
 gboolean craft_window_select_space_rect(CraftWindow *self, double ax, double ay, double bx, double by);
+/* The queue's list widget (tests scroll it). */
+GtkWidget *craft_window_get_queue_view(CraftWindow *self);
 /* Renders the window into a PNG file (what the user sees). */
 gboolean craft_window_screenshot(CraftWindow *self, const char *path, GError **error);
 void craft_window_toast(CraftWindow *self, const char *text);
