@@ -50,13 +50,24 @@ static void on_reject(void *user, const char *file, size_t line, const char *rea
     fprintf(f, ", \"line\": %zu, \"reason\": ", line);
     craft_json_string(f, reason);
     fputs(", \"row\": ", f);
-    /* the row may hold NUL bytes or be cut: write it byte by byte as a JSON string */
-    char *tmp = malloc(len + 1);
+    /* the row may hold NUL bytes or bytes that are not UTF-8 (that may be why it is
+     * bad): the rejects file stays valid JSON Lines, with U+FFFD for each such byte */
+    char *tmp = malloc(len * 3 + 1);
     if (tmp) {
         size_t k = 0;
-        for (size_t i = 0; i < len; i++)
-            if (row[i])
-                tmp[k++] = row[i];
+        for (size_t i = 0; i < len;) {
+            unsigned char c = (unsigned char)row[i];
+            size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+            if (c && n && i + n <= len && (n == 1 || craft_utf8_valid(row + i, n))) {
+                memcpy(tmp + k, row + i, n);
+                k += n;
+                i += n;
+                continue;
+            }
+            if (c)
+                memcpy(tmp + k, "\xEF\xBF\xBD", 3), k += 3;
+            i++;
+        }
         tmp[k] = 0;
         craft_json_string(f, tmp);
         free(tmp);

@@ -411,7 +411,7 @@ static int hex4(const char *p, const char *end, unsigned *out)
 static int jstring(jp *j, char **out)
 {
     if (j->p >= j->end || *j->p != '"')
-        return bad(j->o, "not valid JSON (a string expected at column %ld)", 0L);
+        return bad(j->o, "not valid JSON (a string expected)");
     char *r = ++j->p, *w;
     *out = r;
     /* most strings have no escapes: find the end without copying */
@@ -572,7 +572,7 @@ static int jliteral(jp *j, const char *lit)
 {
     size_t n = strlen(lit);
     if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n))
-        return bad(j->o, "not valid JSON (at column %ld)", 0L);
+        return bad(j->o, "not valid JSON (\"%s\" expected)", lit);
     j->p += n;
     return 0;
 }
@@ -629,6 +629,8 @@ static int jskip(jp *j, int depth)
         return jliteral(j, "false");
     if (c == 'n')
         return jliteral(j, "null");
+    if (c != '-' && !(c >= '0' && c <= '9'))
+        return bad(j->o, "not valid JSON (a value expected)");
     double d;
     return jnumber(j, &d);
 }
@@ -881,11 +883,17 @@ static int parse_json_line(parsed *o, featmap *fm, char *line, size_t len)
     ws(&j);
     if (j.p >= j.end || *j.p != '{')
         return bad(o, "an order must be a JSON object");
-    if (jobject(&j, "order", m_top, &t))
+    if (jobject(&j, "order", m_top, &t)) {
+        /* where the parser stopped: a byte column of the line as given (strings are
+         * decoded in place, behind the read position) */
+        size_t n = strlen(o->reason);
+        if (!strncmp(o->reason, "not valid JSON", 14) && n + 32 < sizeof o->reason)
+            snprintf(o->reason + n, sizeof o->reason - n, " at column %zu", (size_t)(j.p - line) + 1);
         return -1;
+    }
     ws(&j);
     if (j.p != j.end)
-        return bad(o, "not valid JSON (text after the order's closing brace)");
+        return bad(o, "not valid JSON (text after the order's closing brace) at column %zu", (size_t)(j.p - line) + 1);
     if (check_id(o, o->order_id))
         return -1;
     if (o->ts && check_ts(o, o->ts))
