@@ -1,5 +1,6 @@
 /* batch.c: order batches resolved against a model config, and tabular binning. */
 #include "craft.h"
+#include "ops.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -89,4 +90,30 @@ void craft_bin_numeric(const float *E, int nb, float x, int *b, float *rr)
     }
     *b = bin;
     *rr = r;
+}
+
+void tabular_inputs_forward(float *tab_in, int *bins, float *rr_out, const craft_config *cfg, const craft_embed *em,
+                            const float *tab, int n)
+{
+    const craft_modality *mod = &cfg->modalities[cfg->tabular];
+    const int F = mod->n_features, nb = cfg->bins, E = cfg->emb_dim;
+#pragma omp parallel for schedule(static) if (n > 1)
+    for (int b = 0; b < n; b++)
+        for (int j = 0; j < F; j++) {
+            float x = tab[(size_t)b * F + j], rr = 0.0f;
+            int bin = 0;
+            if (mod->features[j].type == CRAFT_NUMERIC)
+                craft_bin_numeric(em->edges + (size_t)j * (nb + 1), nb, x, &bin, &rr);
+            else
+                bin = isnan(x) ? 0 : (int)x;
+            if (bins)
+                bins[(size_t)b * F + j] = bin;
+            if (rr_out)
+                rr_out[(size_t)b * F + j] = rr;
+            float *row = tab_in + ((size_t)b * F + j) * 3 * E;
+            memcpy(row, em->bin_emb + ((size_t)j * (nb + 1) + bin) * E, sizeof(float) * E);
+            for (int c = 0; c < E; c++)
+                row[E + c] = rr * em->res_emb[(size_t)j * E + c];
+            memcpy(row + 2 * E, em->feat_emb + (size_t)j * E, sizeof(float) * E);
+        }
 }

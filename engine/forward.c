@@ -212,24 +212,9 @@ int craft_engine_new(craft_engine **out, const craft_model *m, int max_batch, in
 static void tabular_tokens_forward(craft_engine *e, float *out, int ldo_rows, const craft_batch *bt, int n)
 {
     const craft_config *cfg = e->cfg;
-    const craft_modality *mod = &cfg->modalities[cfg->tabular];
     const craft_embed *em = &e->m->w.embed[cfg->tabular];
-    const int F = e->F, nb = cfg->bins, E = cfg->emb_dim;
-#pragma omp parallel for schedule(static) if (n > 1)
-    for (int b = 0; b < n; b++)
-        for (int j = 0; j < F; j++) {
-            float x = bt->tab[(size_t)b * F + j], rr = 0.0f;
-            int bin = 0;
-            if (mod->features[j].type == CRAFT_NUMERIC)
-                craft_bin_numeric(em->edges + (size_t)j * (nb + 1), nb, x, &bin, &rr);
-            else
-                bin = isnan(x) ? 0 : (int)x;
-            float *row = e->tab_in + ((size_t)b * F + j) * 3 * E;
-            memcpy(row, em->bin_emb + ((size_t)j * (nb + 1) + bin) * E, sizeof(float) * E);
-            for (int c = 0; c < E; c++)
-                row[E + c] = rr * em->res_emb[(size_t)j * E + c];
-            memcpy(row + 2 * E, em->feat_emb + (size_t)j * E, sizeof(float) * E);
-        }
+    const int F = e->F, E = cfg->emb_dim;
+    tabular_inputs_forward(e->tab_in, NULL, NULL, cfg, em, bt->tab, n);
     if (ldo_rows == F) {
         linear_forward(out, e->d, e->tab_in, 3 * E, &em->proj, n * F);
     } else {

@@ -4,6 +4,8 @@
 #ifndef CRAFT_OPS_H
 #define CRAFT_OPS_H
 
+#include <math.h>
+
 #include "craft.h"
 
 /* Threads for the engine's own loops and its matrix products. OpenBLAS itself
@@ -16,6 +18,12 @@ int craft_threads_get(void);
  * (or over columns when there are too few rows). */
 void craft_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Tabular token inputs (MODEL.md): tab_in rows [b*F + j] =
+ * [bin_emb[j][b] || rr res_emb[j] || feat_emb[j]] (width 3e) for orders [0, n) of
+ * tab [n, F]; bins and rr [n, F] (each may be NULL) keep the binning for a backward pass. */
+void tabular_inputs_forward(float *tab_in, int *bins, float *rr, const craft_config *cfg, const craft_embed *em,
+                            const float *tab, int n);
 
 /* out[N,out] = in[N,in] W^T + b   (W [out,in]; ldi/ldo are row strides) */
 void linear_forward(float *out, int ldo, const float *in, int ldi, const craft_linear *lin, int N);

@@ -371,32 +371,6 @@ static void residual_add(float *out, const float *in, const float *branch, const
 
 /* -------------------------------------------------------------- tokens */
 
-/* tab_in rows [b*F + j] = [bin_emb[j][bin] || rr res_emb[j] || feat_emb[j]] (MODEL.md tokens). */
-static void tabular_inputs_forward(craft_train *t, const craft_batch *bt, int n)
-{
-    const craft_config *cfg = t->cfg;
-    const craft_modality *mod = &cfg->modalities[cfg->tabular];
-    const craft_embed *em = &t->m->w.embed[cfg->tabular];
-    const int F = t->F, nb = cfg->bins, E = t->E;
-#pragma omp parallel for schedule(static) if (n > 1)
-    for (int b = 0; b < n; b++)
-        for (int j = 0; j < F; j++) {
-            float x = bt->tab[(size_t)b * F + j], rr = 0.0f;
-            int bin = 0;
-            if (mod->features[j].type == CRAFT_NUMERIC)
-                craft_bin_numeric(em->edges + (size_t)j * (nb + 1), nb, x, &bin, &rr);
-            else
-                bin = isnan(x) ? 0 : (int)x;
-            t->bin[(size_t)b * F + j] = bin;
-            t->rr[(size_t)b * F + j] = rr;
-            float *row = t->tab_in + ((size_t)b * F + j) * 3 * E;
-            memcpy(row, em->bin_emb + ((size_t)j * (nb + 1) + bin) * E, sizeof(float) * E);
-            for (int c = 0; c < E; c++)
-                row[E + c] = rr * em->res_emb[(size_t)j * E + c];
-            memcpy(row + 2 * E, em->feat_emb + (size_t)j * E, sizeof(float) * E);
-        }
-}
-
 /* Scatters dtab (the gradient of tab_in) into the embedding tables; each
  * feature's rows are summed by one thread, orders in order. */
 static void tabular_inputs_backward(craft_train *t, craft_weights *g, int n)
@@ -1274,7 +1248,7 @@ int craft_train_forward(craft_train *t, const craft_batch *bt, const craft_train
         }
     }
     if (cfg->tabular >= 0)
-        tabular_inputs_forward(t, bt, n);
+        tabular_inputs_forward(t->tab_in, t->bin, t->rr, cfg, &t->m->w.embed[cfg->tabular], bt->tab, n);
     if ((rc = tokens_forward(t, bt, n, err)))
         return rc;
     for (int l = 0; l < t->L; l++)
