@@ -1,0 +1,426 @@
+/* test_crash: hard stops, for real. Child processes are SIGKILLed at random
+ * moments while they import (`craft import`), score into the store (`craft score
+ * --db`), write checkpoints (craft_model_save in a loop, and `craft train
+ * --output`) and decide cases (`craft cases decide` in a shell loop that prints
+ * an acknowledgement after each call returns). Afterwards: PRAGMA
+ * integrity_check is ok, an import is wholly there or not at all, every scored
+ * order has all of its rows, no acknowledged decision is lost, and a checkpoint
+ * is the old file or a whole new one, never torn.
+ *
+ * Rounds per scenario: CRAFT_CRASH_ROUNDS (default 50); inputs are small so the
+ * default suits CI. */
+#include "hardening_util.h"
+
+static int rounds;
+
+/* Random moment in [lo, hi) seconds. */
+static double between(double lo, double hi)
+{
+    return lo + (hi - lo) * urand();
+}
+
+static int killed_by_sigkill(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+}
+
+static void copy_store(const char *from, const char *to)
+{
+    char a[600], b[600];
+    remove_store(to);
+    CU_ASSERT_EQUAL_FATAL(copy_file(from, to), 0);
+    snprintf(a, sizeof a, "%s-wal", from);
+    snprintf(b, sizeof b, "%s-wal", to);
+    if (access(a, F_OK) == 0)
+        CU_ASSERT_EQUAL_FATAL(copy_file(a, b), 0);
+}
+
+/* ---------------------------------------------------------------- import */
+
+static void test_killed_import(void)
+{
+    const char *base = path_in("imp-base.db"), *db = path_in("imp.db"), *seed = path_in("imp-seed.jsonl"),
+               *big = path_in("imp-big.jsonl");
+    CU_ASSERT_EQUAL_FATAL(write_orders(seed, 0, 200), 0);
+    CU_ASSERT_EQUAL_FATAL(write_orders(big, 100000, 4000), 0);
+    const char *seed_args[] = {"import", "--db", base, seed, NULL};
+    CU_ASSERT_EQUAL_FATAL(run_craft(NULL, seed_args), 0);
+    char before[512], after[512], now[512];
+    store_digest(base, before, sizeof before);
+    /* one whole import: how long it takes (to aim the kills) and what it leaves */
+    copy_store(base, db);
+    const char *args[] = {"import", "--db", db, big, NULL};
+    double t0 = now_s();
+    CU_ASSERT_EQUAL_FATAL(run_craft(NULL, args), 0);
+    double full = now_s() - t0;
+    store_digest(db, after, sizeof after);
+    CU_ASSERT_STRING_NOT_EQUAL(before, after);
+    int midway = 0, whole = 0;
+    for (int r = 0; r < rounds; r++) {
+        copy_store(base, db);
+        pid_t pid = spawn_craft(NULL, args);
+        CU_ASSERT_FATAL(pid > 0);
+        sleep_s(between(0, 1.15 * full)); /* opening, batches, commit, checkpoint, or done */
+        int killed = killed_by_sigkill(pid);
+        CU_ASSERT(integrity_ok(db));
+        store_digest(db, now, sizeof now);
+        int same = !strcmp(now, before), done = !strcmp(now, after);
+        if (!same && !done)
+            fprintf(stderr, "\nround %d: before %s\nafter %s\nnow %s\n", r, before, after, now);
+        CU_ASSERT(same || done);
+        midway += killed && same;
+        whole += done;
+    }
+    fprintf(stderr, "\n  import: %d kills, %d left nothing, %d the whole import (a run takes %.2f s) ", rounds, midway,
+            whole, full);
+    CU_ASSERT(midway >= rounds / 4);
+    /* after the last kill the store takes the import whole */
+    copy_store(base, db);
+    pid_t pid = spawn_craft(NULL, args);
+    sleep_s(full / 2);
+    killed_by_sigkill(pid);
+    CU_ASSERT_EQUAL(run_craft(NULL, args), 0);
+    store_digest(db, now, sizeof now);
+    CU_ASSERT_STRING_EQUAL(now, after);
+}
+
+/* ----------------------------------------------------------------- score */
+
+/* A count over db with the uninterrupted run's store attached as `ref`. */
+static long long count_vs_ref(const char *db, const char *ref, const char *sql)
+{
+    sqlite3 *h;
+    long long n = -1;
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_busy_timeout(h, 10000);
+    char *attach = sqlite3_mprintf("ATTACH %Q AS ref", ref);
+    sqlite3_stmt *st;
+    if (sqlite3_exec(h, attach, NULL, NULL, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    sqlite3_free(attach);
+    sqlite3_close(h);
+    return n;
+}
+
+/* What a scoring run promises at any moment: each scored order has every subset,
+ * its class scores and its explanation, and the case it must have (as in the
+ * uninterrupted run), and scores equal to that run's. */
+static void check_scored_consistently(const char *db, const char *ref, long long subsets, long long classes)
+{
+    long long scored = sql_int(db, "SELECT count(*) FROM predictions WHERE off = 0");
+    CU_ASSERT(scored >= 0);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions"), scored * subsets);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM class_scores"), scored * classes);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM explanations"), scored);
+    /* cases: exactly the scored orders that the whole run flags, each with its audit row */
+    CU_ASSERT_EQUAL(count_vs_ref(db, ref,
+                                 "SELECT count(*) FROM predictions p WHERE p.off = 0 AND"
+                                 " EXISTS (SELECT 1 FROM cases c WHERE c.order_id = p.order_id) !="
+                                 " EXISTS (SELECT 1 FROM ref.cases c WHERE c.order_id = p.order_id)"),
+                    0);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM cases c WHERE NOT EXISTS (SELECT 1 FROM predictions p"
+                                " WHERE p.order_id = c.order_id AND p.off = 0)"),
+                    0);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM cases c WHERE NOT EXISTS (SELECT 1 FROM audit a"
+                                " WHERE a.case_id = c.id)"),
+                    0);
+    CU_ASSERT_EQUAL(count_vs_ref(db, ref,
+                                 "SELECT count(*) FROM predictions p JOIN ref.predictions r USING (order_id, off)"
+                                 " WHERE abs(p.top_score - r.top_score) > 1e-5 OR p.top_class != r.top_class"),
+                    0);
+}
+
+static void test_killed_score(void)
+{
+    const char *base = path_in("sc-base.db"), *db = path_in("sc.db"), *ref = path_in("sc-ref.db"),
+               *orders = path_in("sc.jsonl"), *model = fixture("tiny-multilabel.safetensors");
+    CU_ASSERT_EQUAL_FATAL(write_orders(orders, 0, 1500), 0);
+    const char *imp[] = {"import", "--db", base, orders, NULL};
+    CU_ASSERT_EQUAL_FATAL(run_craft(NULL, imp), 0);
+    char before[512], now[512];
+    store_digest(base, before, sizeof before);
+    /* the uninterrupted run: its time and its result */
+    copy_store(base, ref);
+    const char *ref_args[] = {"score", "--db", ref, "--model", model, "--threads", "1", "--batch", "32",
+                              "--threshold", "0.4", NULL};
+    double t0 = now_s();
+    CU_ASSERT_EQUAL_FATAL(run_craft(NULL, ref_args), 0);
+    double full = now_s() - t0;
+    long long scored = sql_int(ref, "SELECT count(*) FROM predictions WHERE off = 0");
+    long long subsets = sql_int(ref, "SELECT count(*) FROM predictions") / (scored > 0 ? scored : 1);
+    long long classes = sql_int(ref, "SELECT count(*) FROM class_scores") / (scored > 0 ? scored : 1);
+    long long cases = sql_int(ref, "SELECT count(*) FROM cases");
+    CU_ASSERT_EQUAL_FATAL(scored, 1500);
+    CU_ASSERT(subsets >= 2);
+    CU_ASSERT(cases > 0 && cases < 1500); /* the flag rule must split the orders for the case check to bite */
+    const char *args[] = {"score", "--db", db, "--model", model, "--threads", "1", "--batch", "32",
+                          "--threshold", "0.4", NULL};
+    const char *rest[] = {"score", "--db", db, "--model", model, "--threads", "1", "--batch", "32",
+                          "--threshold", "0.4", "--only-unscored", NULL};
+    int partial = 0;
+    for (int r = 0; r < rounds; r++) {
+        copy_store(base, db);
+        pid_t pid = spawn_craft(NULL, args);
+        CU_ASSERT_FATAL(pid > 0);
+        sleep_s(between(0, 1.1 * full));
+        killed_by_sigkill(pid);
+        CU_ASSERT(integrity_ok(db));
+        long long n = sql_int(db, "SELECT count(*) FROM predictions WHERE off = 0");
+        partial += n > 0 && n < scored;
+        check_scored_consistently(db, ref, subsets, classes);
+        /* the orders are untouched, and a second run finishes the job */
+        CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 1500);
+        CU_ASSERT_EQUAL(run_craft(NULL, rest), 0);
+        check_scored_consistently(db, ref, subsets, classes);
+        CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions WHERE off = 0"), scored);
+        CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM cases"), cases);
+    }
+    fprintf(stderr, "\n  score: %d kills, %d left some batches stored (a run takes %.2f s) ", rounds, partial, full);
+    CU_ASSERT(partial >= rounds / 4);
+    (void)before;
+    (void)now;
+}
+
+/* ------------------------------------------------------------ checkpoint */
+
+static void hash_of(const char *path, char out[65])
+{
+    craft_error err;
+    out[0] = 0;
+    if (craft_sha256_file(path, out, &err))
+        out[0] = 0;
+}
+
+/* Stale temporary files a killed save leaves (path.tmp-XXXXXX): counted, removed. */
+static int remove_temporaries(const char *dir_path, const char *stem)
+{
+    char cmd[800], out[64];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '^%s.tmp-' ; rm -f '%s/%s'.tmp-*", dir_path, stem, dir_path, stem);
+    FILE *p = popen(cmd, "r");
+    int n = 0;
+    if (p) {
+        if (fgets(out, sizeof out, p))
+            n = atoi(out);
+        pclose(p);
+    }
+    return n;
+}
+
+/* craft_model_save of two different models, one after the other, to one path. */
+static void test_killed_checkpoint_save(void)
+{
+    craft_model *tiny, *a, *b;
+    craft_error err;
+    CU_ASSERT_EQUAL_FATAL(craft_model_load(&tiny, fixture("tiny-multilabel.safetensors"), &err), CRAFT_OK);
+    /* a wider model than the fixture, so a save takes long enough to be hit inside */
+    tiny->cfg.d_model = 192;
+    tiny->cfg.layers = 3;
+    CU_ASSERT_EQUAL_FATAL(craft_model_new(&a, &tiny->cfg, 1, 1, &err), CRAFT_OK);
+    CU_ASSERT_EQUAL_FATAL(craft_model_new(&b, &tiny->cfg, 1, 2, &err), CRAFT_OK);
+    const char *ckpt = path_in("ckpt.safetensors");
+    char ha[65], hb[65], h[65];
+    CU_ASSERT_EQUAL_FATAL(craft_model_save(b, ckpt, NULL, &err), CRAFT_OK);
+    snprintf(hb, sizeof hb, "%s", b->sha256);
+    CU_ASSERT_EQUAL_FATAL(craft_model_save(a, ckpt, NULL, &err), CRAFT_OK);
+    snprintf(ha, sizeof ha, "%s", a->sha256);
+    CU_ASSERT_STRING_NOT_EQUAL(ha, hb);
+    double t0 = now_s();
+    for (int i = 0; i < 4; i++)
+        craft_model_save(i % 2 ? a : b, ckpt, NULL, &err);
+    double one = (now_s() - t0) / 4;
+    CU_ASSERT_EQUAL_FATAL(craft_model_save(a, ckpt, NULL, &err), CRAFT_OK);
+    int saw_a = 0, saw_b = 0, stale = 0;
+    for (int r = 0; r < rounds; r++) {
+        pid_t pid = fork();
+        CU_ASSERT_FATAL(pid >= 0);
+        if (pid == 0) {
+            for (int i = 0;; i++) /* b, a, b, a, ... until killed */
+                if (craft_model_save(i % 2 ? a : b, ckpt, NULL, &err))
+                    _exit(1);
+        }
+        sleep_s(between(0, 3 * one));
+        CU_ASSERT(killed_by_sigkill(pid));
+        craft_model *m = NULL;
+        int rc = craft_model_load(&m, ckpt, &err);
+        if (rc)
+            fprintf(stderr, "\nround %d: %s\n", r, err.msg);
+        CU_ASSERT_EQUAL(rc, CRAFT_OK);
+        hash_of(ckpt, h);
+        CU_ASSERT(!strcmp(h, ha) || !strcmp(h, hb));
+        if (m) {
+            CU_ASSERT_STRING_EQUAL(m->sha256, h);
+            craft_model_free(m);
+        }
+        saw_a += !strcmp(h, ha);
+        saw_b += !strcmp(h, hb);
+        stale += remove_temporaries(hd_dir, "ckpt.safetensors");
+    }
+    fprintf(stderr, "\n  checkpoint: %d kills (a save takes %.1f ms): old %d, new %d; %d temporary files left behind ",
+            rounds, one * 1e3, saw_a, saw_b, stale);
+    CU_ASSERT(saw_a > 0 && saw_b > 0);
+    craft_model_free(a);
+    craft_model_free(b);
+    craft_model_free(tiny);
+}
+
+/* `craft train --output` over an existing checkpoint. */
+static void test_killed_train(void)
+{
+    const char *orders = path_in("tr.jsonl"), *cfg = path_in("tr-config.json"), *ckpt = path_in("tr.safetensors");
+    CU_ASSERT_EQUAL_FATAL(write_orders(orders, 0, 600), 0);
+    craft_model *m;
+    craft_error err;
+    CU_ASSERT_EQUAL_FATAL(craft_model_load(&m, fixture("tiny-train-multilabel.safetensors"), &err), CRAFT_OK);
+    char *json = craft_config_to_json(&m->cfg);
+    craft_model_free(m);
+    FILE *f = fopen(cfg, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(json, f);
+    fclose(f);
+    free(json);
+    char old[65], h[65];
+    const char *args[] = {"train", "--input", orders, "--config", cfg, "--output", ckpt, "--epochs", "3",
+                          "--batch", "64", "--threads", "1", NULL};
+    CU_ASSERT_EQUAL_FATAL(copy_file(fixture("tiny-train-multilabel.safetensors"), ckpt), 0);
+    double t0 = now_s();
+    CU_ASSERT_EQUAL_FATAL(run_craft(NULL, args), 0);
+    double full = now_s() - t0;
+    int saw_old = 0, saw_new = 0, stale = 0;
+    for (int r = 0; r < rounds; r++) {
+        CU_ASSERT_EQUAL_FATAL(copy_file(fixture("tiny-train-multilabel.safetensors"), ckpt), 0);
+        hash_of(ckpt, old);
+        pid_t pid = spawn_craft(NULL, args);
+        sleep_s(between(0, 1.05 * full));
+        killed_by_sigkill(pid);
+        m = NULL;
+        int rc = craft_model_load(&m, ckpt, &err);
+        if (rc)
+            fprintf(stderr, "\nround %d: %s\n", r, err.msg);
+        CU_ASSERT_EQUAL(rc, CRAFT_OK);
+        hash_of(ckpt, h);
+        if (!strcmp(h, old)) {
+            saw_old++;
+        } else if (m) {
+            /* a new one: whole, and the trainer's (it carries the training record) */
+            CU_ASSERT_STRING_EQUAL(m->sha256, h);
+            CU_ASSERT_PTR_NOT_NULL(m->metadata_json);
+            saw_new++;
+        }
+        craft_model_free(m);
+        stale += remove_temporaries(hd_dir, "tr.safetensors");
+    }
+    fprintf(stderr, "\n  train: %d kills (a run takes %.2f s): old %d, new %d; %d temporary files left behind ", rounds,
+            full, saw_old, saw_new, stale);
+    CU_ASSERT(saw_old > 0 && saw_new > 0);
+}
+
+/* ------------------------------------------------------------- decisions */
+
+static void test_killed_decisions(void)
+{
+    const char *db = path_in("dec.db"), *orders = path_in("dec.jsonl"), *acks = path_in("dec.acks"),
+               *model = fixture("tiny-multilabel.safetensors");
+    CU_ASSERT_EQUAL_FATAL(write_orders(orders, 0, 300), 0);
+    const char *imp[] = {"import", "--db", db, orders, NULL};
+    const char *sc[] = {"score", "--db", db, "--model", model, "--threads", "1", "--threshold", "0.4", NULL};
+    CU_ASSERT_EQUAL_FATAL(run_craft(NULL, imp), 0);
+    CU_ASSERT_EQUAL_FATAL(run_craft(NULL, sc), 0);
+    char ids[8][32], b[64];
+    int n_ids = 0;
+    for (; n_ids < 8; n_ids++) {
+        char q[200];
+        snprintf(q, sizeof q, "SELECT o.order_id FROM cases c JOIN orders o ON o.id = c.order_id ORDER BY c.id LIMIT 1 OFFSET %d",
+                 n_ids);
+        sql_text(db, q, b, sizeof b);
+        if (!b[0] || !strcmp(b, "?"))
+            break;
+        snprintf(ids[n_ids], sizeof ids[n_ids], "%s", b);
+    }
+    CU_ASSERT_FATAL(n_ids >= 2);
+    /* the shell loop: decide, then acknowledge on stdout, forever */
+    char script[4096];
+    int k = snprintf(script, sizeof script, "i=0; while :; do for o in");
+    for (int i = 0; i < n_ids; i++)
+        k += snprintf(script + k, sizeof script - k, " %s", ids[i]);
+    snprintf(script + k, sizeof script - k,
+             "; do for s in confirmed_defect false_positive escalated in_review; do"
+             " '%s' cases decide \"$o\" $s --db '%s' --actor crash --note \"$R-$i\" >/dev/null 2>&1 || exit 3;"
+             " echo \"$R-$i\"; i=$((i+1)); done; done; done",
+             craft_bin(), db);
+    int lost = 0, unacked = 0, total_acks = 0;
+    for (int r = 0; r < rounds; r++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "r%d", r);
+        setenv("R", tag, 1);
+        pid_t pid = fork();
+        CU_ASSERT_FATAL(pid >= 0);
+        if (pid == 0) {
+            setpgid(0, 0);
+            int fd = open(acks, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            dup2(fd, 1);
+            execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+            _exit(127);
+        }
+        setpgid(pid, pid);
+        sleep_s(between(0.02, 0.6));
+        kill(-pid, SIGKILL); /* the loop and the craft it runs, mid-call */
+        int st;
+        waitpid(pid, &st, 0);
+        sleep_s(0.01); /* the group's craft, orphaned by the shell's death, is gone too */
+        CU_ASSERT(integrity_ok(db));
+        /* every acknowledged decision is there, with its note, in order */
+        char *text = slurp(acks);
+        int acked = 0;
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"), acked++) {
+            char q[300];
+            snprintf(q, sizeof q, "SELECT count(*) FROM notes WHERE text = '%s' AND author = 'crash'", line);
+            long long n = sql_int(db, q);
+            lost += n != 1;
+            CU_ASSERT_EQUAL(n, 1);
+        }
+        free(text);
+        total_acks += acked;
+        /* at most the one call that was running may have landed without its acknowledgement */
+        char q[200];
+        snprintf(q, sizeof q, "SELECT count(*) FROM notes WHERE text LIKE '%s-%%'", tag);
+        long long notes = sql_int(db, q);
+        CU_ASSERT(notes == acked || notes == acked + 1);
+        unacked += notes == acked + 1;
+        /* each decision came with its status audit row (one transaction) */
+        CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM audit WHERE actor = 'crash' AND action = 'status'"),
+                        sql_int(db, "SELECT count(*) FROM notes WHERE author = 'crash'"));
+    }
+    fprintf(stderr, "\n  decisions: %d kills, %d acknowledged decisions, %d lost, %d landed unacknowledged ", rounds,
+            total_acks, lost, unacked);
+    CU_ASSERT(total_acks >= rounds);
+}
+
+int main(void)
+{
+    need_craft();
+    rounds = env_count("CRAFT_CRASH_ROUNDS", 50);
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    if (make_scratch("crash") || CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("crash", NULL, NULL);
+    if (!s || !CU_add_test(s, "craft import SIGKILLed: all or nothing", test_killed_import) ||
+        !CU_add_test(s, "craft score --db SIGKILLed: whole batches", test_killed_score) ||
+        !CU_add_test(s, "craft_model_save SIGKILLed: old or new file", test_killed_checkpoint_save) ||
+        !CU_add_test(s, "craft train --output SIGKILLed: old or new file", test_killed_train) ||
+        !CU_add_test(s, "craft cases decide SIGKILLed: no acknowledged decision lost", test_killed_decisions)) {
+        CU_cleanup_registry();
+        return 1;
+    }
+    int rc = run_suite();
+    remove_scratch();
+    return rc;
+}
