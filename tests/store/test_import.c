@@ -56,6 +56,17 @@ static int64_t count(const char *db, const char *sql)
     return n;
 }
 
+/* What the import leaves besides rows: no dangling reference (it runs with the
+ * foreign key checks off), and the graph's by-entity index (which a big import
+ * drops and builds again) in place. */
+static void check_references_and_index(const char *db)
+{
+    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'order_entities_entity'"
+                              " AND sql LIKE '%order_entities(entity, order_id)%'"),
+                    1);
+}
+
 static int integrity_ok(const char *db)
 {
     sqlite3 *h;
@@ -368,6 +379,7 @@ static void test_mutations_against_cjson(void)
         cJSON_Delete(j);
     }
     sqlite3_close(h);
+    check_references_and_index(db);
     CU_ASSERT_EQUAL(missed, 0);
     CU_ASSERT_EQUAL(mismatched, 0);
     /* the reasons name what is wrong; a JSON syntax error says where */
@@ -421,6 +433,7 @@ static void test_batched_handoff(void)
     CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM order_text WHERE value = 'short'"), 1003 - 11);
     /* file order is kept: row ids follow the lines */
     CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM orders WHERE id = 1 + CAST(substr(order_id, 3) AS INTEGER)"), 1003);
+    check_references_and_index(db);
     rejects_free(&r);
 
     /* cancelled before the first order: the reader stops on a full ring, nothing is stored */
@@ -434,6 +447,7 @@ static void test_batched_handoff(void)
     const char *paths[2] = {more, file};
     CU_ASSERT_EQUAL(craft_store_import(s, paths, 2, &o, &st, &err), CRAFT_ECANCELLED);
     CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM orders"), 1003);
+    check_references_and_index(db);
     /* a duplicate late in the second file of two: nothing of either file is stored */
     cancel = 0;
     CU_ASSERT_EQUAL(craft_store_import(s, paths, 2, &o, &st, &err), CRAFT_EINPUT);
@@ -441,8 +455,18 @@ static void test_batched_handoff(void)
     const char *one[1] = {more};
     CU_ASSERT_EQUAL(craft_store_import(s, one, 1, &o, &st, &err), CRAFT_OK);
     CU_ASSERT_EQUAL(st.stored, 3000);
+    /* --replace over them: the old rows go, the references stay whole */
+    o.replace = 1;
+    CU_ASSERT_EQUAL(craft_store_import(s, one, 1, &o, &st, &err), CRAFT_OK);
+    CU_ASSERT_EQUAL(st.replaced, 3000);
     craft_store_close(s);
     CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM orders"), 4003);
+    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM labels"), 4003);
+    check_references_and_index(db);
+    /* the foreign keys are on again for the connection's other work */
+    CU_ASSERT_EQUAL_FATAL(craft_store_open(&s, db, 0, &err), CRAFT_OK);
+    CU_ASSERT_EQUAL(craft_store_import(s, one, 1, &o, &st, &err), CRAFT_OK);
+    craft_store_close(s);
 }
 
 /* ------------------------------------------ craft import killed by SIGKILL */
@@ -457,7 +481,8 @@ static void digest(const char *db, char *out, size_t cap)
         "       (SELECT count(*) || '/' || coalesce(max(id), 0) FROM entities) || ' ' ||"
         "       (SELECT count(*) FROM order_entities) || ' ' ||"
         "       (SELECT count(*) || '/' || coalesce(sum(value), 0) FROM labels) || ' ' ||"
-        "       (SELECT count(*) FROM dataset_features) || ' ' || (SELECT count(*) FROM datasets)";
+        "       (SELECT count(*) FROM dataset_features) || ' ' || (SELECT count(*) FROM datasets) || ' ' ||"
+        "       (SELECT group_concat(name) FROM (SELECT name FROM sqlite_master ORDER BY name))";
     snprintf(out, cap, "?");
     sqlite3 *h;
     if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
@@ -531,7 +556,7 @@ static void test_killed_cli_import(void)
     double full = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9;
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
     int killed_midway = 0, completed = 0;
-    for (int round = 0; round < 8; round++) {
+    for (int round = 0; round < 10; round++) {
         pid = fork();
         CU_ASSERT_FATAL(pid >= 0);
         if (pid == 0) {
@@ -539,8 +564,9 @@ static void test_killed_cli_import(void)
             execl(craft, craft, "import", "--db", db, big, (char *)NULL);
             _exit(127);
         }
-        /* from the start (opening, the first batches) to past the end (commit, checkpoint) */
-        double at = full * (0.01 + 1.1 * rand() / RAND_MAX);
+        /* from the start (opening, the first batches) to past the end (the index build,
+         * commit, checkpoint): most rounds inside the parse-and-store part */
+        double at = round < 7 ? full * (0.01 + 0.5 * rand() / RAND_MAX) : full * (0.5 + 0.7 * rand() / RAND_MAX);
         struct timespec ts = {(time_t)at, (long)((at - (time_t)at) * 1e9)};
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
@@ -553,6 +579,8 @@ static void test_killed_cli_import(void)
             fprintf(stderr, "\nround %d: before %s, after a kill %s\n", round, before, now);
         CU_ASSERT(same || done);
         killed_midway += same && WIFSIGNALED(status);
+        if (getenv("IMPORT_TEST_VERBOSE"))
+            fprintf(stderr, "\nround %d at %.2f of %.2f s: %s, %s\n", round, at, full, WIFSIGNALED(status) ? "killed" : "exited", same ? "before" : "after");
         if (done && !same) {
             completed++;
             /* back to the before-state for the next round */
@@ -581,6 +609,7 @@ static void test_killed_cli_import(void)
     digest(db, now, sizeof now);
     CU_ASSERT_STRING_EQUAL(now, after);
     CU_ASSERT(integrity_ok(db));
+    check_references_and_index(db);
     (void)completed;
 }
 
