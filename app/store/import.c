@@ -98,6 +98,7 @@ typedef struct {
     int n, cap;
     char **names;
     int *types;              /* CRAFT_NUMERIC, CRAFT_CATEGORICAL or -1 (no value seen yet) */
+    size_t *lens;            /* strlen of each name */
     int n_stored;            /* features already in dataset_features */
     int *stored_type;        /* type as stored, to update the ones that changed */
     int *slots;              /* name hash -> index + 1 */
@@ -148,12 +149,16 @@ static int featmap_add(featmap *fm, const char *name, int type)
         int *ns = realloc(fm->stored_type, sizeof(int) * cap);
         if (ns)
             fm->stored_type = ns;
-        if (!nn || !nt || !ns)
+        size_t *nl = realloc(fm->lens, sizeof(size_t) * cap);
+        if (nl)
+            fm->lens = nl;
+        if (!nn || !nt || !ns || !nl)
             return -1;
         fm->cap = cap;
     }
     if (!(fm->names[fm->n] = store_strdup(name)))
         return -1;
+    fm->lens[fm->n] = strlen(name);
     fm->types[fm->n] = type;
     fm->stored_type[fm->n] = type;
     fm->n++;
@@ -171,12 +176,13 @@ static void featmap_free(featmap *fm)
     store_free_strings(fm->names, fm->n);
     free(fm->types);
     free(fm->stored_type);
+    free(fm->lens);
     free(fm->slots);
 }
 
 /* ------------------------------------------------------- one parsed order */
 
-typedef struct { const char *k, *v; } pair;
+typedef struct { const char *k, *v; size_t vlen; } pair;
 typedef struct { const char *name; int tokens, dim; size_t at; } emb_ref;
 typedef struct { const char *cls; int value; } label_ref;
 
@@ -277,11 +283,12 @@ static int ensure_vals(parsed *o, int n)
 }
 
 /* Sets one feature of the order; type mismatches against the dataset are row errors. */
-static int set_feature(parsed *o, featmap *fm, const char *name, const char *str, double num, int kind)
+static int set_feature(parsed *o, featmap *fm, const char *name, size_t name_len, const char *str, double num,
+                       int kind)
 {
     /* kind: 0 string, 1 number, 2 null */
     int j = o->next_feature;
-    if (j >= fm->n || strcmp(fm->names[j], name))
+    if (j >= fm->n || fm->lens[j] != name_len || memcmp(fm->names[j], name, name_len))
         j = featmap_find(fm, name);
     if (j < 0) {
         if ((j = featmap_add(fm, name, kind == 2 ? -1 : kind == 1 ? CRAFT_NUMERIC : CRAFT_CATEGORICAL)) < 0 ||
@@ -336,7 +343,7 @@ static int check_id(parsed *o, const char *id)
     return 0;
 }
 
-static int add_pair(parsed *o, int text, const char *k, const char *v)
+static int add_pair(parsed *o, int text, const char *k, const char *v, size_t vlen)
 {
     pair **arr = text ? &o->text : &o->ent;
     int *n = text ? &o->n_text : &o->n_ent, *cap = text ? &o->cap_text : &o->cap_ent;
@@ -345,7 +352,7 @@ static int add_pair(parsed *o, int text, const char *k, const char *v)
             return bad(o, "\"%s\" has the key \"%.60s\" twice", text ? "text" : "entities", k);
     if (grow((void **)arr, cap, *n + 1, sizeof(pair)))
         return bad(o, "out of memory");
-    (*arr)[(*n)++] = (pair){k, v};
+    (*arr)[(*n)++] = (pair){k, v, vlen};
     return 0;
 }
 
@@ -379,6 +386,8 @@ static int add_emb_float(parsed *o, double x)
 typedef struct {
     char *p, *end;
     parsed *o;
+    size_t len;              /* the length of the string jstring decoded last */
+    size_t key_len;          /* the length of the key of the member being parsed */
 } jp;
 
 static void ws(jp *j)
@@ -427,6 +436,7 @@ static int jstring(jp *j, char **out)
         if (*r == '"') {
             j->p = r + 1;
             *w = 0;
+            j->len = (size_t)(w - *out);
             return 0;
         }
         if ((unsigned char)*r < 0x20)
@@ -654,6 +664,7 @@ static int jobject(jp *j, const char *what, member_fn member, void *ctx)
         ws(j);
         if (jstring(j, &k))
             return -1;
+        j->key_len = j->len;
         ws(j);
         if (j->p >= j->end || *j->p != ':')
             return bad(j->o, "not valid JSON (':' expected after \"%.60s\")", k);
@@ -688,16 +699,17 @@ static int is_null(jp *j)
 static int m_feature(jp *j, char *key, void *ctx)
 {
     featmap *fm = ctx;
+    size_t key_len = j->key_len;
     char c = *j->p;
     if (c == '"') {
         char *v;
-        return jstring(j, &v) || set_feature(j->o, fm, key, v, 0, 0);
+        return jstring(j, &v) || set_feature(j->o, fm, key, key_len, v, 0, 0);
     }
     if (is_null(j))
-        return set_feature(j->o, fm, key, NULL, 0, 2);
+        return set_feature(j->o, fm, key, key_len, NULL, 0, 2);
     if (c == '-' || (c >= '0' && c <= '9')) {
         double d;
-        return jnumber(j, &d) || set_feature(j->o, fm, key, NULL, d, 1);
+        return jnumber(j, &d) || set_feature(j->o, fm, key, key_len, NULL, d, 1);
     }
     return bad(j->o, "feature \"%.60s\" must be a number, a string or null", key);
 }
@@ -710,7 +722,7 @@ static int m_string_map(jp *j, char *key, void *ctx)
     if (*j->p != '"')
         return bad(j->o, "\"%s.%.60s\" must be a string", text ? "text" : "entities", key);
     char *v;
-    return jstring(j, &v) || add_pair(j->o, text, key, v);
+    return jstring(j, &v) || add_pair(j->o, text, key, v, j->len);
 }
 
 static int m_label(jp *j, char *key, void *ctx)
@@ -1181,6 +1193,8 @@ static int parse_csv_fields(parsed *o, featmap *fm, csv *c, int n)
         char *v = c->rec.p + c->start[k];
         size_t len = c->len[k];
         const char *name = c->name[k];
+        if (memchr(v, 0, len))
+            return bad(o, "field %d (\"%.60s\") holds a NUL byte", k + 1, name);
         switch (c->role[k]) {
         case COL_ID: o->order_id = v; break;
         case COL_TS:
@@ -1188,11 +1202,11 @@ static int parse_csv_fields(parsed *o, featmap *fm, csv *c, int n)
                 o->ts = v;
             break;
         case COL_TEXT:
-            if (len && add_pair(o, 1, name, v))
+            if (len && add_pair(o, 1, name, v, len))
                 return -1;
             break;
         case COL_ENTITY:
-            if (len && add_pair(o, 0, name, v))
+            if (len && add_pair(o, 0, name, v, len))
                 return -1;
             break;
         case COL_LABEL_CLASS:
@@ -1238,14 +1252,14 @@ static int parse_csv_fields(parsed *o, featmap *fm, csv *c, int n)
         }
         case COL_FEATURE: {
             if (!len) {
-                if (set_feature(o, fm, name, NULL, 0, 2))
+                if (set_feature(o, fm, name, strlen(name), NULL, 0, 2))
                     return -1;
                 break;
             }
             double d;
             const char *stop;
             int numeric = !parse_number_span(v, v + len, &d, &stop) && stop == v + len;
-            if (set_feature(o, fm, name, v, numeric ? d : 0, numeric ? 1 : 0))
+            if (set_feature(o, fm, name, strlen(name), v, numeric ? d : 0, numeric ? 1 : 0))
                 return -1;
             break;
         }
@@ -1460,7 +1474,7 @@ static int write_order(writer *w, parsed *o, int64_t dataset_id, craft_error *er
     for (int i = 0; i < o->n_text; i++) {
         sqlite3_bind_int64(w->ins_text, 1, oid);
         sqlite3_bind_text(w->ins_text, 2, o->text[i].k, -1, SQLITE_STATIC);
-        sqlite3_bind_text(w->ins_text, 3, o->text[i].v, -1, SQLITE_STATIC);
+        sqlite3_bind_text(w->ins_text, 3, o->text[i].v, (int)o->text[i].vlen, SQLITE_STATIC);
         if (step_done(w, w->ins_text, err, "storing text"))
             return err->code;
     }

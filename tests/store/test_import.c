@@ -231,6 +231,59 @@ static void test_every_malformed_kind_is_a_bad_row(void)
     rejects_free(&r);
 }
 
+/* The same for CSV: each bad record is named by the line it starts on. */
+static void test_every_malformed_csv_kind_is_a_bad_row(void)
+{
+    const char *db = path_in("csvkinds.db"), *file = path_in("kinds.csv");
+    remove_store(db);
+    static const bad_case csv_cases[] = {
+        {"B1,2,x,0,1", "5 fields, the header has 4"},
+        {"B2,2", "2 fields, the header has 4"},
+        {"B3,abc,x,0", "numeric in this dataset"},
+        {"B4,1e39,x,0", "not a finite float32"},
+        {"B5,2,x,yes", "label \"D1\" must be 0, 1 or empty"},
+        {"B6,2,\"x\"y,0", "text after a closing quote"},
+        {"B7,2,x\"y,0", "a quote inside an unquoted field"},
+        {"B8,2,caf\xe9,0", "not valid UTF-8"},
+        {",2,x,0", "\"order_id\" is missing or empty"},
+        {"B10,2,x,0", "duplicate order_id"},
+        {"B11,2,x\x01,0", NULL}, /* a control byte in CSV text is kept, not refused */
+        {"B12,2,\"never closed,0", "not closed before the end of the file"},
+    };
+    int n = (int)(sizeof csv_cases / sizeof *csv_cases);
+    FILE *f = fopen(file, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("order_id,amount,text:note,label:D1\nB10,1.5,\"multi\nline\",1\n", f);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s\n", csv_cases[i].line);
+    fclose(f);
+    /* and one with a NUL byte inside a field, written by hand */
+    const char *nul = path_in("nul.csv");
+    f = fopen(nul, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    static const char nul_rows[] = "order_id,text:t\nN1,a\0b\nN2,ok\n";
+    fwrite(nul_rows, 1, sizeof nul_rows - 1, f);
+    fclose(f);
+    rejects r = {0};
+    craft_import_stats st;
+    CU_ASSERT_EQUAL(import_one(db, file, 1, &r, &st), CRAFT_OK);
+    CU_ASSERT_EQUAL(st.stored, 2); /* B10 (two lines) and B11 */
+    for (int i = 0; i < n; i++) {
+        const char *got = r.reason[i + 4]; /* the header, then B10 on lines 2-3 */
+        int ok = csv_cases[i].reason ? got && strstr(got, csv_cases[i].reason) : !got;
+        if (!ok)
+            fprintf(stderr, "\nline %d %s: expected \"%s\", got \"%s\"\n", i + 4, csv_cases[i].line,
+                    csv_cases[i].reason ? csv_cases[i].reason : "(accepted)", got ? got : "(accepted)");
+        CU_ASSERT(ok);
+    }
+    rejects_free(&r);
+    CU_ASSERT_EQUAL(import_one(db, nul, 1, &r, &st), CRAFT_OK);
+    CU_ASSERT_EQUAL(st.stored, 1);
+    CU_ASSERT_EQUAL(st.bad, 1);
+    CU_ASSERT_PTR_NOT_NULL(r.reason[2] && strstr(r.reason[2], "holds a NUL byte"));
+    rejects_free(&r);
+}
+
 /* ---------------------------------------------- random mutations vs cJSON */
 
 static uint64_t rng_state;
@@ -677,6 +730,7 @@ int main(void)
         return 1;
     CU_pSuite s = CU_add_suite("import", NULL, NULL);
     if (!s || !CU_add_test(s, "every malformed kind is a bad row", test_every_malformed_kind_is_a_bad_row) ||
+        !CU_add_test(s, "every malformed CSV kind is a bad row", test_every_malformed_csv_kind_is_a_bad_row) ||
         !CU_add_test(s, "random mutations against cJSON", test_mutations_against_cjson) ||
         !CU_add_test(s, "batched hand-off: big lines, cancel, two files", test_batched_handoff) ||
         !CU_add_test(s, "craft import killed at random moments", test_killed_cli_import) ||
