@@ -35,6 +35,9 @@ static void help(void)
            "  --hidden N, --epochs N   MLP baselines: hidden width (64), most epochs (60)\n"
            "  --xgb-rounds N           XGBoost boosting rounds (default 100)\n"
            "  --backbone-epochs N      most epochs of the backbone-alone model (default 10)\n"
+           "  --cmis-truth FILE        compare CMIS with the features a generator planted (a craft\n"
+           "                           synth FILE.truth.json): per class, planted synergistic and\n"
+           "                           suppressed features against the features it does not name\n"
            "  --threads N              CPU threads (default: all cores)\n"
            "  --json                   write the evaluation as JSON (keys in docs/EVAL.md)\n"
            "  --output FILE            write there instead of standard output\n\n"
@@ -97,8 +100,40 @@ static int load_from_store(craft_eval_set *set, const craft_config *cfg, const c
 #endif
 }
 
+/* The whole of a small text file (the truth file), NUL-terminated; NULL with err set. */
+static char *read_text_file(const char *path, craft_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        craft_fail(err, CRAFT_EIO, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t len = 0, cap = 1 << 16;
+    char *buf = malloc(cap);
+    while (buf) {
+        len += fread(buf + len, 1, cap - 1 - len, f);
+        if (len < cap - 1)
+            break;
+        char *nb = realloc(buf, cap *= 2);
+        if (!nb)
+            free(buf);
+        buf = nb;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf)
+        craft_fail(err, CRAFT_ENOMEM, "out of memory reading %s", path);
+    else if (bad) {
+        free(buf);
+        buf = NULL;
+        craft_fail(err, CRAFT_EIO, "reading %s failed", path);
+    } else
+        buf[len] = '\0';
+    return buf;
+}
+
 typedef struct {
-    const char *model, *input, *db, *dataset, *output;
+    const char *model, *input, *db, *dataset, *output, *cmis_truth;
     craft_format format;
     int json, noise, baselines, threads;
     int split_given;        /* --val-fraction or --seed on the command line */
@@ -137,6 +172,8 @@ static int parse_args(int argc, char **argv, eval_args *a)
             a->dataset = v, i++;
         } else if (!strcmp(o, "--output")) {
             a->output = v, i++;
+        } else if (!strcmp(o, "--cmis-truth")) {
+            a->cmis_truth = v, i++;
         } else if (!strcmp(o, "--format")) {
             if (!strcmp(v, "jsonl"))
                 a->format = CRAFT_FORMAT_JSONL;
@@ -236,6 +273,17 @@ int cmd_eval(int argc, char **argv)
         if (!(rc = craft_eval_baselines_run(&base, m, &set, &a.bo, &err)))
             rep.baselines = &base;
     }
+    craft_eval_cmis_check cmis;
+    memset(&cmis, 0, sizeof cmis);
+    if (!rc && a.cmis_truth) {
+        char *truth = read_text_file(a.cmis_truth, &err);
+        if (progress && truth)
+            fprintf(stderr, "craft eval: CMIS of every order against %s...\n", a.cmis_truth);
+        rc = truth ? craft_eval_cmis_check_run(&cmis, m, &set, truth, a.cmis_truth, a.threads, &err) : (int)err.code;
+        if (!rc)
+            rep.cmis = &cmis;
+        free(truth);
+    }
     int status = rc ? cli_fail("eval", &err) : 0;
     if (!status) {
         FILE *out = a.output ? fopen(a.output, "w") : stdout;
@@ -258,6 +306,7 @@ int cmd_eval(int argc, char **argv)
     }
     free(full);
     craft_eval_noise_free(&noise);
+    craft_eval_cmis_check_free(&cmis);
     craft_eval_subsets_free(&rep.subsets);
     craft_eval_metrics_free(&rep.metrics);
     craft_eval_set_free(&set);

@@ -153,6 +153,59 @@ void craft_eval_baseline_defaults(craft_eval_baseline_options *o);
 int craft_eval_baselines_run(craft_eval_baselines *out, const craft_model *m, const craft_eval_set *s,
                              const craft_eval_baseline_options *o, craft_error *err);
 
+/* ------------------------------------------------- CMIS against planted truth */
+/* Populations of orders a planted feature is judged on: the class's positives, the
+ * orders where its planted tabular condition holds, and the positives where it holds. */
+#define CRAFT_CMIS_POPULATIONS 3
+const char *craft_cmis_population_name(int population);
+
+/* One planted (class, tabular feature, auxiliary) on one population of orders. */
+typedef struct craft_eval_cmis_cell {
+    int cls, feature, modality; /* class, tabular feature and modality indices of the model */
+    int direction;              /* +1 synergistic (CMIS should be high), -1 suppressed (low) */
+    const char *kind;           /* "synergistic" or "suppressed" */
+    int population;             /* 0 positives, 1 rule holds, 2 both (craft_cmis_population_name) */
+    char rule[128];             /* the planted tabular condition, as the truth file states it */
+    int rule_op;                /* 0 >=, 1 >, 2 <=, 3 <, 4 == */
+    float rule_value;           /* number, or the categorical bin code */
+    int n_orders;               /* orders of the population where the modality was used */
+    double planted_mean, others_mean; /* mean signed CMIS: the planted feature, the others' mean */
+    double planted_abs, others_abs;   /* the same for |CMIS| */
+    double auc;      /* mean over orders of P(planted beats an other in `direction`), ties 1/2 */
+    double auc_abs;  /* the same for |CMIS| (direction-free) */
+    double top5;     /* share of orders where the planted feature ranks in the top 5 in `direction` */
+} craft_eval_cmis_cell;
+
+typedef struct craft_eval_cmis_summary {
+    int cells, above_chance; /* cells with orders, and those whose auc > 0.5 */
+    double mean_auc, mean_auc_abs, mean_top5;
+} craft_eval_cmis_summary;
+
+typedef struct craft_eval_cmis_check {
+    char *truth;                  /* the truth file's name */
+    int n_orders;                 /* orders scored */
+    int n_others;                 /* features the truth names in no role: the comparison set */
+    double top5_chance;           /* 5 / (n_others + 1) */
+    int n, cap;
+    craft_eval_cmis_cell *cell;
+    craft_eval_cmis_summary summary[2][CRAFT_CMIS_POPULATIONS]; /* [synergistic, suppressed][population] */
+} craft_eval_cmis_check;
+
+/* The ranks of one order's planted feature among the others (for tests and the check). */
+typedef struct {
+    int valid;       /* planted and at least one other finite */
+    double auc, auc_abs;
+    int rank;        /* 1 + others strictly ahead in `direction` */
+} craft_cmis_order_stat;
+void craft_cmis_rank(const float *cmis, int planted, const int *others, int n_others, int direction,
+                     craft_cmis_order_stat *st);
+
+/* Scores every order of s with CMIS and compares the planted features of truth_json
+ * (a `craft synth` FILE.truth.json) with the features it does not name. */
+int craft_eval_cmis_check_run(craft_eval_cmis_check *out, const craft_model *m, const craft_eval_set *s,
+                              const char *truth_json, const char *truth_name, int threads, craft_error *err);
+void craft_eval_cmis_check_free(craft_eval_cmis_check *t);
+
 /* ---------------------------------------------------------------- report */
 typedef struct craft_eval_report {
     const craft_model *model;
@@ -161,6 +214,7 @@ typedef struct craft_eval_report {
     craft_eval_subsets subsets;
     craft_eval_noise *noise;         /* NULL when not asked for */
     craft_eval_baselines *baselines; /* NULL when not asked for */
+    craft_eval_cmis_check *cmis;     /* NULL when not asked for (--cmis-truth) */
 } craft_eval_report;
 
 void craft_eval_write_json(FILE *out, const craft_eval_report *r);

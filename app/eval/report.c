@@ -112,6 +112,51 @@ static cJSON *baselines_json(const craft_eval_baselines *b)
     return o;
 }
 
+static cJSON *cmis_json(const craft_config *cfg, const craft_eval_cmis_check *t)
+{
+    const craft_modality *tm = &cfg->modalities[cfg->tabular];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "truth", t->truth);
+    cJSON_AddNumberToObject(o, "orders", t->n_orders);
+    cJSON_AddNumberToObject(o, "others", t->n_others);
+    cJSON_AddNumberToObject(o, "top5_chance", t->top5_chance);
+    cJSON *cells = cJSON_AddArrayToObject(o, "cells");
+    for (int i = 0; i < t->n; i++) {
+        const craft_eval_cmis_cell *c = &t->cell[i];
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "class", cfg->classes[c->cls]);
+        cJSON_AddStringToObject(j, "feature", tm->features[c->feature].name);
+        cJSON_AddStringToObject(j, "kind", c->kind);
+        cJSON_AddStringToObject(j, "modality", cfg->modalities[c->modality].name);
+        cJSON_AddStringToObject(j, "population", craft_cmis_population_name(c->population));
+        cJSON_AddStringToObject(j, "rule", c->rule);
+        cJSON_AddNumberToObject(j, "orders", c->n_orders);
+        cJSON_AddItemToObject(j, "planted_cmis", num(c->planted_mean));
+        cJSON_AddItemToObject(j, "others_cmis", num(c->others_mean));
+        cJSON_AddItemToObject(j, "planted_abs_cmis", num(c->planted_abs));
+        cJSON_AddItemToObject(j, "others_abs_cmis", num(c->others_abs));
+        cJSON_AddItemToObject(j, "auc", num(c->auc));
+        cJSON_AddItemToObject(j, "auc_abs", num(c->auc_abs));
+        cJSON_AddItemToObject(j, "top5", num(c->top5));
+        cJSON_AddItemToArray(cells, j);
+    }
+    cJSON *sum = cJSON_AddArrayToObject(o, "summary");
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < CRAFT_CMIS_POPULATIONS; b++) {
+            const craft_eval_cmis_summary *s = &t->summary[a][b];
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "kind", a ? "suppressed" : "synergistic");
+            cJSON_AddStringToObject(j, "population", craft_cmis_population_name(b));
+            cJSON_AddNumberToObject(j, "cells", s->cells);
+            cJSON_AddNumberToObject(j, "above_chance", s->above_chance);
+            cJSON_AddItemToObject(j, "mean_auc", num(s->mean_auc));
+            cJSON_AddItemToObject(j, "mean_auc_abs", num(s->mean_auc_abs));
+            cJSON_AddItemToObject(j, "mean_top5", num(s->mean_top5));
+            cJSON_AddItemToArray(sum, j);
+        }
+    return o;
+}
+
 void craft_eval_write_json(FILE *out, const craft_eval_report *r)
 {
     const craft_config *cfg = &r->model->cfg;
@@ -132,6 +177,7 @@ void craft_eval_write_json(FILE *out, const craft_eval_report *r)
     cJSON_AddItemToObject(o, "subsets", subsets_json(cfg, &r->subsets));
     cJSON_AddItemToObject(o, "noise", r->noise ? noise_json(r->noise) : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "baselines", r->baselines ? baselines_json(r->baselines) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "cmis_check", r->cmis ? cmis_json(cfg, r->cmis) : cJSON_CreateNull());
     char *text = cJSON_Print(o);
     if (text) {
         fputs(text, out);
@@ -151,6 +197,55 @@ static const char *fmt(char *buf, double v)
     else
         snprintf(buf, 16, "-");
     return buf;
+}
+
+/* Small CMIS values: 3 significant digits; "-" where undefined. */
+static const char *fmt_g(char *buf, double v)
+{
+    if (isfinite(v))
+        snprintf(buf, 16, "%.3g", v);
+    else
+        snprintf(buf, 16, "-");
+    return buf;
+}
+
+static const char *fmt3(char *buf, double v)
+{
+    if (isfinite(v))
+        snprintf(buf, 16, "%.3f", v);
+    else
+        snprintf(buf, 16, "-");
+    return buf;
+}
+
+static void write_cmis_table(FILE *out, const craft_config *cfg, const craft_eval_cmis_check *t)
+{
+    const craft_modality *tm = &cfg->modalities[cfg->tabular];
+    char a[16], b[16], c[16], d[16], e[16], f[16], g[16];
+    fprintf(out, "\nCMIS against the planted truth (%s; %d orders; %d features the truth does not name as the others)\n",
+            t->truth, t->n_orders, t->n_others);
+    fprintf(out, "  AUC: chance that the planted feature's CMIS is above (synergistic) or below (suppressed) that of\n"
+                 "  an other feature of the same order, 0.5 = no better than chance; |AUC| the same for |CMIS|;\n"
+                 "  top-5: share of orders where it ranks among the 5 most extreme (chance %.4f)\n",
+            t->top5_chance);
+    fprintf(out, "  %-5s %-26s %-11s %-5s %-13s %6s %10s %10s %9s %9s %6s %6s %6s\n", "class", "feature", "kind",
+            "mod", "orders", "n", "CMIS", "others", "|CMIS|", "others", "AUC", "|AUC|", "top-5");
+    for (int i = 0; i < t->n; i++) {
+        const craft_eval_cmis_cell *x = &t->cell[i];
+        fprintf(out, "  %-5s %-26s %-11s %-5s %-13s %6d %10s %10s %9s %9s %6s %6s %6s\n", cfg->classes[x->cls],
+                tm->features[x->feature].name, x->kind, cfg->modalities[x->modality].name,
+                craft_cmis_population_name(x->population), x->n_orders,
+                fmt_g(a, x->planted_mean), fmt_g(b, x->others_mean), fmt_g(c, x->planted_abs), fmt_g(d, x->others_abs),
+                fmt3(e, x->auc), fmt3(f, x->auc_abs), fmt3(g, x->top5));
+    }
+    fprintf(out, "  summary: cells with AUC > 0.5, mean AUC, mean |AUC|, mean top-5\n");
+    for (int k = 0; k < 2; k++)
+        for (int p = 0; p < CRAFT_CMIS_POPULATIONS; p++) {
+            const craft_eval_cmis_summary *s = &t->summary[k][p];
+            fprintf(out, "    %-11s on %-13s  %d of %d   %s   %s   %s\n", k ? "suppressed" : "synergistic",
+                    craft_cmis_population_name(p), s->above_chance, s->cells, fmt3(a, s->mean_auc),
+                    fmt3(b, s->mean_auc_abs), fmt3(c, s->mean_top5));
+        }
 }
 
 void craft_eval_write_table(FILE *out, const craft_eval_report *r)
@@ -219,4 +314,6 @@ void craft_eval_write_table(FILE *out, const craft_eval_report *r)
                     cfg->task == CRAFT_MULTICLASS ? fmt(b, row->accuracy) : "", fmt(c, row->ratio), row->detail);
         }
     }
+    if (r->cmis)
+        write_cmis_table(out, cfg, r->cmis);
 }
