@@ -43,3 +43,14 @@ int craft_queue_item_get_status(CraftQueueItem *self) { return self->status; }
 const char *craft_queue_item_get_top_class(CraftQueueItem *self) { return self->top_class; }
 float craft_queue_item_get_top_score(CraftQueueItem *self) { return self->top_score; }
 const char *craft_queue_item_get_ts(CraftQueueItem *self) { return self->ts ? self->ts : ""; }
+
+CraftQueueItem *craft_queue_item_new_placeholder(void)
+{
+    CraftQueueItem *self = g_object_new(CRAFT_TYPE_QUEUE_ITEM, NULL);
+    self->status = -1;
+    self->top_score = NAN;
+    self->top_class = g_strdup("");
+    return self;
+}
+
+gboolean craft_queue_item_is_placeholder(CraftQueueItem *self) { return self->order_id == NULL; }

@@ -20,6 +20,9 @@ const char *craft_queue_item_get_top_class(CraftQueueItem *self);
 float craft_queue_item_get_top_score(CraftQueueItem *self);
 const char *craft_queue_item_get_ts(CraftQueueItem *self);
 
+/* A row still being read from the store (order id NULL, no scores). */
+CraftQueueItem *craft_queue_item_new_placeholder(void);
+gboolean craft_queue_item_is_placeholder(CraftQueueItem *self);
 G_END_DECLS
 
 #endif

@@ -1,13 +1,18 @@
-/* craft-queue-model.c: lazy paged queue model. */
+/* craft-queue-model.c: lazy paged queue model. Page 0 is read at once (the
+ * first case shows without a wait); every other page is read by one worker
+ * thread with its own read-only connection, newest request first, while the list
+ * shows placeholder rows; a finished page replaces its placeholders through
+ * items-changed. So scrolling never waits on the store, however deep the page. */
 #include "craft-queue-model.h"
 
 #include "craft-queue-item.h"
 
-#define CACHED_PAGES 8
+#define CACHED_PAGES 64
 
 struct _CraftQueueModel {
     GObject parent_instance;
     craft_store *store;
+    char *store_path;         /* for the worker's own connection */
     craft_queue_query q;
     char *assignee, *search;
     float *class_min;
@@ -15,10 +20,29 @@ struct _CraftQueueModel {
     guint n_items;
     char **classes;
     GHashTable *pages;        /* page index -> GPtrArray of CraftQueueItem */
+    GHashTable *pending;      /* page indices requested from the worker */
     GQueue lru;               /* page indices, most recent first */
     guint pages_fetched;
     int64_t *ids;             /* a chosen set of orders (score-space selection), or NULL */
+    guint generation;         /* bumped at every new query: stale pages are dropped */
+    GThreadPool *pool;
+    guint64 sequence;
 };
+
+/* One page request, self-contained: the worker reads no model state. */
+typedef struct {
+    GWeakRef model;
+    guint generation, page;
+    guint64 sequence;
+    char *path;
+    craft_queue_query q;
+    char *assignee, *search;
+    float *class_min;
+    int64_t *ids;
+    int n_ids;
+    craft_queue_page result;
+    int rc;
+} PageJob;
 
 static void craft_queue_model_list_init(GListModelInterface *iface);
 
@@ -28,33 +52,150 @@ G_DEFINE_FINAL_TYPE_WITH_CODE(CraftQueueModel, craft_queue_model, G_TYPE_OBJECT,
 static GType get_item_type(GListModel *m) { return CRAFT_TYPE_QUEUE_ITEM; }
 static guint get_n_items(GListModel *m) { return CRAFT_QUEUE_MODEL(m)->n_items; }
 
-static GPtrArray *fetch_page(CraftQueueModel *self, guint page)
+static void page_job_free(PageJob *j)
 {
-    GPtrArray *items = g_hash_table_lookup(self->pages, GUINT_TO_POINTER(page));
-    if (items)
-        return items;
-    craft_queue_query q = self->q;
-    q.offset = (int64_t)page * CRAFT_QUEUE_PAGE;
-    q.limit = CRAFT_QUEUE_PAGE;
-    craft_queue_page p = {0};
-    craft_error err = {0};
-    items = g_ptr_array_new_with_free_func(g_object_unref);
-    int rc = self->ids ? craft_store_queue_rows(self->store, q.model_id, self->ids + q.offset,
-                                                (int)MIN((guint)CRAFT_QUEUE_PAGE, self->n_items - (guint)q.offset), &p, &err)
-                       : craft_store_queue(self->store, &q, &p, &err);
-    if (rc == CRAFT_OK) {
-        for (int i = 0; i < p.n; i++)
-            g_ptr_array_add(items, craft_queue_item_new(&p.rows[i], p.classes));
-    } else {
-        g_warning("case queue: %s", err.msg);
-    }
-    craft_queue_page_free(&p);
+    g_weak_ref_clear(&j->model);
+    g_free(j->path);
+    g_free(j->assignee);
+    g_free(j->search);
+    g_free(j->class_min);
+    g_free(j->ids);
+    craft_queue_page_free(&j->result);
+    g_free(j);
+}
+
+static GPtrArray *items_of(const craft_queue_page *p)
+{
+    GPtrArray *items = g_ptr_array_new_with_free_func(g_object_unref);
+    for (int i = 0; i < p->n; i++)
+        g_ptr_array_add(items, craft_queue_item_new(&p->rows[i], p->classes));
+    return items;
+}
+
+static void cache_page(CraftQueueModel *self, guint page, GPtrArray *items)
+{
     self->pages_fetched++;
     g_hash_table_insert(self->pages, GUINT_TO_POINTER(page), items);
     g_queue_push_head(&self->lru, GUINT_TO_POINTER(page));
     while (g_queue_get_length(&self->lru) > CACHED_PAGES)
         g_hash_table_remove(self->pages, g_queue_pop_tail(&self->lru));
+}
+
+static int read_page(craft_store *s, const craft_queue_query *q, const int64_t *ids, int n_ids, craft_queue_page *p,
+                     craft_error *err)
+{
+    return ids ? craft_store_queue_rows(s, q->model_id, ids, n_ids, p, err) : craft_store_queue(s, q, p, err);
+}
+
+/* Synchronous read on the main thread (page 0, and the counts' class names). */
+static GPtrArray *fetch_now(CraftQueueModel *self, guint page)
+{
+    craft_queue_query q = self->q;
+    q.offset = (int64_t)page * CRAFT_QUEUE_PAGE;
+    q.limit = CRAFT_QUEUE_PAGE;
+    craft_queue_page p = {0};
+    craft_error err = {0};
+    const int64_t *ids = self->ids ? self->ids + q.offset : NULL;
+    int n_ids = (int)MIN((guint)CRAFT_QUEUE_PAGE, self->n_items - (guint)MIN((guint)q.offset, self->n_items));
+    GPtrArray *items;
+    if (read_page(self->store, &q, ids, n_ids, &p, &err) == CRAFT_OK) {
+        items = items_of(&p);
+    } else {
+        g_warning("case queue: %s", err.msg);
+        items = g_ptr_array_new_with_free_func(g_object_unref);
+    }
+    craft_queue_page_free(&p);
+    cache_page(self, page, items);
     return items;
+}
+
+/* ------------------------------------------------------------- the worker */
+
+static GPrivate worker_store = G_PRIVATE_INIT((GDestroyNotify)craft_store_close);
+static GPrivate worker_path = G_PRIVATE_INIT(g_free);
+
+static gboolean page_arrived(gpointer data)
+{
+    PageJob *j = data;
+    CraftQueueModel *self = g_weak_ref_get(&j->model);
+    if (self) {
+        g_hash_table_remove(self->pending, GUINT_TO_POINTER(j->page));
+        if (j->generation == self->generation && j->rc == CRAFT_OK) {
+            GPtrArray *items = items_of(&j->result);
+            guint at = j->page * CRAFT_QUEUE_PAGE;
+            guint n = MIN((guint)CRAFT_QUEUE_PAGE, self->n_items - MIN(at, self->n_items));
+            cache_page(self, j->page, items);
+            if (n)
+                g_list_model_items_changed(G_LIST_MODEL(self), at, n, n);
+        }
+        g_object_unref(self);
+    }
+    page_job_free(j);
+    return G_SOURCE_REMOVE;
+}
+
+static void page_worker(gpointer data, gpointer pool_data)
+{
+    PageJob *j = data;
+    CraftQueueModel *self = g_weak_ref_get(&j->model);
+    gboolean stale = !self || (guint)g_atomic_int_get(&self->generation) != j->generation;
+    if (self)
+        g_object_unref(self);
+    if (stale) {
+        j->rc = CRAFT_ECANCELLED;
+        g_idle_add(page_arrived, j);
+        return;
+    }
+    craft_store *s = g_private_get(&worker_store);
+    const char *open_path = g_private_get(&worker_path);
+    craft_error err = {0};
+    if (!s || g_strcmp0(open_path, j->path)) {
+        g_private_replace(&worker_store, NULL);
+        s = NULL;
+        if (craft_store_open(&s, j->path, CRAFT_STORE_READONLY, &err) == CRAFT_OK) {
+            g_private_replace(&worker_store, s);
+            g_private_replace(&worker_path, g_strdup(j->path));
+        }
+    }
+    j->rc = s ? read_page(s, &j->q, j->ids, j->n_ids, &j->result, &err) : (int)err.code;
+    if (j->rc && j->rc != CRAFT_ECANCELLED)
+        g_warning("case queue: %s", err.msg);
+    g_idle_add(page_arrived, j);
+}
+
+/* Newest request first: the rows the user is looking at now. */
+static gint newest_first(gconstpointer a, gconstpointer b, gpointer user)
+{
+    guint64 x = ((const PageJob *)a)->sequence, y = ((const PageJob *)b)->sequence;
+    return (x < y) - (x > y);
+}
+
+static void request_page(CraftQueueModel *self, guint page)
+{
+    if (g_hash_table_contains(self->pending, GUINT_TO_POINTER(page)))
+        return;
+    g_hash_table_add(self->pending, GUINT_TO_POINTER(page));
+    PageJob *j = g_new0(PageJob, 1);
+    g_weak_ref_init(&j->model, self);
+    j->generation = self->generation;
+    j->page = page;
+    j->sequence = ++self->sequence;
+    j->path = g_strdup(self->store_path);
+    j->q = self->q;
+    j->assignee = g_strdup(self->assignee);
+    j->search = g_strdup(self->search);
+    j->class_min = self->class_min ? g_memdup2(self->class_min, sizeof(float) * self->q.n_class_min) : NULL;
+    j->q.assignee = j->assignee;
+    j->q.search = j->search;
+    j->q.class_min = j->class_min;
+    j->q.offset = (int64_t)page * CRAFT_QUEUE_PAGE;
+    j->q.limit = CRAFT_QUEUE_PAGE;
+    if (self->ids) {
+        guint at = MIN((guint)j->q.offset, self->n_items);
+        j->n_ids = (int)MIN((guint)CRAFT_QUEUE_PAGE, self->n_items - at);
+        j->ids = g_memdup2(self->ids + at, sizeof(int64_t) * MAX(j->n_ids, 1));
+    }
+    g_thread_pool_push(self->pool, j, NULL);
 }
 
 static gpointer get_item(GListModel *m, guint position)
@@ -62,7 +203,14 @@ static gpointer get_item(GListModel *m, guint position)
     CraftQueueModel *self = CRAFT_QUEUE_MODEL(m);
     if (position >= self->n_items || !self->store)
         return NULL;
-    GPtrArray *items = fetch_page(self, position / CRAFT_QUEUE_PAGE);
+    guint page = position / CRAFT_QUEUE_PAGE;
+    GPtrArray *items = g_hash_table_lookup(self->pages, GUINT_TO_POINTER(page));
+    if (!items && (page == 0 || !self->store_path))
+        items = fetch_now(self, page);
+    if (!items) {
+        request_page(self, page);
+        return craft_queue_item_new_placeholder();
+    }
     guint i = position % CRAFT_QUEUE_PAGE;
     /* the store changed under us (rows fewer than counted): say nothing rather than guess */
     return i < items->len ? g_object_ref(g_ptr_array_index(items, i)) : NULL;
@@ -77,12 +225,21 @@ static void craft_queue_model_list_init(GListModelInterface *iface)
 
 static void clear_query(CraftQueueModel *self)
 {
+    g_atomic_int_inc(&self->generation);
     g_clear_pointer(&self->assignee, g_free);
     g_clear_pointer(&self->search, g_free);
     g_clear_pointer(&self->class_min, g_free);
     g_clear_pointer(&self->ids, g_free);
+    g_clear_pointer(&self->store_path, g_free);
     g_hash_table_remove_all(self->pages);
+    g_hash_table_remove_all(self->pending);
     g_queue_clear(&self->lru);
+}
+
+static void set_store(CraftQueueModel *self, craft_store *store)
+{
+    self->store = store;
+    self->store_path = store ? g_strdup(craft_store_path(store)) : NULL;
 }
 
 gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, const craft_queue_query *q,
@@ -90,7 +247,7 @@ gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, 
 {
     guint old = self->n_items;
     clear_query(self);
-    self->store = store;
+    set_store(self, store);
     self->n_items = 0;
     memset(&self->counts, 0, sizeof self->counts);
     gboolean ok = TRUE;
@@ -143,7 +300,7 @@ gboolean craft_queue_model_set_orders(CraftQueueModel *self, craft_store *store,
     memset(&self->counts, 0, sizeof self->counts);
     craft_queue_query_init(&self->q);
     self->q.model_id = model_id;
-    self->store = store;
+    set_store(self, store);
     self->ids = g_memdup2(ids, sizeof(int64_t) * (n ? n : 1));
     self->n_items = store ? n : 0;
     self->counts.total = n;
@@ -154,27 +311,46 @@ gboolean craft_queue_model_set_orders(CraftQueueModel *self, craft_store *store,
 }
 
 gboolean craft_queue_model_is_selection(CraftQueueModel *self) { return self->ids != NULL; }
-
 const craft_queue_counts *craft_queue_model_get_counts(CraftQueueModel *self) { return &self->counts; }
 char **craft_queue_model_get_classes(CraftQueueModel *self) { return self->classes; }
 guint craft_queue_model_get_pages_fetched(CraftQueueModel *self) { return self->pages_fetched; }
+guint craft_queue_model_get_pages_pending(CraftQueueModel *self) { return g_hash_table_size(self->pending); }
+
+static void craft_queue_model_dispose(GObject *o)
+{
+    CraftQueueModel *self = CRAFT_QUEUE_MODEL(o);
+    g_atomic_int_inc(&self->generation);
+    if (self->pool) {
+        /* queued requests are dropped; a running one finishes and finds the model gone */
+        g_thread_pool_free(self->pool, TRUE, FALSE);
+        self->pool = NULL;
+    }
+    G_OBJECT_CLASS(craft_queue_model_parent_class)->dispose(o);
+}
 
 static void craft_queue_model_finalize(GObject *o)
 {
     CraftQueueModel *self = CRAFT_QUEUE_MODEL(o);
     clear_query(self);
-    g_hash_table_destroy(self->pages);
+    g_hash_table_unref(self->pages);
+    g_hash_table_unref(self->pending);
     g_strfreev(self->classes);
     G_OBJECT_CLASS(craft_queue_model_parent_class)->finalize(o);
 }
 
-static void craft_queue_model_class_init(CraftQueueModelClass *k) { G_OBJECT_CLASS(k)->finalize = craft_queue_model_finalize; }
+static void craft_queue_model_class_init(CraftQueueModelClass *k)
+{
+    G_OBJECT_CLASS(k)->dispose = craft_queue_model_dispose;
+    G_OBJECT_CLASS(k)->finalize = craft_queue_model_finalize;
+}
 
 static void craft_queue_model_init(CraftQueueModel *self)
 {
     self->pages = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_ptr_array_unref);
+    self->pending = g_hash_table_new(NULL, NULL);
     g_queue_init(&self->lru);
-    self->classes = g_new0(char *, 1);
+    self->pool = g_thread_pool_new(page_worker, NULL, 1, FALSE, NULL);
+    g_thread_pool_set_sort_function(self->pool, newest_first, NULL);
 }
 
 CraftQueueModel *craft_queue_model_new(void) { return g_object_new(CRAFT_TYPE_QUEUE_MODEL, NULL); }

@@ -1,7 +1,9 @@
 /* craft-queue-model.h: the case queue as a lazy GListModel over the case store.
  * Only the count is known up front; rows are fetched a page at a time when a
- * list widget asks for them, and a few pages are kept. Main thread only (it uses
- * the window's store connection). */
+ * list widget asks for them, and recent pages are kept. Page 0 is read on the
+ * main thread (the window's connection); other pages by a worker with its own
+ * connection, placeholder rows (craft_queue_item_is_placeholder) standing in
+ * until they arrive. Call from the main thread only. */
 #ifndef CRAFT_QUEUE_MODEL_H
 #define CRAFT_QUEUE_MODEL_H
 
@@ -33,6 +35,8 @@ const craft_queue_counts *craft_queue_model_get_counts(CraftQueueModel *self);
 char **craft_queue_model_get_classes(CraftQueueModel *self);
 /* Pages fetched from the store so far (for tests of laziness). */
 guint craft_queue_model_get_pages_fetched(CraftQueueModel *self);
+/* Pages requested from the worker and not yet arrived. */
+guint craft_queue_model_get_pages_pending(CraftQueueModel *self);
 
 G_END_DECLS
 

@@ -1,6 +1,7 @@
 /* craft-window.c: the main window. Everything it shows comes from store calls
  * (app/store) and the pure views (app/views); long work runs in GTask workers that
  * open their own store connection and report progress through atomics polled here. */
+#define G_LOG_DOMAIN "craftdesk"
 #include "craft-window.h"
 
 #include <math.h>
@@ -438,15 +439,29 @@ static void fill_features(CraftWindow *self)
     g_string_free(s, TRUE);
 }
 
-static void fill_entities(CraftWindow *self)
+typedef struct { char *path; craft_kv entities; guint gen; char *text; } EntitiesJob;
+
+static void entities_job_free(EntitiesJob *j)
 {
+    for (int i = 0; i < j->entities.n; i++) { g_free(j->entities.keys[i]); g_free(j->entities.values[i]); }
+    g_free(j->entities.keys); g_free(j->entities.values);
+    g_free(j->path); g_free(j->text); g_free(j);
+}
+
+/* Worker: an entity can have thousands of orders, so its history is read off the UI thread. */
+static void entities_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
+{
+    EntitiesJob *j = data;
+    craft_store *st = NULL;
+    craft_error err = {0};
     GString *s = g_string_new(NULL);
-    for (int i = 0; i < self->detail.entities.n; i++) {
+    if (craft_store_open(&st, j->path, CRAFT_STORE_READONLY, &err) != CRAFT_OK)
+        g_string_append_printf(s, "Entity history unavailable: %s\n", err.msg);
+    for (int i = 0; st && i < j->entities.n; i++) {
         craft_entity_history h = {0};
-        craft_error err = {0};
-        const char *type = self->detail.entities.keys[i], *id = self->detail.entities.values[i];
+        const char *type = j->entities.keys[i], *id = j->entities.values[i];
         g_string_append_printf(s, "%s %s\n", type, id);
-        if (craft_store_entity_history(self->store, type, id, 5, &h, &err) == CRAFT_OK) {
+        if (craft_store_entity_history(st, type, id, 5, &h, &err) == CRAFT_OK) {
             g_string_append_printf(s, "  %" G_GINT64_FORMAT " orders (%s … %s), %" G_GINT64_FORMAT " cases, %"
                                    G_GINT64_FORMAT " confirmed, %" G_GINT64_FORMAT " false positives\n",
                                    h.n_orders, h.first_ts ? h.first_ts : "?", h.last_ts ? h.last_ts : "?", h.n_cases,
@@ -455,13 +470,51 @@ static void fill_entities(CraftWindow *self)
                 if (h.n_labelled[k] > 0)
                     g_string_append_printf(s, "  %s defect rate %.1f%% of %" G_GINT64_FORMAT " labelled\n", h.classes[k],
                                            100.0 * h.n_positive[k] / h.n_labelled[k], h.n_labelled[k]);
+            if (h.n_recent) {
+                g_string_append(s, "  latest orders:");
+                for (int r = 0; r < h.n_recent; r++) g_string_append_printf(s, " %s", h.recent_orders[r]);
+                g_string_append_c(s, '\n');
+            }
             craft_entity_history_free(&h);
         } else {
             g_string_append_printf(s, "  history unavailable: %s\n", err.msg);
         }
+        g_string_append_c(s, '\n');
     }
-    gtk_label_set_text(self->entities_label, s->len ? s->str : "No entities recorded for this order.");
-    g_string_free(s, TRUE);
+    if (st) craft_store_close(st);
+    j->text = g_string_free(s, FALSE);
+    g_task_return_boolean(task, TRUE);
+}
+
+static void entities_done(GObject *src, GAsyncResult *res, gpointer user)
+{
+    CraftWindow *self = CRAFT_WINDOW(src);
+    EntitiesJob *j = g_task_get_task_data(G_TASK(res));
+    if (g_task_propagate_boolean(G_TASK(res), NULL) && j->gen == self->live_gen)
+        gtk_label_set_text(self->entities_label, j->text);
+}
+
+static void fill_entities(CraftWindow *self)
+{
+    if (self->detail.entities.n == 0) {
+        gtk_label_set_text(self->entities_label, "No entities recorded for this order.");
+        return;
+    }
+    gtk_label_set_text(self->entities_label, "Reading the entities' histories…");
+    EntitiesJob *j = g_new0(EntitiesJob, 1);
+    j->path = g_strdup(self->store_path);
+    j->gen = self->live_gen;
+    j->entities.n = self->detail.entities.n;
+    j->entities.keys = g_new0(char *, j->entities.n);
+    j->entities.values = g_new0(char *, j->entities.n);
+    for (int i = 0; i < j->entities.n; i++) {
+        j->entities.keys[i] = g_strdup(self->detail.entities.keys[i]);
+        j->entities.values[i] = g_strdup(self->detail.entities.values[i]);
+    }
+    GTask *t = g_task_new(self, NULL, entities_done, NULL);
+    g_task_set_task_data(t, j, (GDestroyNotify)entities_job_free);
+    g_task_run_in_thread(t, entities_thread);
+    g_object_unref(t);
 }
 
 /* One audit row in words: the JSON the store records, read back for people. */
@@ -539,7 +592,17 @@ static void update_highlight(CraftWindow *self)
         craft_scatter_widget_set_highlight(self->scatter, FALSE, 0, 0);
 }
 
+static void show_order_timed(CraftWindow *self, const char *order_id);
+
+/* Main-thread work is timed for G_MESSAGES_DEBUG=craftdesk (stall hunting). */
 static void show_order(CraftWindow *self, const char *order_id)
+{
+    gint64 t0 = g_get_monotonic_time();
+    show_order_timed(self, order_id);
+    g_debug("show_order %s: %.1f ms", order_id ? order_id : "(none)", (g_get_monotonic_time() - t0) / 1000.0);
+}
+
+static void show_order_timed(CraftWindow *self, const char *order_id)
 {
     if (self->has_detail)
         craft_order_detail_free(&self->detail);
@@ -578,12 +641,34 @@ static void show_order(CraftWindow *self, const char *order_id)
 static void on_selection(GtkSingleSelection *sel, GParamSpec *p, CraftWindow *self)
 {
     CraftQueueItem *item = gtk_single_selection_get_selected_item(sel);
+    if (item && craft_queue_item_is_placeholder(item))
+        return; /* its page is on its way: the real row is selected when it arrives */
     show_order(self, item ? craft_queue_item_get_order_id(item) : NULL);
 }
 
 /* ------------------------------------------------------------------ queue */
 
 static void load_score_space(CraftWindow *self);
+
+/* A GtkSingleSelection whose model changes while an item is selected looks for that
+ * item among all the new items (fetching every page of a large queue); so the
+ * queue changes with nothing selected, and autoselect picks row 0 after. (Taking
+ * the model away instead would make the list drop and rebuild all its rows twice.) */
+static void detach_selection(CraftWindow *self)
+{
+    g_signal_handlers_block_by_func(self->selection, on_selection, self);
+    gtk_single_selection_set_autoselect(self->selection, FALSE);
+    gtk_single_selection_set_selected(self->selection, GTK_INVALID_LIST_POSITION);
+    g_signal_handlers_unblock_by_func(self->selection, on_selection, self);
+}
+
+static void attach_selection(CraftWindow *self)
+{
+    gtk_single_selection_set_autoselect(self->selection, TRUE);
+    if (gtk_single_selection_get_selected(self->selection) == GTK_INVALID_LIST_POSITION &&
+        g_list_model_get_n_items(G_LIST_MODEL(self->queue)) > 0)
+        gtk_single_selection_set_selected(self->selection, 0);
+}
 
 static void update_counts(CraftWindow *self)
 {
@@ -621,7 +706,10 @@ static void refresh_queue(CraftWindow *self)
     const char *search = gtk_editable_get_text(GTK_EDITABLE(self->search_entry));
     q.search = search && *search ? search : NULL;
     GError *error = NULL;
-    if (!craft_queue_model_set_query(self->queue, self->store, &q, &error)) {
+    detach_selection(self);
+    gboolean ok = craft_queue_model_set_query(self->queue, self->store, &q, &error);
+    attach_selection(self);
+    if (!ok) {
         show_error(self, "Case queue", error->message);
         g_error_free(error);
     }
@@ -640,7 +728,9 @@ static void bind_column(GtkSignalListItemFactory *f, GtkListItem *li, gpointer c
     GtkLabel *label = GTK_LABEL(gtk_list_item_get_child(li));
     char buf[64];
     switch (GPOINTER_TO_INT(column)) {
-    case 0: gtk_label_set_text(label, craft_queue_item_get_order_id(item)); break;
+    case 0:
+        gtk_label_set_text(label, craft_queue_item_is_placeholder(item) ? "loading…" : craft_queue_item_get_order_id(item));
+        break;
     case 1: gtk_label_set_text(label, craft_queue_item_get_top_class(item)); break;
     case 2:
         g_snprintf(buf, sizeof buf, "%.3f", craft_queue_item_get_top_score(item));
@@ -803,6 +893,7 @@ static int cmp_by_full_desc(const void *a, const void *b)
 /* A rectangle in the score space becomes the queue: its orders, highest full score first. */
 static void on_scatter_selection(CraftScatterWidget *w, guint64 n_sel, CraftWindow *self)
 {
+    gint64 t0 = g_get_monotonic_time();
     size_t n = 0;
     const int64_t *ids = craft_scatter_widget_get_selection(w, &n);
     if (!self->store || n == 0) {
@@ -825,7 +916,14 @@ static void on_scatter_selection(CraftScatterWidget *w, guint64 n_sel, CraftWind
         else c.no_case++;
     }
     c.total = (int64_t)m;
+    gint64 t1 = g_get_monotonic_time();
+    detach_selection(self);
+    gint64 t2 = g_get_monotonic_time();
     craft_queue_model_set_orders(self->queue, self->store, self->model_id, order_ids, (guint)m, &c);
+    gint64 t3 = g_get_monotonic_time();
+    attach_selection(self);
+    g_debug("  selection: lookups %.1f ms, detach %.1f ms, set_orders %.1f ms, attach %.1f ms", (t1 - t0) / 1000.0,
+            (t2 - t1) / 1000.0, (t3 - t2) / 1000.0, (g_get_monotonic_time() - t3) / 1000.0);
     g_free(order_ids);
     g_free(pts);
     update_counts(self);
@@ -833,6 +931,7 @@ static void on_scatter_selection(CraftScatterWidget *w, guint64 n_sel, CraftWind
                               self->model->cfg.classes[self->space_cls]);
     craft_window_toast(self, t);
     g_free(t);
+    g_debug("score-space selection of %zu orders: %.1f ms", m, (g_get_monotonic_time() - t0) / 1000.0);
 }
 
 gboolean craft_window_select_space_rect(CraftWindow *self, double ax, double ay, double bx, double by)
@@ -1081,7 +1180,17 @@ static void drop_model(CraftWindow *self)
     g_clear_pointer(&self->model, craft_model_free);
 }
 
+static gboolean open_store_timed(CraftWindow *self, const char *path, GError **error);
+
 gboolean craft_window_open_store(CraftWindow *self, const char *path, GError **error)
+{
+    gint64 t0 = g_get_monotonic_time();
+    gboolean ok = open_store_timed(self, path, error);
+    g_debug("open_store %s: %.1f ms", path, (g_get_monotonic_time() - t0) / 1000.0);
+    return ok;
+}
+
+static gboolean open_store_timed(CraftWindow *self, const char *path, GError **error)
 {
     craft_store *s = NULL;
     craft_error err = {0};
@@ -1089,7 +1198,9 @@ gboolean craft_window_open_store(CraftWindow *self, const char *path, GError **e
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
         return FALSE;
     }
+    detach_selection(self);
     craft_queue_model_set_query(self->queue, NULL, NULL, NULL);
+    attach_selection(self);
     if (self->has_detail) craft_order_detail_free(&self->detail);
     self->has_detail = FALSE;
     if (self->store) craft_store_close(self->store);
@@ -1116,7 +1227,9 @@ gboolean craft_window_open_store(CraftWindow *self, const char *path, GError **e
     craft_queue_counts cc = {0};
     if (craft_store_queue_counts(s, &cq, &cc, &err) == CRAFT_OK && cc.total > 0 && cc.total == cc.no_case)
         gtk_drop_down_set_selected(self->status_filter, 0);
+    gint64 t1 = g_get_monotonic_time();
     refresh_queue(self);
+    g_debug("  refresh_queue (counts, page 0, first order): %.1f ms", (g_get_monotonic_time() - t1) / 1000.0);
     set_classes(self);
     g_clear_pointer(&self->subset_table, g_free);
     self->space_cls = -1;

@@ -188,10 +188,15 @@ static void render_legend(cairo_t *cr, const craft_heatmap_geom *g, const craft_
     double ty = g->legend_y + g->legend_h + st->font_size * 0.9;
     craft_set_rgb(cr, st->fg);
     snprintf(buf, sizeof buf, "%.3g suppression", -g->vmax);
+    double left_end = g->legend_x + craft_text_width(cr, st, buf);
     craft_draw_text(cr, st, buf, g->legend_x, ty, 0);
-    craft_draw_text(cr, st, "0", g->legend_x + g->legend_w / 2, ty, 0.5);
     snprintf(buf, sizeof buf, "synergy +%.3g", g->vmax);
+    double right_start = g->legend_x + g->legend_w - craft_text_width(cr, st, buf);
     craft_draw_text(cr, st, buf, g->legend_x + g->legend_w, ty, 1);
+    /* the centre mark only where it does not run into the end labels */
+    double mid = g->legend_x + g->legend_w / 2, half = craft_text_width(cr, st, "0") / 2 + st->font_size * 0.5;
+    if (mid - half > left_end && mid + half < right_start)
+        craft_draw_text(cr, st, "0", mid, ty, 0.5);
 }
 
 void craft_heatmap_render(cairo_t *cr, const craft_heatmap_geom *g, const craft_heatmap_data *d,
@@ -224,7 +229,7 @@ void craft_heatmap_render(cairo_t *cr, const craft_heatmap_geom *g, const craft_
                 if (isnan(v))
                     snprintf(buf, sizeof buf, "missing");
                 else
-                    snprintf(buf, sizeof buf, "%+.4f", v);
+                    snprintf(buf, sizeof buf, "%+.2g", v); /* two significant digits: CMIS can be tiny */
                 /* dark text on light cells, light text on saturated ones */
                 double lum = 0.2126 * col.r + 0.7152 * col.g + 0.0722 * col.b;
                 cairo_set_source_rgb(cr, lum > 0.55 ? 0.1 : 0.97, lum > 0.55 ? 0.1 : 0.97, lum > 0.55 ? 0.1 : 0.97);
