@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "eval.h"
@@ -508,6 +509,10 @@ static char *training_metadata(const craft_trainer_options *o, const craft_confi
         cJSON_AddItemToArray(rho, r);
     }
     cJSON_AddStringToObject(t, "backbone", cfg->modalities[cfg->backbone].name);
+    /* when this checkpoint was written, in Unix seconds (read by the store and craft report) */
+    char when[32];
+    snprintf(when, sizeof when, "%lld", (long long)time(NULL));
+    cJSON_AddStringToObject(root, "craft.trained", when);
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return s;
