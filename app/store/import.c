@@ -2030,7 +2030,10 @@ int craft_store_import(craft_store *s, const char *const *paths, int n_paths, co
                         (unsigned long long)stats->bad, stats->bad == 1 ? "" : "s");
     if (!rc)
         rc = save_features(&w, err);
-    if (!rc && index_sql)
+    /* the index build sorts in memory up to the page cache's size: halve the cache
+     * first (its dirty pages go to the WAL, where the commit would write them) so
+     * that cache and sorter together stay within the import's memory */
+    if (!rc && index_sql && !(rc = store_exec(s, "PRAGMA cache_size = -65536", err)))
         rc = store_exec(s, index_sql, err);
     free(index_sql);
     writer_free(&w);
