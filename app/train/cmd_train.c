@@ -326,7 +326,9 @@ int cmd_train(int argc, char **argv)
     if (tmp_path[0])
         unlink(tmp_path);
     free(json);
-    if (rc && res.best_epoch == 0)
+    /* Any error fails the command, also one after an improvement (a checkpoint
+     * that could not be written): "model written" must mean it was. */
+    if (rc)
         return cli_fail("train", &err);
     printf("best validation macro PR-AUC %.4f (ROC-AUC %.4f) at epoch %d of %d; %.1f samples/s; %.0f s%s\n"
            "model written to %s\n",
