@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define STORE_BUSY_MS 10000 /* how long a writer waits for another one before giving up */
+
 /* ------------------------------------------------------------- helpers */
 
 double store_time(void)
@@ -45,13 +47,39 @@ void store_free_strings(char **v, int n)
     free(v);
 }
 
+/* SQLite's message for the connection's last error, with what the user can do
+ * about the ones a resource causes: a full disk, a read-only file or folder, a
+ * store another program is writing to. `msg` (may be NULL) overrides SQLite's text. */
+static const char *store_reason(sqlite3 *db, const char *msg, char *buf, size_t cap)
+{
+    int rc = sqlite3_errcode(db), ext = sqlite3_extended_errcode(db), sys = sqlite3_system_errno(db);
+    const char *m = msg ? msg : sqlite3_errmsg(db);
+    int write_failed = ext == SQLITE_IOERR_WRITE || ext == SQLITE_IOERR_FSYNC || ext == SQLITE_IOERR_TRUNCATE ||
+                       ext == SQLITE_IOERR_SHMSIZE || sys == ENOSPC || sys == EFBIG || sys == EDQUOT;
+    if (rc == SQLITE_FULL || (rc == SQLITE_IOERR && write_failed))
+        snprintf(buf, cap, "%s (%s%swriting the store file failed: is the disk full or a file size limit reached?"
+                 " The failed transaction was rolled back)", m, sys ? strerror(sys) : "", sys ? ": " : "");
+    else if (rc == SQLITE_IOERR && sys)
+        snprintf(buf, cap, "%s (%s)", m, strerror(sys));
+    else if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        snprintf(buf, cap, "%s: another program is writing to the store (waited %d s); try again when it is done", m,
+                 STORE_BUSY_MS / 1000);
+    else if (rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN)
+        snprintf(buf, cap, "%s (the store file and its folder must be writable: SQLite keeps its -wal and -shm files"
+                 " beside the store)", m);
+    else
+        snprintf(buf, cap, "%s", m);
+    return buf;
+}
+
 int store_fail(craft_store *s, craft_error *err, const char *what)
 {
     int rc = sqlite3_errcode(s->db);
     craft_code code = rc == SQLITE_NOMEM ? CRAFT_ENOMEM : CRAFT_EIO;
     if (rc == SQLITE_CONSTRAINT)
         code = CRAFT_EINPUT;
-    return craft_fail(err, code, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    char reason[600];
+    return craft_fail(err, code, "%s: %s: %s", s->path, what, store_reason(s->db, NULL, reason, sizeof reason));
 }
 
 int store_prepare(craft_store *s, sqlite3_stmt **st, const char *sql, craft_error *err)
@@ -67,8 +95,9 @@ int store_exec(craft_store *s, const char *sql, craft_error *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        char reason[600];
         int rc = craft_fail(err, sqlite3_errcode(s->db) == SQLITE_NOMEM ? CRAFT_ENOMEM : CRAFT_EIO, "%s: %s", s->path,
-                            msg ? msg : sqlite3_errmsg(s->db));
+                            store_reason(s->db, msg, reason, sizeof reason));
         sqlite3_free(msg);
         return rc;
     }
@@ -264,7 +293,7 @@ int craft_store_open(craft_store **out, const char *path, int flags, craft_error
         craft_store_close(s);
         return CRAFT_EIO;
     }
-    sqlite3_busy_timeout(s->db, 10000);
+    sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
     store_register_functions(s->db);
     sqlite3_extended_result_codes(s->db, 0);
     craft_error e2 = {0};
@@ -275,9 +304,14 @@ int craft_store_open(craft_store **out, const char *path, int flags, craft_error
         version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     if (version < 0) {
-        craft_fail(err, CRAFT_EFORMAT, "%s: not a case store: %s", path, sqlite3_errmsg(s->db));
+        /* only a file SQLite cannot read as a database is "not a case store"; a
+         * read-only folder, a lock or a full disk is said as such */
+        int rc = sqlite3_errcode(s->db), bad = rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT;
+        char reason[600];
+        craft_fail(err, bad ? CRAFT_EFORMAT : CRAFT_EIO, "%s: %s: %s", path, bad ? "not a case store" : "cannot open",
+                   store_reason(s->db, NULL, reason, sizeof reason));
         craft_store_close(s);
-        return CRAFT_EFORMAT;
+        return bad ? CRAFT_EFORMAT : CRAFT_EIO;
     }
     s->opened_version = version;
     /* A new store gets 16 KiB pages (only an empty file can still choose): an
