@@ -549,6 +549,29 @@ static int string_map(craft_reader *r, const cJSON *obj, const char *what, craft
     return CRAFT_OK;
 }
 
+/* How deeply arrays and objects are nested at `at` (strings skipped): cJSON
+ * refuses more than CJSON_NESTING_LIMIT levels, which deserves its own words. */
+static long json_depth_at(const char *p, const char *at)
+{
+    long depth = 0;
+    int in_string = 0;
+    for (; p < at; p++) {
+        if (in_string) {
+            if (*p == '\\' && p + 1 < at)
+                p++;
+            else if (*p == '"')
+                in_string = 0;
+        } else if (*p == '"') {
+            in_string = 1;
+        } else if (*p == '[' || *p == '{') {
+            depth++;
+        } else if (*p == ']' || *p == '}') {
+            depth--;
+        }
+    }
+    return depth;
+}
+
 static int parse_json_order(craft_reader *r, craft_order_batch *ob, int row, craft_error *err)
 {
     const craft_config *cfg = r->cfg;
@@ -558,6 +581,9 @@ static int parse_json_order(craft_reader *r, craft_order_batch *ob, int row, cra
     if (!o) {
         const char *at = cJSON_GetErrorPtr();
         long col = at && at >= r->buf && at <= r->buf + r->len ? (long)(at - r->buf) + 1 : 0;
+        if (col && json_depth_at(r->buf, at) >= CJSON_NESTING_LIMIT)
+            return reader_fail(r, err, "not valid JSON: nested deeper than %d levels (at column %ld)",
+                               CJSON_NESTING_LIMIT, col);
         return reader_fail(r, err, "not valid JSON (at column %ld)", col);
     }
     int rc = CRAFT_OK;
