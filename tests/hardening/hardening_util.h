@@ -25,16 +25,16 @@
 
 static char hd_dir[256];
 
-static const char *path_in(const char *name)
+static inline const char *path_in(const char *name)
 {
-    static char b[8][512];
+    static char b[8][600];
     static int k;
     k = (k + 1) % 8;
-    snprintf(b[k], sizeof b[k], "%s/%s", hd_dir, name);
+    snprintf(b[k], sizeof b[k], "%.255s/%.300s", hd_dir, name);
     return b[k];
 }
 
-static const char *fixture(const char *name)
+static inline const char *fixture(const char *name)
 {
     static char b[4][512];
     static int k;
@@ -45,7 +45,7 @@ static const char *fixture(const char *name)
 }
 
 /* The craft binary, or NULL (the suite then exits 77). */
-static const char *craft_bin(void)
+static inline const char *craft_bin(void)
 {
     static char b[600];
     const char *build = getenv("CRAFT_BUILD");
@@ -55,29 +55,29 @@ static const char *craft_bin(void)
     return access(b, X_OK) ? NULL : b;
 }
 
-static int make_scratch(const char *name)
+static inline int make_scratch(const char *name)
 {
     snprintf(hd_dir, sizeof hd_dir, "%s/craft-%s-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", name);
     return mkdtemp(hd_dir) ? 0 : -1;
 }
 
-static void remove_scratch(void)
+static inline void remove_scratch(void)
 {
-    char cmd[400];
+    char cmd[1200];
     snprintf(cmd, sizeof cmd, "chmod -R u+w '%s' 2>/dev/null; rm -rf '%s'", hd_dir, hd_dir);
     if (system(cmd))
         fprintf(stderr, "could not remove %s\n", hd_dir);
 }
 
 /* A count from an environment variable (rounds of the crash tests), else dflt. */
-static int env_count(const char *name, int dflt)
+static inline int env_count(const char *name, int dflt)
 {
     const char *v = getenv(name);
     int n = v ? atoi(v) : 0;
     return n > 0 ? n : dflt;
 }
 
-static void sleep_s(double s)
+static inline void sleep_s(double s)
 {
     if (s <= 0)
         return;
@@ -86,19 +86,19 @@ static void sleep_s(double s)
     }
 }
 
-static double now_s(void)
+static inline double now_s(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-static double urand(void)
+static inline double urand(void)
 {
     return rand() / (RAND_MAX + 1.0);
 }
 
-static void remove_store(const char *p)
+static inline void remove_store(const char *p)
 {
     char t[600];
     unlink(p);
@@ -108,7 +108,7 @@ static void remove_store(const char *p)
     unlink(t);
 }
 
-static int copy_file(const char *from, const char *to)
+static inline int copy_file(const char *from, const char *to)
 {
     int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     char b[1 << 16];
@@ -135,7 +135,7 @@ typedef struct {
 
 /* Drops root's permission overrides for this process and what it execs, so a
  * file's mode bits apply as they do to an analyst. 0 when they no longer apply. */
-static int drop_permission_override(void)
+static inline int drop_permission_override(void)
 {
     if (geteuid() != 0)
         return 0;
@@ -147,7 +147,7 @@ static int drop_permission_override(void)
 }
 
 /* Whether read-only files and folders can be tested here (root without CAP_SETPCAP cannot). */
-static int permissions_testable(void)
+static inline int permissions_testable(void)
 {
     pid_t pid = fork();
     if (pid == 0)
@@ -157,7 +157,7 @@ static int permissions_testable(void)
     return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
-static pid_t spawn_craft(const run_opts *o, const char *const *args)
+static inline pid_t spawn_craft(const run_opts *o, const char *const *args)
 {
     const char *craft = craft_bin();
     pid_t pid = fork();
@@ -190,7 +190,7 @@ static pid_t spawn_craft(const run_opts *o, const char *const *args)
 }
 
 /* Runs craft with args (NULL-terminated) to the end; the exit status, or 128+signal. */
-static int run_craft(const run_opts *o, const char *const *args)
+static inline int run_craft(const run_opts *o, const char *const *args)
 {
     pid_t pid = spawn_craft(o, args);
     if (pid < 0)
@@ -202,7 +202,7 @@ static int run_craft(const run_opts *o, const char *const *args)
 }
 
 /* The whole of a (small) file, NUL-terminated; "" when missing. Caller frees. */
-static char *slurp(const char *path)
+static inline char *slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -221,11 +221,19 @@ static char *slurp(const char *path)
 /* ------------------------------------------------------ store queries */
 
 /* The first column of the first row of sql as text ("" for NULL, "?" on error), in buf. */
-static const char *sql_text(const char *db, const char *sql, char *buf, size_t cap)
+static inline const char *sql_text(const char *db, const char *sql, char *buf, size_t cap)
 {
     snprintf(buf, cap, "?");
-    sqlite3 *h;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+    sqlite3 *h = NULL;
+    /* read-write where allowed: closing it then removes the -wal and -shm files (a
+     * read-only connection leaves them, and they would let a later writer work in a
+     * read-only folder) */
+    int rc = sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_close(h);
+        rc = sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL);
+    }
+    if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(h, 10000);
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
@@ -238,21 +246,21 @@ static const char *sql_text(const char *db, const char *sql, char *buf, size_t c
     return buf;
 }
 
-static long long sql_int(const char *db, const char *sql)
+static inline long long sql_int(const char *db, const char *sql)
 {
     char b[64];
     const char *t = sql_text(db, sql, b, sizeof b);
     return strcmp(t, "?") ? atoll(t) : -1;
 }
 
-static int integrity_ok(const char *db)
+static inline int integrity_ok(const char *db)
 {
     char b[256];
     return strcmp(sql_text(db, "PRAGMA integrity_check", b, sizeof b), "ok") == 0;
 }
 
 /* Everything an import or a scoring run touches, as one comparable string. */
-static void store_digest(const char *db, char *out, size_t cap)
+static inline void store_digest(const char *db, char *out, size_t cap)
 {
     static const char *const sql =
         "SELECT (SELECT count(*) || '/' || coalesce(sum(length(num)), 0) || '/' || coalesce(sum(length(cat)), 0)"
@@ -271,15 +279,22 @@ static void store_digest(const char *db, char *out, size_t cap)
 
 /* ------------------------------------------------------ generated orders */
 
+/* A small deterministic generator in [0, 1). */
+static inline double lcg(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 8 & 0xffff) / 65536.0;
+}
+
 /* n orders for the tiny fixture models (12 features, txt 10 wide, graph 6 wide),
  * ids P-<first..first+n-1>, with labels and entities; deterministic in first. */
-static int write_orders(const char *path, int first, int n)
+static inline int write_orders(const char *path, int first, int n)
 {
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
     unsigned s = (unsigned)first * 2654435761u + 1;
-#define NEXT() ((s = s * 1103515245u + 12345u) >> 8 & 0xffff) / 65536.0
+#define NEXT() lcg(&s)
     for (int i = first; i < first + n; i++) {
         fprintf(f, "{\"order_id\": \"P-%07d\", \"ts\": \"2026-03-%02dT10:00:00Z\", \"features\": {", i, 1 + i % 28);
         fprintf(f, "\"cat0\": \"v%d\", \"cat1\": \"v%d\", \"cat2\": \"v%d\"", i % 4, (i / 3) % 4, (i / 7) % 4);
@@ -301,7 +316,7 @@ static int write_orders(const char *path, int first, int n)
 }
 
 /* Exits 77 (skip) without the craft binary. */
-static void need_craft(void)
+static inline void need_craft(void)
 {
     if (!craft_bin()) {
         fprintf(stderr, "CRAFT_BUILD unset or no craft binary: skipped\n");
@@ -310,7 +325,7 @@ static void need_craft(void)
 }
 
 /* Runs the registered tests; the exit status a suite returns. */
-static int run_suite(void)
+static inline int run_suite(void)
 {
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

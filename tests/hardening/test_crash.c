@@ -203,7 +203,7 @@ static void hash_of(const char *path, char out[65])
 /* Stale temporary files a killed save leaves (path.tmp-XXXXXX): counted, removed. */
 static int remove_temporaries(const char *dir_path, const char *stem)
 {
-    char cmd[800], out[64];
+    char cmd[1400], out[64];
     snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '^%s.tmp-' ; rm -f '%s/%s'.tmp-*", dir_path, stem, dir_path, stem);
     FILE *p = popen(cmd, "r");
     int n = 0;
@@ -334,7 +334,7 @@ static void test_killed_decisions(void)
     const char *sc[] = {"score", "--db", db, "--model", model, "--threads", "1", "--threshold", "0.4", NULL};
     CU_ASSERT_EQUAL_FATAL(run_craft(NULL, imp), 0);
     CU_ASSERT_EQUAL_FATAL(run_craft(NULL, sc), 0);
-    char ids[8][32], b[64];
+    char ids[8][64], b[64];
     int n_ids = 0;
     for (; n_ids < 8; n_ids++) {
         char q[200];
