@@ -216,6 +216,21 @@ static gpointer get_item(GListModel *m, guint position)
     return i < items->len ? g_object_ref(g_ptr_array_index(items, i)) : NULL;
 }
 
+/* A list widget handling items-changed(pos, removed, added) looks up each added
+ * item to reuse the rows it had (GTK 4.8), which would read every page of a large
+ * queue: so a new query is announced as "all removed", then "all added". */
+static void announce_replaced(CraftQueueModel *self, guint old)
+{
+    guint now = self->n_items;
+    if (old) {
+        self->n_items = 0; /* the model must hold nothing while "all removed" is heard */
+        g_list_model_items_changed(G_LIST_MODEL(self), 0, old, 0);
+        self->n_items = now;
+    }
+    if (self->n_items)
+        g_list_model_items_changed(G_LIST_MODEL(self), 0, 0, self->n_items);
+}
+
 static void craft_queue_model_list_init(GListModelInterface *iface)
 {
     iface->get_item_type = get_item_type;
@@ -288,7 +303,7 @@ gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, 
             craft_queue_page_free(&p);
         }
     }
-    g_list_model_items_changed(G_LIST_MODEL(self), 0, old, self->n_items);
+    announce_replaced(self, old);
     return ok;
 }
 
@@ -306,7 +321,7 @@ gboolean craft_queue_model_set_orders(CraftQueueModel *self, craft_store *store,
     self->counts.total = n;
     if (counts)
         self->counts = *counts;
-    g_list_model_items_changed(G_LIST_MODEL(self), 0, old, self->n_items);
+    announce_replaced(self, old);
     return TRUE;
 }
 

@@ -200,7 +200,17 @@ static void update_subset(CraftWindow *self)
     rescore_live(self);
     const craft_config *cfg = &self->model->cfg;
     GString *s = g_string_new(NULL);
-    if (self->off_mask && !self->live_ready) {
+    const craft_prediction *stored = NULL;
+    if (self->off_mask && !self->live_ready && (stored = find_subset(self, self->off_mask))) {
+        /* until the live inputs are built (the graph replay reads every earlier order),
+         * the subset scores the engine stored when the store was scored */
+        self->has_subset = TRUE;
+        memcpy(self->subset, stored->scores, sizeof(float) * self->detail.n_classes);
+        g_string_append(s, "Stored subset scores (live re-scoring is being prepared):");
+        for (int k = 0; k < self->detail.n_classes; k++)
+            g_string_append_printf(s, "   %s %.3f → %.3f (%+.3f)", cfg->classes[k], self->detail.predictions[0].scores[k],
+                                   stored->scores[k], stored->scores[k] - self->detail.predictions[0].scores[k]);
+    } else if (self->off_mask && !self->live_ready) {
         g_string_append(s, "Preparing this order's inputs for re-scoring…");
     } else if (self->has_subset) {
         g_string_append(s, "Without");

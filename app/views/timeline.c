@@ -142,19 +142,51 @@ void craft_timeline_render(cairo_t *cr, const craft_timeline_geom *g, const craf
     craft_draw_text(cr, st, buf, g->x0, g->height - st->font_size, 0);
     snprintf(buf, sizeof buf, "t+%.3gh", g->t1);
     craft_draw_text(cr, st, buf, g->x1, g->height - st->font_size, 1);
+    /* labels go into lanes, alternately above and below the axis, each in the first
+     * lane where it clears its neighbours; kept inside the drawing */
+    enum { LANES = 6 };
+    double lane_end[LANES];
+    for (int l = 0; l < LANES; l++) lane_end[l] = -1e9;
     for (int i = 0; i < g->n; i++) {
         craft_rgb c = ev[i].anomaly ? craft_category_colour(4) : craft_category_colour(2);
         craft_set_rgb(cr, c);
         cairo_arc(cr, g->xs[i], g->axis_y, i == selected ? 8 : 6, 0, 2 * M_PI);
         cairo_fill(cr);
-        /* labels alternate above and below so neighbours do not overlap */
-        craft_set_rgb(cr, st->fg);
-        double ly = i % 2 == 0 ? g->axis_y - st->font_size * 1.4 : g->axis_y + st->font_size * 1.5;
         if (isnan(ev[i].hours))
             snprintf(buf, sizeof buf, "%s", ev[i].name);
         else
             snprintf(buf, sizeof buf, "%s %.3gh", ev[i].name, ev[i].hours);
-        craft_draw_text(cr, st, buf, g->xs[i], ly, i == 0 ? 0 : i == g->n - 1 ? 1 : 0.5);
+        double w = craft_text_width(cr, st, buf);
+        double left = fmin(fmax(g->xs[i] - w / 2, 2), g->width - w - 2);
+        int lane = 0;
+        while (lane < LANES - 1 && lane_end[lane] > left - st->font_size * 0.6)
+            lane++;
+        lane_end[lane] = left + w;
+        int depth = lane / 2 + 1;
+        double ly = lane % 2 == 0 ? g->axis_y - st->font_size * (0.1 + 1.3 * depth)
+                                  : g->axis_y + st->font_size * (0.2 + 1.3 * depth);
+        if (depth > 1) { /* a leader from the dot to a label set further out */
+            craft_set_rgba(cr, st->muted, 0.8);
+            cairo_set_line_width(cr, 1);
+            cairo_move_to(cr, g->xs[i], g->axis_y + (lane % 2 == 0 ? -7 : 7));
+            cairo_line_to(cr, g->xs[i], ly + (lane % 2 == 0 ? st->font_size * 0.6 : -st->font_size * 0.6));
+            cairo_stroke(cr);
+        }
+        craft_set_rgb(cr, st->fg);
+        craft_draw_text(cr, st, buf, left, ly, 0);
     }
+    /* what the colours mean */
+    double lx = g->x0, ly = st->font_size;
+    craft_set_rgb(cr, craft_category_colour(2));
+    cairo_arc(cr, lx + 5, ly, 5, 0, 2 * M_PI);
+    cairo_fill(cr);
+    craft_set_rgb(cr, st->fg);
+    craft_draw_text(cr, st, "scan", lx + 14, ly, 0);
+    lx += 14 + craft_text_width(cr, st, "scan") + st->font_size;
+    craft_set_rgb(cr, craft_category_colour(4));
+    cairo_arc(cr, lx + 5, ly, 5, 0, 2 * M_PI);
+    cairo_fill(cr);
+    craft_set_rgb(cr, st->fg);
+    craft_draw_text(cr, st, "anomaly", lx + 14, ly, 0);
     cairo_restore(cr);
 }

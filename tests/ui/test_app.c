@@ -188,10 +188,13 @@ static void on_activate(GApplication *app, gpointer user)
             gtk_adjustment_set_value(adj, (gtk_adjustment_get_upper(adj) - gtk_adjustment_get_page_size(adj)) * i / 20.0);
             spin(16);
         }
+        double upper = gtk_adjustment_get_upper(adj);
+        SPIN_UNTIL(craft_queue_model_get_pages_pending(q) == 0, 30000);
+        printf("  queue: %u rows (scroll range %.0f px), %u pages read while scrolling, %u still pending\n",
+               g_list_model_get_n_items(G_LIST_MODEL(q)), upper, craft_queue_model_get_pages_fetched(q) - before,
+               craft_queue_model_get_pages_pending(q));
         gtk_adjustment_set_value(adj, 0);
         spin(50);
-        printf("  queue: %u rows, %u pages fetched while scrolling\n", g_list_model_get_n_items(G_LIST_MODEL(q)),
-               craft_queue_model_get_pages_fetched(q) - before);
     }
 
     /* a decision through the action, then the store and its audit log say so */
