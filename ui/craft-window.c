@@ -409,13 +409,34 @@ static void fill_heatmap(CraftWindow *self)
     g_free(aux);
 }
 
+typedef struct { int j; float importance; } FeatureRank;
+
+static int cmp_rank(const void *a, const void *b)
+{
+    float x = ((const FeatureRank *)a)->importance, y = ((const FeatureRank *)b)->importance;
+    if (isnan(x) || isnan(y)) return isnan(x) - isnan(y);
+    return (x < y) - (x > y);
+}
+
+/* The order's features, most important first (the backbone importance the engine
+ * stored), with value and the bin the model puts it in. */
 static void fill_features(CraftWindow *self)
 {
     const craft_order_detail *d = &self->detail;
-    GString *s = g_string_new("<tt>");
-    g_string_append_printf(s, "<b>%-28s %12s %5s %10s</b>\n", "feature", "value", "bin", "importance");
-    int tab = self->model ? self->model->cfg.tabular : -1;
+    FeatureRank *rank = g_new(FeatureRank, d->n_features ? d->n_features : 1);
     for (int j = 0; j < d->n_features; j++) {
+        rank[j] = (FeatureRank){j, NAN};
+        if (d->has_explanation)
+            for (int t = 0; t < d->explanation.n_tokens; t++)
+                if (!strcmp(d->explanation.token_names[t], d->feature_names[j]))
+                    rank[j].importance = d->explanation.importance[t];
+    }
+    qsort(rank, d->n_features, sizeof *rank, cmp_rank);
+    GString *s = g_string_new("<tt>");
+    g_string_append_printf(s, "<b>%-28s %12s %5s %10s</b>\n", "feature", "value", "bin", "importance ▾");
+    int tab = self->model ? self->model->cfg.tabular : -1;
+    for (int r = 0; r < d->n_features; r++) {
+        int j = rank[r].j;
         char value[64], bin[16] = "", imp[32] = "";
         if (d->categories && d->categories[j]) g_snprintf(value, sizeof value, "%.12s", d->categories[j]);
         else if (!isnan(d->values[j])) g_snprintf(value, sizeof value, "%.6g", d->values[j]);
@@ -435,10 +456,8 @@ static void fill_features(CraftWindow *self)
                 g_snprintf(bin, sizeof bin, "%d", b);
             }
         }
-        if (d->has_explanation)
-            for (int t = 0; t < d->explanation.n_tokens; t++)
-                if (!strcmp(d->explanation.token_names[t], d->feature_names[j]))
-                    g_snprintf(imp, sizeof imp, "%.4f", d->explanation.importance[t]);
+        if (!isnan(rank[r].importance))
+            g_snprintf(imp, sizeof imp, "%.4f", rank[r].importance);
         char *name = g_markup_escape_text(d->feature_names[j], -1), *val = g_markup_escape_text(value, -1);
         g_string_append_printf(s, "%-28.28s %12s %5s %10s\n", name, val, bin, imp);
         g_free(name);
@@ -447,6 +466,7 @@ static void fill_features(CraftWindow *self)
     g_string_append(s, "</tt>");
     gtk_label_set_markup(self->features_label, s->str);
     g_string_free(s, TRUE);
+    g_free(rank);
 }
 
 typedef struct { char *path; craft_kv entities; guint gen; char *text; } EntitiesJob;
