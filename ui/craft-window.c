@@ -38,6 +38,7 @@ struct _CraftWindow {
     GtkSearchEntry *search_entry;
     GtkSearchBar *search_bar;
     GtkWidget *detail_switcher;
+    GtkButton *confirm_button;
     GtkRevealer *progress_revealer;
     GtkProgressBar *progress_bar;
     GtkStack *main_stack, *detail_stack;
@@ -666,6 +667,12 @@ static void show_order_timed(CraftWindow *self, const char *order_id)
     fill_history(self);
     gtk_widget_queue_draw(GTK_WIDGET(self->journey_area));
     update_highlight(self);
+    /* the confirm button names the class a confirmation labels (the case's top class) */
+    int top = self->detail.has_case ? self->detail.kase.top_class : -1;
+    char *label = top >= 0 && top < self->detail.n_classes
+                      ? g_strdup_printf("Confirm %s", self->detail.classes[top]) : g_strdup("Confirm");
+    gtk_button_set_label(self->confirm_button, label);
+    g_free(label);
 }
 
 static void on_selection(GtkSingleSelection *sel, GParamSpec *p, CraftWindow *self)
@@ -1840,7 +1847,7 @@ static void craft_window_class_init(CraftWindowClass *klass)
     BIND(search_button); BIND(search_entry); BIND(progress_revealer); BIND(progress_bar); BIND(main_stack);
     BIND(detail_stack); BIND(status_filter); BIND(class_filter); BIND(sort_choice); BIND(threshold_adj);
     BIND(queue_view); BIND(bars_area); BIND(journey_area); BIND(toggles_box); BIND(note_entry); BIND(heatmap);
-    BIND(scatter); BIND(space_label); BIND(model_label); BIND(search_bar); BIND(detail_switcher);
+    BIND(scatter); BIND(space_label); BIND(model_label); BIND(search_bar); BIND(detail_switcher); BIND(confirm_button);
 #undef BIND
 }
 
