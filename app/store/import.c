@@ -4,13 +4,25 @@
  * dataset's feature list (a float32 blob over that list plus a JSON object of
  * categorical values), text, entities, embeddings and labels in their tables.
  *
- * Speed: a 300-feature order is ~8 KB of JSON and the target is 20,000 orders/s,
- * so the JSONL path has its own allocation-free parser that decodes strings in
- * place and maps feature names through a hash table; numbers take a fast exact
- * path (Clinger) and fall back to strtod. Memory is bounded: one line, one order,
- * a bounded entity-id cache and SQLite's page cache (which spills to the WAL).
- * Atomicity: everything happens in one transaction, so a kill at any moment
- * leaves the store as it was (WAL frames without a commit record are ignored).
+ * Speed: a 300-feature order is ~9 KB of JSON and the target is 20,000 orders/s
+ * on two cores, so a reader thread parses while the caller's thread stores, and
+ * they hand orders over in batches. The JSONL parser allocates nothing: strings
+ * are decoded in place, feature names are matched against the one expected next
+ * (files list features in one order) before a hash lookup, numbers take a fast
+ * exact path (Clinger) and fall back to strtod, and all-ASCII lines skip the
+ * UTF-8 decoder. The store side is one prepared single-row INSERT per row (forms
+ * that make SQLite keep a statement journal cost more than the row), foreign key
+ * checks off for the import's own rows, and the by-entity index built once at
+ * the end when the import is large next to the store. Measured (2-core EPYC,
+ * shared): about 19,000-21,000 orders per CPU-second on 200,000 orders.
+ *
+ * Memory is bounded whatever the file size: a ring of at most 128 orders (and
+ * about 64 MB of their text), a bounded entity-id cache and SQLite's 128 MB
+ * page cache, which spills to the WAL.
+ *
+ * Atomicity: everything happens in one transaction in WAL mode, so a kill at any
+ * moment leaves the store as it was (WAL frames without a commit record are
+ * ignored) and readers keep reading the before-state while an import runs.
  */
 #include "scoring.h"
 #include "store_internal.h"
