@@ -144,7 +144,8 @@ static int set_vocabularies(craft_config *cfg, vocab_count *vc, craft_error *err
         craft_feature *f = &tm->features[j];
         if (f->type != CRAFT_CATEGORICAL)
             continue;
-        qsort(vc[j].v, vc[j].n, sizeof *vc[j].v, by_count_then_name);
+        if (vc[j].n > 1) /* qsort of NULL (a feature never seen with a value) is undefined */
+            qsort(vc[j].v, vc[j].n, sizeof *vc[j].v, by_count_then_name);
         int n = vc[j].n < cfg->bins - 1 ? vc[j].n : cfg->bins - 1;
         char **voc = calloc(n ? n : 1, sizeof *voc);
         if (!voc)
