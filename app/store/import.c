@@ -2042,11 +2042,14 @@ int craft_store_import(craft_store *s, const char *const *paths, int n_paths, co
                         (unsigned long long)stats->bad, stats->bad == 1 ? "" : "s");
     if (!rc)
         rc = save_features(&w, err);
-    /* the index build sorts in memory up to the page cache's size: halve the cache
-     * first (its dirty pages go to the WAL, where the commit would write them) so
-     * that cache and sorter together stay within the import's memory */
-    if (!rc && index_sql && !(rc = store_exec(s, "PRAGMA cache_size = -65536", err)))
+    /* The index build sorts on a helper thread too (the reader's core is free by
+     * now), each in memory up to the page cache's size: shrink the cache first (its
+     * dirty pages go to the WAL, where the commit would write them) so that cache
+     * and sorters together stay within the import's memory. */
+    if (!rc && index_sql && !(rc = store_exec(s, "PRAGMA cache_size = -32768; PRAGMA threads = 1", err))) {
         rc = store_exec(s, index_sql, err);
+        sqlite3_exec(s->db, "PRAGMA threads = 0", NULL, NULL, NULL);
+    }
     free(index_sql);
     writer_free(&w);
     if (!rc) {
