@@ -155,6 +155,7 @@ static void craft_application_startup(GApplication *app)
         {"win.decide-false-positive", {"<Ctrl>2", NULL}}, {"win.decide-escalate", {"<Ctrl>3", NULL}},
         {"win.decide-needs-info", {"<Ctrl>4", NULL}}, {"win.toggle-modality(0)", {"<Ctrl><Shift>1", "<Ctrl>exclam", NULL}},
         {"win.toggle-modality(1)", {"<Ctrl><Shift>2", "<Ctrl>at", NULL}}, {"win.show-score-space", {"<Ctrl>m", NULL}},
+        {"win.export-case", {"<Ctrl>e", NULL}}, {"win.export-selection", {"<Ctrl><Shift>e", NULL}},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(accels); i++)
         gtk_application_set_accels_for_action(g, accels[i].action, accels[i].accels);

@@ -26,6 +26,7 @@
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include "timeline.h"
+#include "report.h"
 
 struct _CraftWindow {
     AdwApplicationWindow parent_instance;
@@ -85,6 +86,8 @@ struct _CraftWindow {
     volatile gint job_done_milli;       /* progress 0..1000, written by the worker */
     guint job_timer;
     char *job_name;
+    guint export_timer;                 /* the export's stage label */
+    guint exports_done, exports_failed; /* finished exports (tests wait on these) */
 };
 
 G_DEFINE_FINAL_TYPE(CraftWindow, craft_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -325,6 +328,8 @@ static void load_inputs(CraftWindow *self)
 }
 
 gboolean craft_window_rescore_ready(CraftWindow *self) { return self->live_ready; }
+guint craft_window_get_exports_done(CraftWindow *self) { return self->exports_done; }
+guint craft_window_get_exports_failed(CraftWindow *self) { return self->exports_failed; }
 
 static void on_switch(GObject *sw, GParamSpec *p, CraftWindow *self)
 {
@@ -722,10 +727,9 @@ static void update_counts(CraftWindow *self)
     g_string_free(s, TRUE);
 }
 
-static void refresh_queue(CraftWindow *self)
+/* The queue query the filters describe (q.search points into the search entry). */
+static void fill_queue_query(CraftWindow *self, craft_queue_query *q_out)
 {
-    if (!self->store)
-        return;
     craft_queue_query q;
     craft_queue_query_init(&q);
     q.model_id = self->model_id;
@@ -742,6 +746,16 @@ static void refresh_queue(CraftWindow *self)
     q.sort_class = q.cls >= 0 ? q.cls : 0;
     const char *search = gtk_editable_get_text(GTK_EDITABLE(self->search_entry));
     q.search = search && *search ? search : NULL;
+    *q_out = q;
+}
+
+static void refresh_queue(CraftWindow *self)
+{
+    if (!self->store)
+        return;
+    craft_queue_query q;
+    fill_queue_query(self, &q);
+    guint cls = gtk_drop_down_get_selected(self->class_filter);
     GError *error = NULL;
     detach_selection(self);
     gboolean ok = craft_queue_model_set_query(self->queue, self->store, &q, &error);
@@ -1383,6 +1397,8 @@ static void job_begin(CraftWindow *self, const char *name)
     g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "import")), FALSE);
     g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "score")), FALSE);
     g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "train")), FALSE);
+    g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "export-case")), FALSE);
+    g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "export-selection")), FALSE);
 }
 
 static void job_end(CraftWindow *self)
@@ -1392,6 +1408,8 @@ static void job_end(CraftWindow *self)
     g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "import")), TRUE);
     g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "score")), TRUE);
     g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "train")), TRUE);
+    g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "export-case")), TRUE);
+    g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self), "export-selection")), TRUE);
 }
 
 static void act_cancel(GSimpleAction *a, GVariant *p, gpointer user) { CRAFT_WINDOW(user)->job_cancel_flag = 1; }
@@ -1772,6 +1790,7 @@ static void craft_window_dispose(GObject *o)
     CraftWindow *self = CRAFT_WINDOW(o);
     self->job_cancel_flag = 1;
     g_clear_handle_id(&self->job_timer, g_source_remove);
+    g_clear_handle_id(&self->export_timer, g_source_remove);
     if (self->selection)
         g_signal_handlers_disconnect_by_data(self->selection, self);
     g_clear_object(&self->selection);
@@ -1851,6 +1870,242 @@ static void craft_window_class_init(CraftWindowClass *klass)
 #undef BIND
 }
 
+/* ---------------------------------------------------------------- export */
+/* "Export report" on the selected order's case (win.export-case) or on the queue as
+ * filtered (win.export-selection): a save dialog, then craft_report_write in a worker
+ * with its own store connection; progress and Cancel in the job bar, a toast at the
+ * end. CRAFTDESK_EXPORT_PATH names the file instead of the dialog (tests, scripts). */
+
+typedef struct {
+    CraftWindow *win;
+    char *store, *path, *what;          /* what: "O-000123" or "the queue" (for messages) */
+    char *order_id;                     /* case export; NULL for the queue */
+    craft_queue_query query;            /* queue export; search points to `search` */
+    char *search, *description;
+    int64_t model_id;
+    const char *volatile stage;         /* the report's current stage (a string literal) */
+    craft_report_stats stats;
+    craft_error err;
+} ExportJob;
+
+static void export_job_free(ExportJob *j)
+{
+    g_free(j->store); g_free(j->path); g_free(j->what); g_free(j->order_id);
+    g_free(j->search); g_free(j->description);
+    g_free(j);
+}
+
+static void export_progress(void *user, const char *stage, int64_t done, int64_t total)
+{
+    ExportJob *j = user;
+    g_atomic_pointer_set(&j->stage, stage);
+    if (total > 0) g_atomic_int_set(&j->win->job_done_milli, (gint)MIN(1000, 1000 * done / total));
+}
+
+static void export_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
+{
+    ExportJob *j = data;
+    craft_store *s = NULL;
+    if (craft_store_open(&s, j->store, CRAFT_STORE_READONLY, &j->err) != CRAFT_OK) {
+        g_task_return_boolean(task, FALSE);
+        return;
+    }
+    craft_report_selection sel;
+    craft_report_selection_init(&sel);
+    const char *ids[1] = {j->order_id};
+    if (j->order_id) {
+        sel.order_ids = ids;
+        sel.n_order_ids = 1;
+    } else {
+        sel.query = j->query;
+        sel.query.search = j->search;
+    }
+    sel.model_id = j->model_id;
+    sel.description = j->description;
+    craft_report_options o = {.format = CRAFT_REPORT_AUTO, .progress = export_progress, .user = j,
+                              .cancel = &j->win->job_cancel_flag};
+    int rc = craft_report_write(s, &sel, j->path, &o, &j->stats, &j->err);
+    craft_store_close(s);
+    g_task_return_boolean(task, rc == CRAFT_OK);
+}
+
+/* The job bar's label follows the report's stage. */
+static gboolean export_tick(gpointer user)
+{
+    ExportJob *j = user;
+    const char *stage = g_atomic_pointer_get(&j->stage);
+    char *t = g_strdup_printf("Exporting the report of %s%s%s", j->what, stage ? " · " : "", stage ? stage : "");
+    gtk_label_set_text(j->win->progress_label, t);
+    g_free(t);
+    return G_SOURCE_CONTINUE;
+}
+
+static void export_done(GObject *src, GAsyncResult *res, gpointer user)
+{
+    CraftWindow *self = CRAFT_WINDOW(src);
+    ExportJob *j = g_task_get_task_data(G_TASK(res));
+    g_clear_handle_id(&self->export_timer, g_source_remove);
+    job_end(self);
+    char *base = g_path_get_basename(j->path);
+    if (g_task_propagate_boolean(G_TASK(res), NULL)) {
+        char *t = j->stats.pages > 0
+                      ? g_strdup_printf("Report saved: %s (%" G_GINT64_FORMAT " cases, %" G_GINT64_FORMAT " pages, %.1f s)",
+                                        base, j->stats.n_cases, j->stats.pages, j->stats.seconds)
+                      : g_strdup_printf("Report saved: %s (%" G_GINT64_FORMAT " %s, %.1f s)", base, j->stats.n_cases,
+                                        craft_report_format_from_path(j->path) == CRAFT_REPORT_CSV ? "rows" : "cases",
+                                        j->stats.seconds);
+        craft_window_toast(self, t);
+        g_free(t);
+        self->exports_done++;
+    } else if (j->err.code == CRAFT_ECANCELLED) {
+        char *t = g_strdup_printf("Export cancelled: %s was left as it was", base);
+        craft_window_toast(self, t);
+        g_free(t);
+        self->exports_failed++;
+    } else {
+        const char *hint = j->err.code == CRAFT_EIO ? "Choose a folder you can write to and export again."
+                           : j->err.code == CRAFT_EINPUT ? "Change the filters or the selected order and export again."
+                                                         : "Nothing was written; try again or export as another format.";
+        char *t = g_strdup_printf("%s %s", j->err.msg[0] ? j->err.msg : "the report could not be made.", hint);
+        char *what = g_strdup_printf("Exporting %s", base);
+        show_error(self, what, t);
+        g_free(what);
+        g_free(t);
+        self->exports_failed++;
+    }
+    g_free(base);
+}
+
+static void start_export(CraftWindow *self, ExportJob *j, const char *path)
+{
+    /* a name without a known extension gets .pdf: the format follows the extension */
+    j->path = craft_report_format_from_path(path) == CRAFT_REPORT_AUTO ? g_strconcat(path, ".pdf", NULL) : g_strdup(path);
+    j->win = self;
+    j->store = g_strdup(self->store_path);
+    j->model_id = self->model_id;
+    char *name = g_strdup_printf("Exporting the report of %s", j->what);
+    job_begin(self, name);
+    g_free(name);
+    GTask *t = g_task_new(self, NULL, export_done, NULL);
+    g_task_set_task_data(t, j, (GDestroyNotify)export_job_free);
+    self->export_timer = g_timeout_add(100, export_tick, j); /* removed in export_done, before j is freed */
+    g_task_run_in_thread(t, export_thread);
+    g_object_unref(t);
+}
+
+static void on_export_file(GtkNativeDialog *d, int response, ExportJob *j)
+{
+    CraftWindow *self = j->win;
+    if (response == GTK_RESPONSE_ACCEPT) {
+        GFile *f = gtk_file_chooser_get_file(GTK_FILE_CHOOSER(d));
+        char *path = g_file_get_path(f);
+        /* a name typed without an extension takes the chosen filter's */
+        const char *ext = NULL;
+        GtkFileFilter *filter = gtk_file_chooser_get_filter(GTK_FILE_CHOOSER(d));
+        if (filter) ext = g_object_get_data(G_OBJECT(filter), "craft-ext");
+        if (path && craft_report_format_from_path(path) == CRAFT_REPORT_AUTO && ext) {
+            char *p2 = g_strconcat(path, ext, NULL);
+            g_free(path);
+            path = p2;
+        }
+        if (path) start_export(self, j, path);
+        else { show_error(self, "Export", "That location is not a local file: choose a folder on this computer."); export_job_free(j); }
+        g_free(path);
+        g_object_unref(f);
+    } else {
+        export_job_free(j);
+    }
+    g_object_unref(d);
+}
+
+static void add_export_filter(GtkFileChooser *fc, const char *name, const char *pattern, const char *ext)
+{
+    GtkFileFilter *f = gtk_file_filter_new();
+    gtk_file_filter_set_name(f, name);
+    gtk_file_filter_add_pattern(f, pattern);
+    g_object_set_data(G_OBJECT(f), "craft-ext", (gpointer)ext);
+    gtk_file_chooser_add_filter(fc, f);
+    g_object_unref(f);
+}
+
+/* Asks where to save (or takes CRAFTDESK_EXPORT_PATH), then exports; takes j. */
+static void choose_export_file(CraftWindow *self, ExportJob *j, const char *suggested)
+{
+    j->win = self;
+    const char *given = g_getenv("CRAFTDESK_EXPORT_PATH");
+    if (given && *given) {
+        start_export(self, j, given);
+        return;
+    }
+    GtkFileChooserNative *d = gtk_file_chooser_native_new("Export Report", GTK_WINDOW(self), GTK_FILE_CHOOSER_ACTION_SAVE,
+                                                          "_Export", "_Cancel");
+    GtkFileChooser *fc = GTK_FILE_CHOOSER(d);
+    add_export_filter(fc, "PDF report (*.pdf)", "*.pdf", ".pdf");
+    add_export_filter(fc, "JSON evidence (*.json)", "*.json", ".json");
+    add_export_filter(fc, "Markdown report (*.md)", "*.md", ".md");
+    add_export_filter(fc, "Queue as CSV (*.csv)", "*.csv", ".csv");
+    gtk_file_chooser_set_current_name(fc, suggested);
+    gtk_native_dialog_set_modal(GTK_NATIVE_DIALOG(d), TRUE);
+    g_signal_connect(d, "response", G_CALLBACK(on_export_file), j);
+    gtk_native_dialog_show(GTK_NATIVE_DIALOG(d));
+}
+
+static gboolean export_allowed(CraftWindow *self)
+{
+    if (!self->store) { craft_window_toast(self, "Open a case store first, then export"); return FALSE; }
+    if (self->job_timer) { craft_window_toast(self, "Wait for the running job to finish (or cancel it), then export"); return FALSE; }
+    return TRUE;
+}
+
+static void act_export_case(GSimpleAction *a, GVariant *p, gpointer user)
+{
+    CraftWindow *self = user;
+    if (!export_allowed(self)) return;
+    if (!self->has_detail) { craft_window_toast(self, "Select an order in the queue to export its case"); return; }
+    ExportJob *j = g_new0(ExportJob, 1);
+    j->order_id = g_strdup(self->detail.order_id);
+    j->what = g_strdup(self->detail.order_id);
+    char *suggested = g_strdup_printf("%s-report.pdf", self->detail.order_id);
+    for (char *c = suggested; *c; c++) if (*c == '/' || *c == '\\') *c = '_'; /* ids are data, not paths */
+    choose_export_file(self, j, suggested);
+    g_free(suggested);
+}
+
+/* The label of a drop-down's selected string ("" when none). */
+static const char *dropdown_label(GtkDropDown *d)
+{
+    gpointer item = gtk_drop_down_get_selected_item(d);
+    return GTK_IS_STRING_OBJECT(item) ? gtk_string_object_get_string(item) : "";
+}
+
+static void act_export_selection(GSimpleAction *a, GVariant *p, gpointer user)
+{
+    CraftWindow *self = user;
+    if (!export_allowed(self)) return;
+    if (craft_queue_model_is_selection(self->queue)) {
+        craft_window_toast(self, "A score-space selection cannot be exported yet: change a filter to return to the queue, then export");
+        return;
+    }
+    if (g_list_model_get_n_items(G_LIST_MODEL(self->queue)) == 0) {
+        craft_window_toast(self, "The queue is empty: widen the filters, then export");
+        return;
+    }
+    ExportJob *j = g_new0(ExportJob, 1);
+    fill_queue_query(self, &j->query);
+    j->search = g_strdup(j->query.search);
+    j->query.search = NULL; /* the worker points it at j->search */
+    GString *d = g_string_new("Queue: ");
+    g_string_append(d, dropdown_label(self->status_filter));
+    if (j->query.cls >= 0) g_string_append_printf(d, ", class %s", dropdown_label(self->class_filter));
+    if (j->query.min_score > 0) g_string_append_printf(d, ", score at least %.2f", j->query.min_score);
+    if (j->search) g_string_append_printf(d, ", matching \"%s\"", j->search);
+    g_string_append_printf(d, ", sorted by %s", dropdown_label(self->sort_choice));
+    j->description = g_string_free(d, FALSE);
+    guint n = g_list_model_get_n_items(G_LIST_MODEL(self->queue));
+    j->what = g_strdup_printf("%u queued orders", n);
+    choose_export_file(self, j, "queue-report.pdf");
+}
+
 static const GActionEntry win_actions[] = {
     {"import", act_import}, {"score", act_score}, {"cancel-job", act_cancel},
     {"next-case", act_next}, {"previous-case", act_prev},
@@ -1858,6 +2113,7 @@ static const GActionEntry win_actions[] = {
     {"decide-escalate", act_decide}, {"decide-needs-info", act_decide},
     {"toggle-modality", act_toggle_modality, "i"}, {"search", act_search}, {"show-score-space", act_space},
     {"train", act_train}, {"show-view", act_show_view, "s"},
+    {"export-case", act_export_case}, {"export-selection", act_export_selection},
 };
 
 static void craft_window_init(CraftWindow *self)

@@ -22,6 +22,9 @@ double craft_window_get_subset_score(CraftWindow *self, int k);
 const char *craft_window_get_subset_text(CraftWindow *self);
 /* TRUE once the selected order's engine inputs are loaded (toggles re-score at once). */
 gboolean craft_window_rescore_ready(CraftWindow *self);
+/* Exports (win.export-case, win.export-selection) finished so far: saved, and failed or cancelled. */
+guint craft_window_get_exports_done(CraftWindow *self);
+guint craft_window_get_exports_failed(CraftWindow *self);
 /* Switches auxiliary number i (0-based among the auxiliaries) on or off, as its switch does. */
 gboolean craft_window_set_modality(CraftWindow *self, int aux, gboolean on);
 /* Drags a selection rectangle over the score space (widget pixels) as the user

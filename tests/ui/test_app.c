@@ -215,6 +215,61 @@ static void on_activate(GApplication *app, gpointer user)
     craft_case_free(&c);
     craft_store_close(s);
 
+    /* exports without the file chooser (CRAFTDESK_EXPORT_PATH): the case as PDF, the queue as CSV */
+    set_phase("export");
+    char *dir = g_path_get_dirname(store);
+    char *pdf = g_build_filename(dir, "case-report.pdf", NULL);
+    char *csv = g_build_filename(dir, "queue.csv", NULL);
+    guint done0 = craft_window_get_exports_done(w), failed0 = craft_window_get_exports_failed(w);
+    char *exported = g_strdup(craft_window_get_order_id(w)); /* a decision may have moved to the next case */
+    CHECK(exported != NULL);
+    g_setenv("CRAFTDESK_EXPORT_PATH", pdf, TRUE);
+    g_action_group_activate_action(G_ACTION_GROUP(w), "export-case", NULL);
+    CHECK(SPIN_UNTIL(craft_window_get_exports_done(w) + craft_window_get_exports_failed(w) > done0 + failed0, 60000));
+    CHECK(craft_window_get_exports_done(w) == done0 + 1);
+    CHECK(g_file_test(pdf, G_FILE_TEST_IS_REGULAR));
+    char *pdftotext = g_find_program_in_path("pdftotext");
+    if (pdftotext) {
+        char *argv_pdf[] = {pdftotext, pdf, "-", NULL};
+        char *text = NULL;
+        int status = -1;
+        CHECK(g_spawn_sync(NULL, argv_pdf, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &text, NULL, &status, NULL));
+        CHECK(status == 0 && text && exported && strstr(text, exported));
+        g_free(text);
+        g_free(pdftotext);
+    } else {
+        printf("  pdftotext not found: the PDF's text is not checked\n");
+    }
+    shoot(w, "export-case-done", "light");
+    guint queued = g_list_model_get_n_items(G_LIST_MODEL(q));
+    g_setenv("CRAFTDESK_EXPORT_PATH", csv, TRUE);
+    g_action_group_activate_action(G_ACTION_GROUP(w), "export-selection", NULL);
+    CHECK(SPIN_UNTIL(craft_window_get_exports_done(w) + craft_window_get_exports_failed(w) > done0 + failed0 + 1, 60000));
+    CHECK(craft_window_get_exports_done(w) == done0 + 2);
+    char *csv_text = NULL;
+    gsize csv_len = 0;
+    CHECK(g_file_get_contents(csv, &csv_text, &csv_len, NULL));
+    /* records, not lines: a quoted field may hold a line break */
+    guint records = 0;
+    gboolean quoted = FALSE;
+    for (gsize i = 0; csv_text && i < csv_len; i++) {
+        if (csv_text[i] == '"') quoted = !quoted;
+        else if (csv_text[i] == '\n' && !quoted) records++;
+    }
+    printf("  export: queue of %u orders -> %u CSV records (header included)\n", queued, records);
+    CHECK(queued > 0 && records == queued + 1);
+    CHECK(csv_text && strncmp(csv_text, "order_id,", 9) == 0);
+    g_free(csv_text);
+    /* a folder that does not exist: an error toast, no crash, nothing counted as saved */
+    char *bad = g_build_filename(dir, "no-such-folder", "x.pdf", NULL);
+    g_setenv("CRAFTDESK_EXPORT_PATH", bad, TRUE);
+    g_action_group_activate_action(G_ACTION_GROUP(w), "export-case", NULL);
+    CHECK(SPIN_UNTIL(craft_window_get_exports_failed(w) > failed0, 60000));
+    CHECK(craft_window_get_exports_done(w) == done0 + 2);
+    shoot(w, "export-error", "light");
+    g_unsetenv("CRAFTDESK_EXPORT_PATH");
+    g_free(bad); g_free(pdf); g_free(exported); g_free(csv); g_free(dir);
+
     /* a rectangle over the whole score space: the queue becomes those orders */
     set_phase("score-space selection");
     g_action_group_activate_action(G_ACTION_GROUP(w), "show-view", g_variant_new_string("space"));
