@@ -88,6 +88,7 @@ struct _CraftWindow {
     char *job_name;
     guint export_timer;                 /* the export's stage label */
     guint exports_done, exports_failed; /* finished exports (tests wait on these) */
+    char *export_message;               /* the last export's toast */
 };
 
 G_DEFINE_FINAL_TYPE(CraftWindow, craft_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -330,6 +331,7 @@ static void load_inputs(CraftWindow *self)
 gboolean craft_window_rescore_ready(CraftWindow *self) { return self->live_ready; }
 guint craft_window_get_exports_done(CraftWindow *self) { return self->exports_done; }
 guint craft_window_get_exports_failed(CraftWindow *self) { return self->exports_failed; }
+const char *craft_window_get_export_message(CraftWindow *self) { return self->export_message; }
 
 static void on_switch(GObject *sw, GParamSpec *p, CraftWindow *self)
 {
@@ -1101,6 +1103,7 @@ static void subset_done(GObject *src, GAsyncResult *res, gpointer user)
     if (j->model_id != self->model_id)
         return;
     g_free(self->subset_table);
+    g_free(self->export_message);
     self->subset_table = j->markup;
     j->markup = NULL;
     fill_model(self);
@@ -1883,7 +1886,7 @@ typedef struct {
     craft_queue_query query;            /* queue export; search points to `search` */
     char *search, *description;
     int64_t model_id;
-    const char *volatile stage;         /* the report's current stage (a string literal) */
+    const char *stage;                  /* the report's current stage (a string literal; g_atomic) */
     craft_report_stats stats;
     craft_error err;
 } ExportJob;
@@ -1940,6 +1943,18 @@ static gboolean export_tick(gpointer user)
     return G_SOURCE_CONTINUE;
 }
 
+/* The export's outcome, shown at once (ahead of queued toasts: the user is waiting
+ * for it); errors stay until dismissed. */
+static void export_toast(CraftWindow *self, const char *text, gboolean error)
+{
+    AdwToast *toast = adw_toast_new(text);
+    adw_toast_set_priority(toast, ADW_TOAST_PRIORITY_HIGH);
+    if (error) adw_toast_set_timeout(toast, 0);
+    adw_toast_overlay_add_toast(self->toasts, toast);
+    g_free(self->export_message);
+    self->export_message = g_strdup(text);
+}
+
 static void export_done(GObject *src, GAsyncResult *res, gpointer user)
 {
     CraftWindow *self = CRAFT_WINDOW(src);
@@ -1954,22 +1969,23 @@ static void export_done(GObject *src, GAsyncResult *res, gpointer user)
                       : g_strdup_printf("Report saved: %s (%" G_GINT64_FORMAT " %s, %.1f s)", base, j->stats.n_cases,
                                         craft_report_format_from_path(j->path) == CRAFT_REPORT_CSV ? "rows" : "cases",
                                         j->stats.seconds);
-        craft_window_toast(self, t);
+        export_toast(self, t, FALSE);
         g_free(t);
         self->exports_done++;
     } else if (j->err.code == CRAFT_ECANCELLED) {
         char *t = g_strdup_printf("Export cancelled: %s was left as it was", base);
-        craft_window_toast(self, t);
+        export_toast(self, t, FALSE);
         g_free(t);
         self->exports_failed++;
     } else {
         const char *hint = j->err.code == CRAFT_EIO ? "Choose a folder you can write to and export again."
                            : j->err.code == CRAFT_EINPUT ? "Change the filters or the selected order and export again."
                                                          : "Nothing was written; try again or export as another format.";
-        char *t = g_strdup_printf("%s %s", j->err.msg[0] ? j->err.msg : "the report could not be made.", hint);
-        char *what = g_strdup_printf("Exporting %s", base);
-        show_error(self, what, t);
-        g_free(what);
+        size_t n = strlen(j->err.msg);
+        while (n && (j->err.msg[n - 1] == '.' || j->err.msg[n - 1] == '\n')) j->err.msg[--n] = 0;
+        char *t = g_strdup_printf("Exporting %s failed: %s. %s", base,
+                                  n ? j->err.msg : "the report could not be made", hint);
+        export_toast(self, t, TRUE);
         g_free(t);
         self->exports_failed++;
     }

@@ -25,6 +25,8 @@ gboolean craft_window_rescore_ready(CraftWindow *self);
 /* Exports (win.export-case, win.export-selection) finished so far: saved, and failed or cancelled. */
 guint craft_window_get_exports_done(CraftWindow *self);
 guint craft_window_get_exports_failed(CraftWindow *self);
+/* The last export's toast ("Report saved: ...", or what went wrong and what to do); NULL before one. */
+const char *craft_window_get_export_message(CraftWindow *self);
 /* Switches auxiliary number i (0-based among the auxiliaries) on or off, as its switch does. */
 gboolean craft_window_set_modality(CraftWindow *self, int aux, gboolean on);
 /* Drags a selection rectangle over the score space (widget pixels) as the user

@@ -240,6 +240,7 @@ static void on_activate(GApplication *app, gpointer user)
     } else {
         printf("  pdftotext not found: the PDF's text is not checked\n");
     }
+    CHECK(g_str_has_prefix(craft_window_get_export_message(w), "Report saved: case-report.pdf"));
     shoot(w, "export-case-done", "light");
     guint queued = g_list_model_get_n_items(G_LIST_MODEL(q));
     g_setenv("CRAFTDESK_EXPORT_PATH", csv, TRUE);
@@ -260,12 +261,36 @@ static void on_activate(GApplication *app, gpointer user)
     CHECK(queued > 0 && records == queued + 1);
     CHECK(csv_text && strncmp(csv_text, "order_id,", 9) == 0);
     g_free(csv_text);
+    /* the queue as PDF, shot while it runs; Cancel pressed at once: either the export
+     * stopped and left no file, or it had already finished and the file is whole */
+    char *qpdf = g_build_filename(dir, "queue.pdf", NULL);
+    g_setenv("CRAFTDESK_EXPORT_PATH", qpdf, TRUE);
+    g_action_group_activate_action(G_ACTION_GROUP(w), "export-selection", NULL);
+    shoot(w, "export-progress", "light");
+    CHECK(SPIN_UNTIL(craft_window_get_exports_done(w) + craft_window_get_exports_failed(w) > done0 + failed0 + 2, 60000));
+    CHECK(craft_window_get_exports_done(w) == done0 + 3);
+    CHECK(g_file_test(qpdf, G_FILE_TEST_IS_REGULAR));
+    printf("  export: %s\n", craft_window_get_export_message(w));
+    char *cpdf = g_build_filename(dir, "cancelled.pdf", NULL);
+    g_setenv("CRAFTDESK_EXPORT_PATH", cpdf, TRUE);
+    g_action_group_activate_action(G_ACTION_GROUP(w), "export-selection", NULL);
+    g_action_group_activate_action(G_ACTION_GROUP(w), "cancel-job", NULL);
+    CHECK(SPIN_UNTIL(craft_window_get_exports_done(w) + craft_window_get_exports_failed(w) > done0 + failed0 + 3, 60000));
+    gboolean cancelled = craft_window_get_exports_failed(w) == failed0 + 1;
+    printf("  export: cancel -> %s\n", craft_window_get_export_message(w));
+    CHECK(cancelled ? !g_file_test(cpdf, G_FILE_TEST_EXISTS) && g_str_has_prefix(craft_window_get_export_message(w), "Export cancelled")
+                    : g_file_test(cpdf, G_FILE_TEST_IS_REGULAR));
+    guint failed1 = craft_window_get_exports_failed(w), done1 = craft_window_get_exports_done(w);
+    g_free(qpdf); g_free(cpdf);
+
     /* a folder that does not exist: an error toast, no crash, nothing counted as saved */
     char *bad = g_build_filename(dir, "no-such-folder", "x.pdf", NULL);
     g_setenv("CRAFTDESK_EXPORT_PATH", bad, TRUE);
     g_action_group_activate_action(G_ACTION_GROUP(w), "export-case", NULL);
-    CHECK(SPIN_UNTIL(craft_window_get_exports_failed(w) > failed0, 60000));
-    CHECK(craft_window_get_exports_done(w) == done0 + 2);
+    CHECK(SPIN_UNTIL(craft_window_get_exports_failed(w) > failed1, 60000));
+    CHECK(craft_window_get_exports_done(w) == done1);
+    printf("  export: bad folder -> %s\n", craft_window_get_export_message(w));
+    CHECK(strstr(craft_window_get_export_message(w), "failed") != NULL);
     shoot(w, "export-error", "light");
     g_unsetenv("CRAFTDESK_EXPORT_PATH");
     g_free(bad); g_free(pdf); g_free(exported); g_free(csv); g_free(dir);
