@@ -614,6 +614,8 @@ int craft_store_model_load(craft_store *s, int64_t model_id, craft_model **out, 
     char *path = store_col_text(st, 1);
     char name[96];
     snprintf(name, sizeof name, "model %lld in the store", (long long)model_id);
+    char sha[65];
+    snprintf(sha, sizeof sha, "%s", sqlite3_column_text(st, 2) ? (const char *)sqlite3_column_text(st, 2) : "");
     if (blob)
         rc = craft_model_load_memory(out, blob, (size_t)size, name, err);
     else if (path)
@@ -621,6 +623,16 @@ int craft_store_model_load(craft_store *s, int64_t model_id, craft_model **out, 
     else
         rc = craft_fail(err, CRAFT_EINPUT, "%s: model %lld has neither a blob nor a path", s->path,
                         (long long)model_id);
+    /* The file at a registered path may have been replaced since (a retrained model
+     * written over it): its scores would not be the stored ones. */
+    if (!rc && strcmp((*out)->sha256, sha)) {
+        rc = craft_fail(err, CRAFT_EINPUT,
+                        "%s: the file changed since it was registered as model %lld in %s (sha256 %.12s..., now "
+                        "%.12s...): restore it, or score the store with the new file",
+                        path ? path : name, (long long)model_id, s->path, sha, (*out)->sha256);
+        craft_model_free(*out);
+        *out = NULL;
+    }
     sqlite3_finalize(st);
     free(path);
     return rc;
