@@ -6,6 +6,7 @@
  * that takes 10, invalid UTF-8. Through `craft import`, `craft score` (file and
  * --db) and `craft train` where they apply. */
 #include "hardening_util.h"
+#include "store.h"
 
 static const char *model;      /* tiny-multilabel: txt embeddings 10 wide */
 static const char *config;     /* its config, for craft train */
@@ -459,6 +460,32 @@ static void test_invalid_utf8(void)
     expect(65, score, where, "UTF-8");
 }
 
+/* A model registered by path, then replaced on disk (a retrained model written over
+ * it): loading it from the store is refused, naming the change, instead of scoring
+ * with a model other than the one whose predictions are stored. */
+static void test_replaced_model_file(void)
+{
+    const char *db = path_in("replaced.db"), *ckpt = path_in("replaced.safetensors");
+    make_store(db);
+    CU_ASSERT_EQUAL_FATAL(copy_file(model, ckpt), 0);
+    const char *sc[] = {"score", "--db", db, "--model", ckpt, "--threads", "1", NULL};
+    CU_ASSERT_EQUAL_FATAL(run_craft(NULL, sc), 0);
+    craft_store *s;
+    craft_error err;
+    craft_model *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(craft_store_open(&s, db, CRAFT_STORE_READONLY, &err), CRAFT_OK);
+    int64_t id = craft_store_latest_model(s);
+    CU_ASSERT_EQUAL(craft_store_model_load(s, id, &m, &err), CRAFT_OK);
+    craft_model_free(m);
+    CU_ASSERT_EQUAL_FATAL(copy_file(fixture("tiny-train-multilabel.safetensors"), ckpt), 0);
+    m = NULL;
+    CU_ASSERT_NOT_EQUAL(craft_store_model_load(s, id, &m, &err), CRAFT_OK);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "changed since it was registered"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, ckpt));
+    craft_store_close(s);
+}
+
 int main(void)
 {
     need_craft();
@@ -497,7 +524,8 @@ int main(void)
         !CU_add_test(s, "deeply nested JSON", test_deeply_nested_json) ||
         !CU_add_test(s, "NaN and infinity", test_nan_and_infinity) ||
         !CU_add_test(s, "100,000-wide embedding against a 10-wide model", test_100000_wide_embedding) ||
-        !CU_add_test(s, "invalid UTF-8", test_invalid_utf8)) {
+        !CU_add_test(s, "invalid UTF-8", test_invalid_utf8) ||
+        !CU_add_test(s, "a registered model file replaced on disk", test_replaced_model_file)) {
         CU_cleanup_registry();
         return 1;
     }
