@@ -1964,10 +1964,13 @@ static void export_done(GObject *src, GAsyncResult *res, gpointer user)
     char *base = g_path_get_basename(j->path);
     if (g_task_propagate_boolean(G_TASK(res), NULL)) {
         char *t = j->stats.pages > 0
-                      ? g_strdup_printf("Report saved: %s (%" G_GINT64_FORMAT " cases, %" G_GINT64_FORMAT " pages, %.1f s)",
-                                        base, j->stats.n_cases, j->stats.pages, j->stats.seconds)
+                      ? g_strdup_printf("Report saved: %s (%" G_GINT64_FORMAT " %s, %" G_GINT64_FORMAT " pages, %.1f s)",
+                                        base, j->stats.n_cases, j->stats.n_cases == 1 ? "case" : "cases",
+                                        j->stats.pages, j->stats.seconds)
                       : g_strdup_printf("Report saved: %s (%" G_GINT64_FORMAT " %s, %.1f s)", base, j->stats.n_cases,
-                                        craft_report_format_from_path(j->path) == CRAFT_REPORT_CSV ? "rows" : "cases",
+                                        craft_report_format_from_path(j->path) == CRAFT_REPORT_CSV
+                                            ? (j->stats.n_cases == 1 ? "row" : "rows")
+                                            : (j->stats.n_cases == 1 ? "case" : "cases"),
                                         j->stats.seconds);
         export_toast(self, t, FALSE);
         g_free(t);

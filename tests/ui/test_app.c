@@ -265,8 +265,12 @@ static void on_activate(GApplication *app, gpointer user)
      * stopped and left no file, or it had already finished and the file is whole */
     char *qpdf = g_build_filename(dir, "queue.pdf", NULL);
     g_setenv("CRAFTDESK_EXPORT_PATH", qpdf, TRUE);
+    /* no revealer animation, so the shot shows the progress bar while the job runs */
+    g_object_set(gtk_settings_get_default(), "gtk-enable-animations", FALSE, NULL);
     g_action_group_activate_action(G_ACTION_GROUP(w), "export-selection", NULL);
+    spin(250);
     shoot(w, "export-progress", "light");
+    g_object_set(gtk_settings_get_default(), "gtk-enable-animations", TRUE, NULL);
     CHECK(SPIN_UNTIL(craft_window_get_exports_done(w) + craft_window_get_exports_failed(w) > done0 + failed0 + 2, 60000));
     CHECK(craft_window_get_exports_done(w) == done0 + 3);
     CHECK(g_file_test(qpdf, G_FILE_TEST_IS_REGULAR));
