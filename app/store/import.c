@@ -28,6 +28,7 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -938,6 +939,8 @@ typedef struct {
     uint64_t done, total;
     int eof;
     int too_long;            /* the record was longer than MAX_LINE (skipped) */
+    int regular;             /* a regular file (its pages can be dropped once read) */
+    off_t dropped;           /* bytes from the start given back to the page cache */
 } input;
 
 #define CHUNK (1u << 20)
@@ -958,8 +961,10 @@ static int input_open(input *in, const char *path, craft_error *err)
             fclose(in->f);
             return craft_fail(err, CRAFT_EIO, "%s: cannot open: is a directory", path);
         }
-        if (S_ISREG(st.st_mode))
+        if (S_ISREG(st.st_mode)) {
             in->total = (uint64_t)st.st_size;
+            in->regular = 1;
+        }
     }
     if (!(in->chunk = malloc(CHUNK))) {
         if (in->f != stdin)
@@ -983,6 +988,16 @@ static inline int input_byte(input *in)
     if (in->chunk_pos == in->chunk_len) {
         if (in->eof)
             return -1;
+        if (in->regular) {
+            /* the text read so far is parsed: let the kernel drop it from its page
+             * cache, so a file larger than memory does not push out the store's
+             * own pages (the WAL the commit copies back, the B-tree pages) */
+            off_t at = ftello(in->f);
+            if (at > in->dropped) {
+                posix_fadvise(fileno(in->f), in->dropped, at - in->dropped, POSIX_FADV_DONTNEED);
+                in->dropped = at;
+            }
+        }
         in->chunk_len = fread(in->chunk, 1, CHUNK, in->f);
         in->chunk_pos = 0;
         if (in->chunk_len == 0) {
