@@ -326,6 +326,12 @@ gboolean craft_queue_model_set_orders(CraftQueueModel *self, craft_store *store,
 }
 
 gboolean craft_queue_model_is_selection(CraftQueueModel *self) { return self->ids != NULL; }
+
+const int64_t *craft_queue_model_get_orders(CraftQueueModel *self, guint *n)
+{
+    *n = self->ids ? self->n_items : 0;
+    return self->ids;
+}
 const craft_queue_counts *craft_queue_model_get_counts(CraftQueueModel *self) { return &self->counts; }
 char **craft_queue_model_get_classes(CraftQueueModel *self) { return self->classes; }
 guint craft_queue_model_get_pages_fetched(CraftQueueModel *self) { return self->pages_fetched; }

@@ -29,6 +29,8 @@ gboolean craft_queue_model_set_orders(CraftQueueModel *self, craft_store *store,
                                       guint n, const craft_queue_counts *counts);
 /* TRUE while the model shows chosen orders rather than a query. */
 gboolean craft_queue_model_is_selection(CraftQueueModel *self);
+/* The chosen orders' row ids while is_selection (owned by the model); NULL otherwise. */
+const int64_t *craft_queue_model_get_orders(CraftQueueModel *self, guint *n);
 /* Counts per status of the current query (valid after set_query). */
 const craft_queue_counts *craft_queue_model_get_counts(CraftQueueModel *self);
 /* Class names of the queue's model (NULL-terminated, owned by the model; may be empty). */

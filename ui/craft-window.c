@@ -1885,6 +1885,8 @@ typedef struct {
     char *order_id;                     /* case export; NULL for the queue */
     craft_queue_query query;            /* queue export; search points to `search` */
     char *search, *description;
+    int64_t *rows;                      /* a score-space selection (row ids); NULL for the query */
+    guint n_rows;
     int64_t model_id;
     const char *stage;                  /* the report's current stage (a string literal; g_atomic) */
     craft_report_stats stats;
@@ -1894,7 +1896,7 @@ typedef struct {
 static void export_job_free(ExportJob *j)
 {
     g_free(j->store); g_free(j->path); g_free(j->what); g_free(j->order_id);
-    g_free(j->search); g_free(j->description);
+    g_free(j->search); g_free(j->description); g_free(j->rows);
     g_free(j);
 }
 
@@ -1903,6 +1905,23 @@ static void export_progress(void *user, const char *stage, int64_t done, int64_t
     ExportJob *j = user;
     g_atomic_pointer_set(&j->stage, stage);
     if (total > 0) g_atomic_int_set(&j->win->job_done_milli, (gint)MIN(1000, 1000 * done / total));
+}
+
+/* The external order ids of a score-space selection's row ids (the report names
+ * orders by id), read a page at a time; NULL with err set on failure. */
+static GPtrArray *selection_order_ids(craft_store *s, ExportJob *j, craft_error *err)
+{
+    GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
+    for (guint at = 0; at < j->n_rows; at += 10000) {
+        craft_queue_page p = {0};
+        if (craft_store_queue_rows(s, j->model_id, j->rows + at, (int)MIN(10000u, j->n_rows - at), &p, err) != CRAFT_OK) {
+            g_ptr_array_unref(ids);
+            return NULL;
+        }
+        for (int i = 0; i < p.n; i++) g_ptr_array_add(ids, g_strdup(p.rows[i].order_id));
+        craft_queue_page_free(&p);
+    }
+    return ids;
 }
 
 static void export_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
@@ -1916,9 +1935,19 @@ static void export_thread(GTask *task, gpointer src, gpointer data, GCancellable
     craft_report_selection sel;
     craft_report_selection_init(&sel);
     const char *ids[1] = {j->order_id};
+    GPtrArray *chosen = NULL;
     if (j->order_id) {
         sel.order_ids = ids;
         sel.n_order_ids = 1;
+    } else if (j->rows) {
+        chosen = selection_order_ids(s, j, &j->err);
+        if (!chosen) {
+            craft_store_close(s);
+            g_task_return_boolean(task, FALSE);
+            return;
+        }
+        sel.order_ids = (const char *const *)chosen->pdata;
+        sel.n_order_ids = (int)chosen->len;
     } else {
         sel.query = j->query;
         sel.query.search = j->search;
@@ -1928,6 +1957,7 @@ static void export_thread(GTask *task, gpointer src, gpointer data, GCancellable
     craft_report_options o = {.format = CRAFT_REPORT_AUTO, .progress = export_progress, .user = j,
                               .cancel = &j->win->job_cancel_flag};
     int rc = craft_report_write(s, &sel, j->path, &o, &j->stats, &j->err);
+    if (chosen) g_ptr_array_unref(chosen);
     craft_store_close(s);
     g_task_return_boolean(task, rc == CRAFT_OK);
 }
@@ -2101,15 +2131,23 @@ static void act_export_selection(GSimpleAction *a, GVariant *p, gpointer user)
 {
     CraftWindow *self = user;
     if (!export_allowed(self)) return;
-    if (craft_queue_model_is_selection(self->queue)) {
-        craft_window_toast(self, "A score-space selection cannot be exported yet: change a filter to return to the queue, then export");
-        return;
-    }
     if (g_list_model_get_n_items(G_LIST_MODEL(self->queue)) == 0) {
         craft_window_toast(self, "The queue is empty: widen the filters, then export");
         return;
     }
     ExportJob *j = g_new0(ExportJob, 1);
+    guint n = g_list_model_get_n_items(G_LIST_MODEL(self->queue));
+    if (craft_queue_model_is_selection(self->queue)) {
+        /* the orders chosen in the score space, in the queue's order */
+        guint n_rows = 0;
+        const int64_t *rows = craft_queue_model_get_orders(self->queue, &n_rows);
+        j->rows = g_memdup2(rows, sizeof(int64_t) * MAX(n_rows, 1));
+        j->n_rows = n_rows;
+        j->description = g_strdup_printf("Score-space selection of %u orders", n_rows);
+        j->what = g_strdup_printf("%u selected orders", n_rows);
+        choose_export_file(self, j, "selection-report.pdf");
+        return;
+    }
     fill_queue_query(self, &j->query);
     j->search = g_strdup(j->query.search);
     j->query.search = NULL; /* the worker points it at j->search */
@@ -2120,7 +2158,6 @@ static void act_export_selection(GSimpleAction *a, GVariant *p, gpointer user)
     if (j->search) g_string_append_printf(d, ", matching \"%s\"", j->search);
     g_string_append_printf(d, ", sorted by %s", dropdown_label(self->sort_choice));
     j->description = g_string_free(d, FALSE);
-    guint n = g_list_model_get_n_items(G_LIST_MODEL(self->queue));
     j->what = g_strdup_printf("%u queued orders", n);
     choose_export_file(self, j, "queue-report.pdf");
 }

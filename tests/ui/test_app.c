@@ -306,6 +306,25 @@ static void on_activate(GApplication *app, gpointer user)
     spin(100);
     CHECK(craft_queue_model_is_selection(q));
     CHECK(g_list_model_get_n_items(G_LIST_MODEL(q)) > 0);
+    /* the score-space selection exported as CSV: one row per chosen order */
+    {
+        guint chosen = g_list_model_get_n_items(G_LIST_MODEL(q));
+        guint done2 = craft_window_get_exports_done(w), failed2 = craft_window_get_exports_failed(w);
+        char *dir2 = g_path_get_dirname(store);
+        char *sel_csv = g_build_filename(dir2, "selection.csv", NULL);
+        g_setenv("CRAFTDESK_EXPORT_PATH", sel_csv, TRUE);
+        g_action_group_activate_action(G_ACTION_GROUP(w), "export-selection", NULL);
+        CHECK(SPIN_UNTIL(craft_window_get_exports_done(w) + craft_window_get_exports_failed(w) > done2 + failed2, 60000));
+        CHECK(craft_window_get_exports_done(w) == done2 + 1);
+        g_unsetenv("CRAFTDESK_EXPORT_PATH");
+        char *text = NULL;
+        CHECK(g_file_get_contents(sel_csv, &text, NULL, NULL));
+        guint lines = 0;
+        for (const char *c = text; c && *c; c++) lines += *c == '\n';
+        printf("  export: score-space selection of %u orders -> %u CSV lines (header included)\n", chosen, lines);
+        CHECK(lines == chosen + 1);
+        g_free(text); g_free(sel_csv); g_free(dir2);
+    }
     g_free(order);
     set_phase("end");
     printf("worst main-loop stall: %.1f ms (during: %s)\n", worst_gap / 1000.0, worst_phase);
