@@ -1886,6 +1886,7 @@ typedef struct {
     craft_queue_query query;            /* queue export; search points to `search` */
     char *search, *description;
     int64_t *rows;                      /* a score-space selection (row ids); NULL for the query */
+    int64_t expected;                   /* orders the queue showed (the CSV's progress total) */
     guint n_rows;
     int64_t model_id;
     const char *stage;                  /* the report's current stage (a string literal; g_atomic) */
@@ -1900,11 +1901,22 @@ static void export_job_free(ExportJob *j)
     g_free(j);
 }
 
+/* One bar for the whole export: each stage fills its own stretch of it (the PDF is
+ * gathered, laid out, then rendered; JSON and Markdown are mostly gathering; the CSV
+ * is one stream, whose total, unknown to the store's pager, is the queue's count). */
 static void export_progress(void *user, const char *stage, int64_t done, int64_t total)
 {
     ExportJob *j = user;
     g_atomic_pointer_set(&j->stage, stage);
-    if (total > 0) g_atomic_int_set(&j->win->job_done_milli, (gint)MIN(1000, 1000 * done / total));
+    gboolean pdf = craft_report_format_from_path(j->path) == CRAFT_REPORT_PDF;
+    double from = 0, to = 1;
+    if (!strcmp(stage, "selecting")) from = 0, to = 0.05;
+    else if (!strcmp(stage, "gathering")) from = 0.05, to = pdf ? 0.6 : 0.95;
+    else if (!strcmp(stage, "laying out")) from = 0.6, to = 0.7;
+    else if (!strcmp(stage, "rendering") && pdf) from = 0.7, to = 1;
+    if (total <= 0) total = j->expected;
+    if (total > 0)
+        g_atomic_int_set(&j->win->job_done_milli, (gint)(1000 * (from + (to - from) * MIN(1.0, (double)done / total))));
 }
 
 /* The external order ids of a score-space selection's row ids (the report names
@@ -2143,6 +2155,7 @@ static void act_export_selection(GSimpleAction *a, GVariant *p, gpointer user)
         const int64_t *rows = craft_queue_model_get_orders(self->queue, &n_rows);
         j->rows = g_memdup2(rows, sizeof(int64_t) * MAX(n_rows, 1));
         j->n_rows = n_rows;
+        j->expected = n_rows;
         j->description = g_strdup_printf("Score-space selection of %u orders", n_rows);
         j->what = g_strdup_printf("%u selected orders", n_rows);
         choose_export_file(self, j, "selection-report.pdf");
@@ -2158,6 +2171,7 @@ static void act_export_selection(GSimpleAction *a, GVariant *p, gpointer user)
     if (j->search) g_string_append_printf(d, ", matching \"%s\"", j->search);
     g_string_append_printf(d, ", sorted by %s", dropdown_label(self->sort_choice));
     j->description = g_string_free(d, FALSE);
+    j->expected = n;
     j->what = g_strdup_printf("%u queued orders", n);
     choose_export_file(self, j, "queue-report.pdf");
 }
