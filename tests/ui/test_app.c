@@ -217,6 +217,13 @@ static void on_activate(GApplication *app, gpointer user)
 
     /* exports without the file chooser (CRAFTDESK_EXPORT_PATH): the case as PDF, the queue as CSV */
     set_phase("export");
+    /* the export actions have their accelerators (listed in the shortcuts window) */
+    char **accels = gtk_application_get_accels_for_action(GTK_APPLICATION(app), "win.export-case");
+    CHECK(accels && accels[0] && !strcmp(accels[0], "<Control>e"));
+    g_strfreev(accels);
+    accels = gtk_application_get_accels_for_action(GTK_APPLICATION(app), "win.export-selection");
+    CHECK(accels && accels[0] && !strcmp(accels[0], "<Shift><Control>e"));
+    g_strfreev(accels);
     char *dir = g_path_get_dirname(store);
     char *pdf = g_build_filename(dir, "case-report.pdf", NULL);
     char *csv = g_build_filename(dir, "queue.csv", NULL);
