@@ -10,6 +10,11 @@
 static craft_model *model;
 static char path[64];
 
+static void remove_input(void)
+{
+    unlink(path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -24,6 +29,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     const char *fmt = getenv("FUZZ_FORMAT");
     snprintf(path, sizeof path, "/tmp/craft-fuzz-%d.%s", (int)getpid(), fmt && !strcmp(fmt, "csv") ? "csv" : "jsonl");
+    atexit(remove_input);
     return 0;
 }
 
