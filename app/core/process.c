@@ -11,6 +11,10 @@ void craft_process_init(int argc, char **argv)
     if (getenv("OMP_WAIT_POLICY"))
         return;
     setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    /* The engine calls OpenBLAS single-threaded (it splits products itself); without
+     * this OpenBLAS starts its own pool at load, and one of its threads spins. */
+    if (!getenv("OPENBLAS_NUM_THREADS"))
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
     /* Under valgrind /proc/self/exe is valgrind's own tool, which refuses to run:
      * stay in this process (its preload library shows in LD_PRELOAD). */
     const char *preload = getenv("LD_PRELOAD");
