@@ -2126,6 +2126,7 @@ static void act_export_case(GSimpleAction *a, GVariant *p, gpointer user)
     ExportJob *j = g_new0(ExportJob, 1);
     j->order_id = g_strdup(self->detail.order_id);
     j->what = g_strdup(self->detail.order_id);
+    j->description = g_strdup_printf("The case of order %s", self->detail.order_id);
     char *suggested = g_strdup_printf("%s-report.pdf", self->detail.order_id);
     for (char *c = suggested; *c; c++) if (*c == '/' || *c == '\\') *c = '_'; /* ids are data, not paths */
     choose_export_file(self, j, suggested);

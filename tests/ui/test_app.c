@@ -292,6 +292,7 @@ static void on_activate(GApplication *app, gpointer user)
     CHECK(cancelled ? !g_file_test(cpdf, G_FILE_TEST_EXISTS) && g_str_has_prefix(craft_window_get_export_message(w), "Export cancelled")
                     : g_file_test(cpdf, G_FILE_TEST_IS_REGULAR));
     guint failed1 = craft_window_get_exports_failed(w), done1 = craft_window_get_exports_done(w);
+    g_remove(qpdf); g_remove(cpdf);
     g_free(qpdf); g_free(cpdf);
 
     /* a folder that does not exist: an error toast, no crash, nothing counted as saved */
@@ -304,6 +305,7 @@ static void on_activate(GApplication *app, gpointer user)
     CHECK(strstr(craft_window_get_export_message(w), "failed") != NULL);
     shoot(w, "export-error", "light");
     g_unsetenv("CRAFTDESK_EXPORT_PATH");
+    g_remove(pdf); g_remove(csv);
     g_free(bad); g_free(pdf); g_free(exported); g_free(csv); g_free(dir);
 
     /* a rectangle over the whole score space: the queue becomes those orders */
@@ -330,6 +332,7 @@ static void on_activate(GApplication *app, gpointer user)
         for (const char *c = text; c && *c; c++) lines += *c == '\n';
         printf("  export: score-space selection of %u orders -> %u CSV lines (header included)\n", chosen, lines);
         CHECK(lines == chosen + 1);
+        g_remove(sel_csv);
         g_free(text); g_free(sel_csv); g_free(dir2);
     }
     g_free(order);
