@@ -362,5 +362,13 @@ int main(int argc, char **argv)
     g_signal_connect(app, "activate", G_CALLBACK(on_activate), store);
     int rc = g_application_run(G_APPLICATION(app), 1, argv);
     g_object_unref(app);
+    /* the temporary store and its folder go (the screenshots stay in the build dir) */
+    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < G_N_ELEMENTS(suffixes); i++) {
+        char *f = g_strconcat(store, suffixes[i], NULL);
+        g_remove(f);
+        g_free(f);
+    }
+    g_rmdir(dir);
     return rc || failures ? 1 : 0;
 }
