@@ -215,6 +215,38 @@ static void on_activate(GApplication *app, gpointer user)
     craft_case_free(&c);
     craft_store_close(s);
 
+    /* without CRAFTDESK_EXPORT_PATH the save dialog opens with a suggested name and the
+     * report formats; cancelling it exports nothing */
+    g_unsetenv("CRAFTDESK_EXPORT_PATH");
+    {
+        guint d0 = craft_window_get_exports_done(w), f0 = craft_window_get_exports_failed(w);
+        g_action_group_activate_action(G_ACTION_GROUP(w), "export-case", NULL);
+        GtkWidget *chooser = NULL;
+        for (int tries = 0; tries < 200 && !chooser; tries++) {
+            spin(10);
+            GListModel *tops = gtk_window_get_toplevels();
+            for (guint i = 0; i < g_list_model_get_n_items(tops) && !chooser; i++) {
+                GObject *o = g_list_model_get_item(tops, i);
+                if (GTK_IS_FILE_CHOOSER(o)) chooser = GTK_WIDGET(o);
+                g_object_unref(o);
+            }
+        }
+        CHECK(chooser != NULL);
+        if (chooser) {
+            char *name = gtk_file_chooser_get_current_name(GTK_FILE_CHOOSER(chooser));
+            const char *cur = craft_window_get_order_id(w);
+            printf("  export: the save dialog suggests %s\n", name ? name : "(nothing)");
+            CHECK(name && cur && g_str_has_prefix(name, cur) && g_str_has_suffix(name, "-report.pdf"));
+            GListModel *filters = gtk_file_chooser_get_filters(GTK_FILE_CHOOSER(chooser));
+            CHECK(g_list_model_get_n_items(filters) == 4);
+            g_object_unref(filters);
+            g_free(name);
+            gtk_dialog_response(GTK_DIALOG(chooser), GTK_RESPONSE_CANCEL);
+            spin(100);
+        }
+        CHECK(craft_window_get_exports_done(w) == d0 && craft_window_get_exports_failed(w) == f0);
+    }
+
     /* exports without the file chooser (CRAFTDESK_EXPORT_PATH): the case as PDF, the queue as CSV */
     set_phase("export");
     /* the export actions have their accelerators (listed in the shortcuts window) */
@@ -329,7 +361,7 @@ static void on_activate(GApplication *app, gpointer user)
         char *text = NULL;
         CHECK(g_file_get_contents(sel_csv, &text, NULL, NULL));
         guint lines = 0;
-        for (const char *c = text; c && *c; c++) lines += *c == '\n';
+        for (const char *ch = text; ch && *ch; ch++) lines += *ch == '\n';
         printf("  export: score-space selection of %u orders -> %u CSV lines (header included)\n", chosen, lines);
         CHECK(lines == chosen + 1);
         g_remove(sel_csv);
