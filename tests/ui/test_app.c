@@ -1,7 +1,9 @@
 /* test_app.c: drives the real craftdesk window under a display (Xvfb): open a store
  * made from the fixtures, select an order, switch a modality off, read the changed
  * score, record a decision, check the store and its audit trail; screenshots at
- * 1280x800 in light and dark style; the worst main-loop stall seen by a 5 ms watchdog.
+ * 1280x800 in light and dark style; exports (the case as PDF, the queue as PDF and CSV,
+ * a score-space selection as CSV, Cancel, an unwritable folder, the save dialog);
+ * the worst main-loop stall seen by a 5 ms watchdog.
  * Exits 77 when no display can be opened. */
 #include <math.h>
 #include <stdio.h>
