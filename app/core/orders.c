@@ -52,7 +52,7 @@ static char *xstrdup(const char *s)
     return d;
 }
 
-static void kv_clear(craft_kv *kv)
+void craft_kv_clear(craft_kv *kv)
 {
     for (int i = 0; i < kv->n; i++) {
         free(kv->keys[i]);
@@ -63,7 +63,7 @@ static void kv_clear(craft_kv *kv)
     memset(kv, 0, sizeof *kv);
 }
 
-static int kv_add(craft_kv *kv, const char *k, const char *v)
+int craft_kv_add(craft_kv *kv, const char *k, const char *v)
 {
     char **nk = realloc(kv->keys, sizeof(char *) * (kv->n + 1));
     if (!nk)
@@ -119,9 +119,9 @@ static void clear_row(craft_order_batch *ob, const craft_config *cfg, int i)
     free(ob->ids[i]);
     free(ob->ts[i]);
     ob->ids[i] = ob->ts[i] = NULL;
-    kv_clear(&ob->text[i]);
-    kv_clear(&ob->entities[i]);
-    kv_clear(&ob->raw_features[i]);
+    craft_kv_clear(&ob->text[i]);
+    craft_kv_clear(&ob->entities[i]);
+    craft_kv_clear(&ob->raw_features[i]);
     ob->has_labels[i] = 0;
     if (cfg)
         craft_batch_clear_order(&ob->in, cfg, i);
@@ -396,7 +396,7 @@ static int raw_feature(craft_order_batch *ob, int row, const char *name, const c
     } else if (kind == 2) {
         str = "";
     }
-    return kv_add(&ob->raw_features[row], name, str);
+    return craft_kv_add(&ob->raw_features[row], name, str);
 }
 
 static int set_label(craft_reader *r, craft_order_batch *ob, int row, int k, double v, craft_error *err)
@@ -543,7 +543,7 @@ static int string_map(craft_reader *r, const cJSON *obj, const char *what, craft
             continue;
         if (!cJSON_IsString(v))
             return reader_fail(r, err, "\"%s.%.60s\" must be a string", what, v->string);
-        if (keep && kv_add(dst, v->string, v->valuestring))
+        if (keep && craft_kv_add(dst, v->string, v->valuestring))
             return craft_fail(err, CRAFT_ENOMEM, "out of memory");
     }
     return CRAFT_OK;
@@ -940,11 +940,11 @@ static int parse_csv_order(craft_reader *r, craft_order_batch *ob, int row, int 
             }
             break;
         case COL_TEXT:
-            if (v[0] && ob->keep_raw && kv_add(&ob->text[row], name + 5, v))
+            if (v[0] && ob->keep_raw && craft_kv_add(&ob->text[row], name + 5, v))
                 return craft_fail(err, CRAFT_ENOMEM, "out of memory");
             break;
         case COL_ENTITY:
-            if (v[0] && ob->keep_raw && kv_add(&ob->entities[row], name + 7, v))
+            if (v[0] && ob->keep_raw && craft_kv_add(&ob->entities[row], name + 7, v))
                 return craft_fail(err, CRAFT_ENOMEM, "out of memory");
             break;
         case COL_EMB: {

@@ -36,6 +36,10 @@ void craft_order_batch_free(craft_order_batch *ob);
 /* Forgets the orders held (keeps the allocations). */
 void craft_order_batch_reset(craft_order_batch *ob, const craft_config *cfg);
 const char *craft_kv_get(const craft_kv *kv, const char *key);
+/* Appends a copy of (k, v); -1 when out of memory (nothing added). */
+int craft_kv_add(craft_kv *kv, const char *k, const char *v);
+/* Frees every entry and empties kv. */
+void craft_kv_clear(craft_kv *kv);
 
 typedef enum { CRAFT_FORMAT_AUTO, CRAFT_FORMAT_JSONL, CRAFT_FORMAT_CSV } craft_format;
 

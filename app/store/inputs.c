@@ -9,29 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int kv_push(craft_kv *kv, const char *k, const char *v)
-{
-    char **nk = realloc(kv->keys, sizeof(char *) * (kv->n + 1));
-    if (!nk)
-        return -1;
-    kv->keys = nk;
-    char **nv = realloc(kv->values, sizeof(char *) * (kv->n + 1));
-    if (!nv)
-        return -1;
-    kv->values = nv;
-    kv->keys[kv->n] = store_strdup(k);
-    kv->values[kv->n] = store_strdup(v);
-    kv->n++;
-    return 0;
-}
-
-static void kv_reset(craft_kv *kv)
-{
-    store_free_strings(kv->keys, kv->n);
-    store_free_strings(kv->values, kv->n);
-    memset(kv, 0, sizeof *kv);
-}
-
 static int read_kv(craft_store *s, const char *sql, int64_t id, craft_kv *kv, craft_error *err)
 {
     sqlite3_stmt *st;
@@ -40,7 +17,7 @@ static int read_kv(craft_store *s, const char *sql, int64_t id, craft_kv *kv, cr
     sqlite3_bind_int64(st, 1, id);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (kv_push(kv, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1))) {
+        if (craft_kv_add(kv, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1))) {
             rc = SQLITE_NOMEM;
             break;
         }
@@ -155,7 +132,7 @@ static int replay_graph(craft_store *s, const craft_config *cfg, craft_graph *g,
             int64_t oid = r2 == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
             if (cur && oid != cur) {
                 rc = craft_graph_observe(g, &ents, t, has_labels ? labels : NULL, err);
-                kv_reset(&ents);
+                craft_kv_clear(&ents);
                 cur = 0;
                 if (rc)
                     break;
@@ -182,7 +159,7 @@ static int replay_graph(craft_store *s, const craft_config *cfg, craft_graph *g,
                 }
                 sqlite3_reset(lab);
             }
-            if (kv_push(&ents, (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3))) {
+            if (craft_kv_add(&ents, (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3))) {
                 rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
                 break;
             }
@@ -190,7 +167,7 @@ static int replay_graph(craft_store *s, const craft_config *cfg, craft_graph *g,
         if (!rc && r2 != SQLITE_DONE)
             rc = store_fail(s, err, "reading earlier orders for the graph encoder");
         sqlite3_finalize(st);
-        kv_reset(&ents);
+        craft_kv_clear(&ents);
     }
     sqlite3_finalize(lab);
     free(labels);

@@ -8,29 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int kv_push(craft_kv *kv, const char *k, const char *v)
-{
-    char **nk = realloc(kv->keys, sizeof(char *) * (kv->n + 1));
-    if (!nk)
-        return -1;
-    kv->keys = nk;
-    char **nv = realloc(kv->values, sizeof(char *) * (kv->n + 1));
-    if (!nv)
-        return -1;
-    kv->values = nv;
-    kv->keys[kv->n] = store_strdup(k);
-    kv->values[kv->n] = store_strdup(v);
-    kv->n++;
-    return 0;
-}
-
-static void kv_free(craft_kv *kv)
-{
-    store_free_strings(kv->keys, kv->n);
-    store_free_strings(kv->values, kv->n);
-    memset(kv, 0, sizeof *kv);
-}
-
 /* Fills kv from a two-column query bound to one integer. */
 static int read_pairs(craft_store *s, const char *sql, int64_t id, craft_kv *kv, craft_error *err)
 {
@@ -40,7 +17,7 @@ static int read_pairs(craft_store *s, const char *sql, int64_t id, craft_kv *kv,
     sqlite3_bind_int64(st, 1, id);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (kv_push(kv, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1))) {
+        if (craft_kv_add(kv, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1))) {
             rc = SQLITE_NOMEM;
             break;
         }
@@ -278,9 +255,9 @@ void craft_order_detail_free(craft_order_detail *d)
     free(d->categories);
     free(d->feature_types);
     free(d->values);
-    kv_free(&d->text);
-    kv_free(&d->entities);
-    kv_free(&d->labels);
+    craft_kv_clear(&d->text);
+    craft_kv_clear(&d->entities);
+    craft_kv_clear(&d->labels);
     for (int i = 0; i < d->n_predictions; i++)
         free(d->predictions[i].modalities);
     free(d->predictions);

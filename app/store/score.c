@@ -35,22 +35,6 @@ typedef struct {
     craft_result res[1 << (CRAFT_MAX_MODALITIES - 1)];
 } scorer;
 
-static int kv_push(craft_kv *kv, const char *k, const char *v)
-{
-    char **nk = realloc(kv->keys, sizeof(char *) * (kv->n + 1));
-    if (!nk)
-        return -1;
-    kv->keys = nk;
-    char **nv = realloc(kv->values, sizeof(char *) * (kv->n + 1));
-    if (!nv)
-        return -1;
-    kv->values = nv;
-    kv->keys[kv->n] = store_strdup(k);
-    kv->values[kv->n] = store_strdup(v);
-    kv->n++;
-    return 0;
-}
-
 /* Per-class flag thresholds: the checkpoint's "thresholds" metadata (an array, or
  * a JSON string holding one) where present, else the default. */
 static void read_thresholds(scorer *sc, float fallback)
@@ -197,7 +181,7 @@ static int load_order(scorer *sc, sqlite3_stmt *ord, craft_order_batch *ob, int 
             return err->code;
         sqlite3_bind_int64(st, 1, id);
         while (sqlite3_step(st) == SQLITE_ROW)
-            kv_push(&ob->text[i], (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
+            craft_kv_add(&ob->text[i], (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
         sqlite3_finalize(st);
         if (store_prepare(sc->s, &st,
                           "SELECT e.type, e.entity_id FROM order_entities oe JOIN entities e ON e.id = oe.entity"
@@ -206,7 +190,7 @@ static int load_order(scorer *sc, sqlite3_stmt *ord, craft_order_batch *ob, int 
             return err->code;
         sqlite3_bind_int64(st, 1, id);
         while (sqlite3_step(st) == SQLITE_ROW)
-            kv_push(&ob->entities[i], (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
+            craft_kv_add(&ob->entities[i], (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
         sqlite3_finalize(st);
     }
     sqlite3_bind_int64(sc->labels, 1, id);
