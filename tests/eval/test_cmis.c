@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "eval.h"
+#include "eval_util.h"
 
 #define N_ORDERS 24
 #define N_FEAT 12
@@ -23,46 +24,8 @@
 static char labelled_path[512], truth_path[512], out_path[512];
 static craft_model *tiny;
 
-static const char *fixture(const char *name)
-{
-    static char buf[4][1024];
-    static int next;
-    char *out = buf[next++ % 4];
-    const char *dir = getenv("CRAFT_FIXTURES");
-    snprintf(out, sizeof buf[0], "%s/%s", dir ? dir : "tests/fixtures", name);
-    return out;
-}
-
 /* Labels of order i, class k: a fixed pattern with positives in every class. */
 static int test_label(int i, int k) { return ((i * 5 + k * 3) % 4) < 2; }
-
-static int write_labelled_copy(void)
-{
-    FILE *in = fopen(fixture("tiny-multilabel.orders.jsonl"), "r");
-    FILE *out = fopen(labelled_path, "w");
-    if (!in || !out)
-        return -1;
-    char line[1 << 16];
-    int i = 0;
-    while (fgets(line, sizeof line, in)) {
-        cJSON *o = cJSON_Parse(line);
-        if (!o)
-            return -1;
-        cJSON *labels = cJSON_AddObjectToObject(o, "labels");
-        for (int k = 0; k < 5; k++) {
-            char name[8];
-            snprintf(name, sizeof name, "D%d", k + 1);
-            cJSON_AddNumberToObject(labels, name, test_label(i, k));
-        }
-        char *text = cJSON_PrintUnformatted(o);
-        fprintf(out, "%s\n", text);
-        free(text);
-        cJSON_Delete(o);
-        i++;
-    }
-    fclose(in);
-    return fclose(out) == 0 && i == N_ORDERS ? 0 : -1;
-}
 
 /* D1: num5 synergistic with txt and graph, num10 suppressed by txt, cat0 self-sufficient;
  * D2: num7 synergistic with txt only, a categorical rule on cat1; D9: a class the model lacks. */
@@ -393,7 +356,7 @@ int main(void)
     snprintf(truth_path, sizeof truth_path, "/tmp/craft-test-cmis-%d.truth.json", (int)getpid());
     snprintf(out_path, sizeof out_path, "/tmp/craft-test-cmis-%d.out", (int)getpid());
     craft_error err = {0};
-    if (write_labelled_copy()) {
+    if (write_labelled_copy("tiny-multilabel.orders.jsonl", labelled_path, 5, N_ORDERS, test_label)) {
         fprintf(stderr, "cannot write the labelled copy of the fixture orders\n");
         return 1;
     }
@@ -412,13 +375,10 @@ int main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
+    int rc = run_suites();
     craft_model_free(tiny);
     unlink(labelled_path);
     unlink(truth_path);
     unlink(out_path);
-    return failures ? 1 : 0;
+    return rc;
 }

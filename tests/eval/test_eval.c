@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../eval/eval_util.h"
 #include "baselines.h"
 #include "eval.h"
 #include "metrics.h"
@@ -20,49 +21,9 @@
 static char labelled_path[256];
 static craft_model *tiny;
 
-static const char *fixture(const char *name)
-{
-    static char buf[4][1024];
-    static int next;
-    const char *dir = getenv("CRAFT_FIXTURES");
-    char *out = buf[next++ & 3];
-    snprintf(out, sizeof buf[0], "%s/%s", dir ? dir : "tests/fixtures", name);
-    return out;
-}
-
 /* The label the test gives order i, class k; class D5 (k = 4) is never positive,
  * so its PR-AUC is undefined. */
 static int test_label(int i, int k) { return k == 4 ? 0 : ((i * 7 + k * 3) % 5) < 2; }
-
-/* A labelled copy of the tiny multilabel fixture's orders (they carry none). */
-static int write_labelled_copy(void)
-{
-    snprintf(labelled_path, sizeof labelled_path, "/tmp/craft-test-eval-%d.jsonl", (int)getpid());
-    FILE *in = fopen(fixture("tiny-multilabel.orders.jsonl"), "r");
-    FILE *out = fopen(labelled_path, "w");
-    if (!in || !out)
-        return -1;
-    char line[1 << 16];
-    int i = 0;
-    while (fgets(line, sizeof line, in)) {
-        cJSON *o = cJSON_Parse(line);
-        if (!o)
-            return -1;
-        cJSON *labels = cJSON_AddObjectToObject(o, "labels");
-        for (int k = 0; k < 5; k++) {
-            char name[8];
-            snprintf(name, sizeof name, "D%d", k + 1);
-            cJSON_AddNumberToObject(labels, name, test_label(i, k));
-        }
-        char *text = cJSON_PrintUnformatted(o);
-        fprintf(out, "%s\n", text);
-        free(text);
-        cJSON_Delete(o);
-        i++;
-    }
-    fclose(in);
-    return fclose(out) == 0 && i == N_ORDERS ? 0 : -1;
-}
 
 /* ------------------------------------------------------------- metrics */
 
@@ -627,7 +588,8 @@ static void test_cli_errors(void)
 int main(void)
 {
     craft_error err = {0};
-    if (write_labelled_copy()) {
+    snprintf(labelled_path, sizeof labelled_path, "/tmp/craft-test-eval-%d.jsonl", (int)getpid());
+    if (write_labelled_copy("tiny-multilabel.orders.jsonl", labelled_path, 5, N_ORDERS, test_label)) {
         fprintf(stderr, "cannot write the labelled copy of the fixture orders\n");
         return 1;
     }
@@ -662,11 +624,8 @@ int main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    CU_cleanup_registry();
+    int rc = run_suites();
     craft_model_free(tiny);
     unlink(labelled_path);
-    return failed ? 1 : 0;
+    return rc;
 }

@@ -3,6 +3,7 @@
 #include <CUnit/Basic.h>
 #include <math.h>
 
+#include "../engine/test_util.h"
 #include "metrics.h"
 
 static void test_pr_auc_hand(void)
@@ -45,9 +46,5 @@ int main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return run_suites();
 }

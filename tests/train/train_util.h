@@ -10,40 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/test_util.h"
 #include "craft.h"
 #include "orders.h"
 #include "train.h"
-
-static inline const char *fixture(const char *name)
-{
-    static char buf[4][1024];
-    static int next;
-    const char *dir = getenv("CRAFT_FIXTURES");
-    char *out = buf[next++ & 3];
-    snprintf(out, sizeof buf[0], "%s/%s", dir ? dir : "tests/fixtures", name);
-    return out;
-}
-
-static inline unsigned char *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)n + 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    if (p) {
-        p[n] = 0;
-        *size = (size_t)n;
-    }
-    return p;
-}
 
 /* Every order of a fixture file in one reader batch (cap 64). 0 on success. */
 static inline int read_fixture_orders(craft_order_batch *ob, const craft_config *cfg, const char *name)
