@@ -364,6 +364,36 @@ int craft_store_case_add_note(craft_store *s, int64_t case_id, const char *text,
 
 /* ------------------------------------------------------- audit and notes */
 
+/* Steps `st` to the end, appending one element of `size` bytes per row, filled by
+ * `read`. Returns SQLITE_DONE when every row was read; the caller frees on failure. */
+static int collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, void *), void **out, int *n)
+{
+    int rc, cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            void *nv = realloc(*out, size * cap);
+            if (!nv)
+                return SQLITE_NOMEM;
+            *out = nv;
+        }
+        read(st, (char *)*out + size * (*n)++);
+    }
+    return rc;
+}
+
+static void read_audit_row(sqlite3_stmt *st, void *elem)
+{
+    craft_audit_entry *a = elem;
+    a->id = sqlite3_column_int64(st, 0);
+    a->case_id = sqlite3_column_int64(st, 1);
+    a->at = sqlite3_column_double(st, 2);
+    a->actor = store_col_text(st, 3);
+    a->action = store_col_text(st, 4);
+    a->before = store_col_text(st, 5);
+    a->after = store_col_text(st, 6);
+}
+
 int craft_store_case_audit(craft_store *s, int64_t case_id, craft_audit_entry **out, int *n, craft_error *err)
 {
     *out = NULL;
@@ -373,26 +403,7 @@ int craft_store_case_audit(craft_store *s, int64_t case_id, craft_audit_entry **
                       err))
         return err->code;
     sqlite3_bind_int64(st, 1, case_id);
-    int rc, cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            craft_audit_entry *nv = realloc(*out, sizeof **out * cap);
-            if (!nv) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            *out = nv;
-        }
-        craft_audit_entry *a = &(*out)[(*n)++];
-        a->id = sqlite3_column_int64(st, 0);
-        a->case_id = sqlite3_column_int64(st, 1);
-        a->at = sqlite3_column_double(st, 2);
-        a->actor = store_col_text(st, 3);
-        a->action = store_col_text(st, 4);
-        a->before = store_col_text(st, 5);
-        a->after = store_col_text(st, 6);
-    }
+    int rc = collect_rows(st, sizeof **out, read_audit_row, (void **)out, n);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
         craft_audit_free(*out, *n);
@@ -416,6 +427,16 @@ void craft_audit_free(craft_audit_entry *a, int n)
     free(a);
 }
 
+static void read_note_row(sqlite3_stmt *st, void *elem)
+{
+    craft_note *a = elem;
+    a->id = sqlite3_column_int64(st, 0);
+    a->case_id = sqlite3_column_int64(st, 1);
+    a->at = sqlite3_column_double(st, 2);
+    a->author = store_col_text(st, 3);
+    a->text = store_col_text(st, 4);
+}
+
 int craft_store_case_notes(craft_store *s, int64_t case_id, craft_note **out, int *n, craft_error *err)
 {
     *out = NULL;
@@ -424,24 +445,7 @@ int craft_store_case_notes(craft_store *s, int64_t case_id, craft_note **out, in
     if (store_prepare(s, &st, "SELECT id, case_id, at, author, text FROM notes WHERE case_id = ? ORDER BY id", err))
         return err->code;
     sqlite3_bind_int64(st, 1, case_id);
-    int rc, cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            craft_note *nv = realloc(*out, sizeof **out * cap);
-            if (!nv) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            *out = nv;
-        }
-        craft_note *a = &(*out)[(*n)++];
-        a->id = sqlite3_column_int64(st, 0);
-        a->case_id = sqlite3_column_int64(st, 1);
-        a->at = sqlite3_column_double(st, 2);
-        a->author = store_col_text(st, 3);
-        a->text = store_col_text(st, 4);
-    }
+    int rc = collect_rows(st, sizeof **out, read_note_row, (void **)out, n);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
         craft_notes_free(*out, *n);
