@@ -22,6 +22,7 @@
 
 #include <cblas.h>
 
+#include "craft_hash.h"
 #include "ops.h"
 #include "train.h"
 
@@ -337,13 +338,6 @@ const float *craft_train_tau(const craft_train *t) { return t->tau; }
 
 /* ---------------------------------------------------------------- random */
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* Dropout keeps for rows [0, N) of width C: row i draws from its own stream
  * (seed, salt, i), so the masks do not depend on the thread count. */
 static void dropout_mask(unsigned char *mask, size_t N, int C, float p, uint64_t seed, uint64_t salt)
@@ -351,10 +345,10 @@ static void dropout_mask(unsigned char *mask, size_t N, int C, float p, uint64_t
     const uint64_t thr = (uint64_t)(p * 16777216.0);
 #pragma omp parallel for schedule(static) if (N > 1024)
     for (long i = 0; i < (long)N; i++) {
-        uint64_t s = mix64(seed ^ mix64(salt * 0x9e3779b97f4a7c15ull + (uint64_t)i));
+        uint64_t s = craft_mix64(seed ^ craft_mix64(salt * 0x9e3779b97f4a7c15ull + (uint64_t)i));
         for (int c = 0; c < C; c++) {
             s += 0x9e3779b97f4a7c15ull;
-            mask[(size_t)i * C + c] = (mix64(s) >> 40) >= thr;
+            mask[(size_t)i * C + c] = (craft_mix64(s) >> 40) >= thr;
         }
     }
 }
@@ -1241,7 +1235,7 @@ int craft_train_forward(craft_train *t, const craft_batch *bt, const craft_train
                                   mod->name, mod->tokens);
             int dropped = 0;
             if (present && opts->modality_dropout > 0.0f) {
-                uint64_t r = mix64(opts->seed ^ mix64(0xd809ull * (uint64_t)(m + 1) + (uint64_t)b));
+                uint64_t r = craft_mix64(opts->seed ^ craft_mix64(0xd809ull * (uint64_t)(m + 1) + (uint64_t)b));
                 dropped = (double)(r >> 11) * (1.0 / 9007199254740992.0) < opts->modality_dropout;
             }
             t->avail[m][b] = present && !dropped;

@@ -3,6 +3,8 @@
  * "file:line: reason" and consumed, so callers choose to stop or go on. */
 #include "orders.h"
 
+#include "craft_hash.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -184,19 +186,11 @@ struct craft_reader {
 enum { COL_IGNORE, COL_ID, COL_TS, COL_TEXT, COL_ENTITY, COL_EMB, COL_LABEL, COL_LABEL_CLASS, COL_FEATURE,
        COL_EXTRA_FEATURE };
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 static int feature_index(const craft_reader *r, const char *name)
 {
     if (!r->nslots)
         return -1;
-    for (size_t i = fnv1a(name) & (r->nslots - 1);; i = (i + 1) & (r->nslots - 1)) {
+    for (size_t i = craft_fnv1a_str(name) & (r->nslots - 1);; i = (i + 1) & (r->nslots - 1)) {
         if (!r->slots[i].key)
             return -1;
         if (strcmp(r->slots[i].key, name) == 0)
@@ -261,7 +255,7 @@ int craft_reader_open(craft_reader **out, const char *path, craft_format format,
             return craft_fail(err, CRAFT_ENOMEM, "out of memory");
         }
         for (int j = 0; j < tm->n_features; j++) {
-            size_t i = fnv1a(tm->features[j].name) & (r->nslots - 1);
+            size_t i = craft_fnv1a_str(tm->features[j].name) & (r->nslots - 1);
             while (r->slots[i].key)
                 i = (i + 1) & (r->nslots - 1);
             r->slots[i] = (slot){tm->features[j].name, j};
@@ -460,7 +454,7 @@ static int dup_key(const cJSON *obj)
         return 0;
     int dup = 0;
     for (const cJSON *a = obj->child; a && !dup; a = a->next) {
-        size_t i = fnv1a(a->string) & (cap - 1);
+        size_t i = craft_fnv1a_str(a->string) & (cap - 1);
         while (set[i] && !(dup = strcmp(set[i], a->string) == 0))
             i = (i + 1) & (cap - 1);
         set[i] = a->string;

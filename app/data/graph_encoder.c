@@ -6,13 +6,12 @@
  * order never sees another order of the same time, nor any later one.
  * Layout and formulas: docs/ENCODERS.md. */
 #include "encoders.h"
+#include "craft_hash.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FNV_OFFSET 1469598103934665603ull
-#define FNV_PRIME 1099511628211ull
 #define SKETCH_SEED 0x6A09E667F3BCC909ull
 #define RATE_SMOOTHING 10.0 /* pseudo-orders at the global rate */
 #define LIFT_CLIP 3.0
@@ -49,26 +48,10 @@ struct craft_graph {
     uint64_t observed;
 };
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * FNV_PRIME;
-    return h;
-}
-
-static uint64_t splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static uint64_t entity_hash(int type, const char *id)
 {
     unsigned char t = (unsigned char)type;
-    return fnv(fnv(FNV_OFFSET, &t, 1), id, strlen(id));
+    return craft_fnv1a(craft_fnv1a(CRAFT_FNV_OFFSET, &t, 1), id, strlen(id));
 }
 
 int craft_graph_width(int n_classes) { return CRAFT_GRAPH_TYPES * (1 + n_classes + CRAFT_GRAPH_SKETCH); }
@@ -291,7 +274,7 @@ int craft_graph_encode(craft_graph *g, const craft_kv *entities, double t, float
             o[1 + k] = (float)(lift > LIFT_CLIP ? LIFT_CLIP : lift < -LIFT_CLIP ? -LIFT_CLIP : lift);
         }
         uint64_t x = h ^ SKETCH_SEED;
-        uint64_t bits = splitmix(&x);
+        uint64_t bits = craft_splitmix64(&x);
         for (int j = 0; j < CRAFT_GRAPH_SKETCH; j++)
             o[1 + K + j] = (bits >> j & 1) ? SKETCH_VALUE : -SKETCH_VALUE;
     }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "encoders.h"
+#include "craft_hash.h"
 
 const char *const craft_synth_class_names[CRAFT_SYNTH_CLASSES] = {"D1", "D2", "D3", "D4", "D5"};
 const char *const craft_synth_class_titles[CRAFT_SYNTH_CLASSES] = {
@@ -24,16 +25,9 @@ const double craft_synth_prevalence[CRAFT_SYNTH_CLASSES] = {0.021, 0.051, 0.018,
 
 /* ------------------------------------------------------------ randomness */
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 typedef struct { uint64_t s; } rng;
 
-static uint64_t next64(rng *r) { return mix64(r->s += 0x9E3779B97F4A7C15ull); }
+static uint64_t next64(rng *r) { return craft_mix64(r->s += 0x9E3779B97F4A7C15ull); }
 /* uniform in [0, 1) with 53 bits */
 static double unif(rng *r) { return (double)(next64(r) >> 11) * (1.0 / 9007199254740992.0); }
 static int bern(rng *r, double p) { return unif(r) < p; }
@@ -49,7 +43,7 @@ static double gauss(rng *r)
 /* Hash-derived values of an entity (fixed for a seed, no storage needed). */
 static uint64_t ehash(uint64_t seed, int kind, uint64_t index)
 {
-    return mix64(seed ^ mix64(((uint64_t)kind << 56) ^ index ^ 0xD1B54A32D192ED03ull));
+    return craft_mix64(seed ^ craft_mix64(((uint64_t)kind << 56) ^ index ^ 0xD1B54A32D192ED03ull));
 }
 static double eunif(uint64_t seed, int kind, uint64_t index)
 {
@@ -278,7 +272,7 @@ static int schema_build(schema *s, int F)
             }
         for (int k = base_in_group[g]; k < per_group[g]; k++, filler_index++) {
             feat *f = &s->f[i++];
-            uint64_t h = mix64(0xC0FFEEull + (uint64_t)filler_index);
+            uint64_t h = craft_mix64(0xC0FFEEull + (uint64_t)filler_index);
             f->group = g;
             f->base = -1;
             /* categorical fillers spread evenly over the filler list */
@@ -795,7 +789,7 @@ int craft_synth_write(const craft_synth_options *o, FILE *out, craft_synth_stats
     world_init(&w, o->seed, o->orders);
     craft_synth_stats st = {0};
     buf b = {0};
-    rng r = {mix64(o->seed ^ 0x5F3759DFull)};
+    rng r = {craft_mix64(o->seed ^ 0x5F3759DFull)};
     uint64_t t = 0;
     int rc = CRAFT_OK;
     for (uint64_t i = 0; i < o->orders; i++) {

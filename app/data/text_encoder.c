@@ -3,13 +3,12 @@
  * to the final normalization is integer arithmetic, so the vector does not
  * depend on summation order, FMA contraction or the C library. */
 #include "encoders.h"
+#include "craft_hash.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FNV_OFFSET 1469598103934665603ull
-#define FNV_PRIME 1099511628211ull
 #define TEXT_SEED 0x5EED7E47C2AF7001ull
 #define PROJ_NNZ 4          /* output dimensions touched per n-gram */
 #define MAX_CHARGRAM_WORD 30 /* longer words give no character trigrams */
@@ -25,22 +24,6 @@ struct craft_text_encoder {
     char *lower;      /* lowercased copy of the current field */
     size_t lower_cap;
 };
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * FNV_PRIME;
-    return h;
-}
-
-static uint64_t splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 int craft_text_encoder_new(craft_text_encoder **out, craft_error *err)
 {
@@ -135,8 +118,8 @@ static long add_field(craft_text_encoder *te, const char *name, const char *valu
         unsigned char c = (unsigned char)value[i];
         te->lower[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c); /* ASCII only: no locale */
     }
-    uint64_t prefix = fnv(FNV_OFFSET, name, strlen(name));
-    prefix = fnv(prefix, "\x1f", 1);
+    uint64_t prefix = craft_fnv1a(CRAFT_FNV_OFFSET, name, strlen(name));
+    prefix = craft_fnv1a(prefix, "\x1f", 1);
     const char *s = te->lower, *prev = NULL;
     size_t prev_len = 0;
     long added = 0;
@@ -152,15 +135,15 @@ static long add_field(craft_text_encoder *te, const char *name, const char *valu
         const char *w = s + start;
         size_t len = i - start;
         uint8_t kind = KIND_WORD;
-        uint64_t h = fnv(fnv(prefix, &kind, 1), w, len);
+        uint64_t h = craft_fnv1a(craft_fnv1a(prefix, &kind, 1), w, len);
         if (add_feature(te, h, 4))
             return -1;
         added++;
         if (prev) {
             kind = KIND_BIGRAM;
-            h = fnv(fnv(prefix, &kind, 1), prev, prev_len);
-            h = fnv(h, " ", 1);
-            h = fnv(h, w, len);
+            h = craft_fnv1a(craft_fnv1a(prefix, &kind, 1), prev, prev_len);
+            h = craft_fnv1a(h, " ", 1);
+            h = craft_fnv1a(h, w, len);
             if (add_feature(te, h, 3))
                 return -1;
             added++;
@@ -171,9 +154,9 @@ static long add_field(craft_text_encoder *te, const char *name, const char *valu
             memcpy(padded + 1, w, len);
             padded[len + 1] = '>';
             kind = KIND_CHAR;
-            uint64_t hc = fnv(prefix, &kind, 1);
+            uint64_t hc = craft_fnv1a(prefix, &kind, 1);
             for (size_t k = 0; k + 3 <= len + 2; k++) {
-                if (add_feature(te, fnv(hc, padded + k, 3), 1))
+                if (add_feature(te, craft_fnv1a(hc, padded + k, 3), 1))
                     return -1;
                 added++;
             }
@@ -237,7 +220,7 @@ long craft_text_encode(craft_text_encoder *te, const craft_kv *text, float *out)
         int64_t q = (int64_t)te->weights[j] * (int64_t)isqrt((uint64_t)te->counts[j] << 16);
         uint64_t x = te->keys[j] ^ TEXT_SEED;
         for (int r = 0; r < PROJ_NNZ; r++) {
-            uint64_t z = splitmix(&x);
+            uint64_t z = craft_splitmix64(&x);
             int dim = (int)(z & (CRAFT_TEXT_DIM - 1));
             acc[dim] += (z >> 8 & 1) ? -q : q;
         }

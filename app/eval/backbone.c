@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "baselines.h"
+#include "craft_hash.h"
 #include "metrics.h"
 #include "train.h"
 
@@ -100,14 +101,6 @@ static double log_loss(int task, int n, int K, const float *P, const float *Y)
     return count ? sum / count : 0;
 }
 
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 int craft_eval_backbone_fit_predict(const craft_model *m, const craft_eval_set *s, const int *fit, int n_fit,
                                     const int *val, int n_val, const int *test, int n_test,
                                     const craft_backbone_options *o, float *P, char *detail, size_t detail_len,
@@ -169,7 +162,7 @@ int craft_eval_backbone_fit_predict(const craft_model *m, const craft_eval_set *
     int best_epoch = 0, since = 0, epochs_run = 0;
     for (int epoch = 0; epoch < o->epochs && since < o->patience; epoch++) {
         for (int i = n_fit - 1; i > 0; i--) {
-            int j = (int)(next_rand(&rng) % (uint64_t)(i + 1));
+            int j = (int)(craft_splitmix64(&rng) % (uint64_t)(i + 1));
             int t = order[i];
             order[i] = order[j], order[j] = t;
         }

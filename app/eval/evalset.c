@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "craft_hash.h"
 #include "encoders.h"
 #include "eval.h"
 
@@ -179,24 +180,13 @@ int craft_eval_set_subset(craft_eval_set *dst, const craft_eval_set *src, const 
 
 /* ---------------------------------------------------------------- split */
 
-/* splitmix64's step: golden-ratio increment, then the finalizer. */
-static uint64_t mix64(uint64_t z)
-{
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 double craft_eval_split_hash(const char *order_id, uint64_t seed)
 {
     /* The trainer's split (app/train/trainer.c): FNV-1a over the id, started from
      * the mixed seed, then mixed. Same seed and fraction, same held-out orders:
      * `craft eval --baselines` scores on exactly the trainer's validation part. */
-    uint64_t h = 1469598103934665603ull ^ mix64(seed);
-    for (const unsigned char *c = (const unsigned char *)order_id; *c; c++)
-        h = (h ^ *c) * 1099511628211ull;
-    return (double)(mix64(h) >> 11) * (1.0 / 9007199254740992.0);
+    uint64_t h = craft_fnv1a(CRAFT_FNV_OFFSET ^ craft_hash64(seed), order_id, strlen(order_id));
+    return (double)(craft_hash64(h) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 int craft_eval_training_split(const craft_model *m, double *val_fraction, uint64_t *seed)

@@ -8,16 +8,7 @@
 #include <cblas.h>
 
 #include "baselines.h"
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double uniform01(uint64_t *s) { return (splitmix(s) >> 11) * (1.0 / 9007199254740992.0); }
+#include "craft_hash.h"
 
 static void bind(craft_mlp *m)
 {
@@ -41,9 +32,9 @@ int craft_mlp_init(craft_mlp *m, int in, int hidden, int out, int task, uint64_t
     uint64_t s = seed;
     double a1 = sqrt(6.0 / (in + hidden)), a2 = sqrt(6.0 / (hidden + out));
     for (size_t i = 0; i < (size_t)hidden * in; i++)
-        m->w1[i] = (float)((2 * uniform01(&s) - 1) * a1);
+        m->w1[i] = (float)((2 * craft_unit(&s) - 1) * a1);
     for (size_t i = 0; i < (size_t)out * hidden; i++)
-        m->w2[i] = (float)((2 * uniform01(&s) - 1) * a2);
+        m->w2[i] = (float)((2 * craft_unit(&s) - 1) * a2);
     return CRAFT_OK;
 }
 
@@ -233,7 +224,7 @@ int craft_mlp_train(craft_mlp *m, const float *Xtr, const float *Ytr, int ntr, c
         order[i] = i;
     for (int epoch = 0; epoch < o->epochs && since_best < o->patience; epoch++) {
         for (int i = ntr - 1; i > 0; i--) { /* Fisher-Yates */
-            int j = (int)(splitmix(&rng) % (uint64_t)(i + 1));
+            int j = (int)(craft_splitmix64(&rng) % (uint64_t)(i + 1));
             int t = order[i];
             order[i] = order[j], order[j] = t;
         }

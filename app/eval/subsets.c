@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "craft_hash.h"
 #include "eval.h"
 #include "metrics.h"
 
@@ -112,14 +113,6 @@ typedef struct {
     double spare;
 } gauss_rng;
 
-static uint64_t next_u64(gauss_rng *g)
-{
-    uint64_t z = (g->state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* Standard normal by Box-Muller (both values used). */
 static double next_gauss(gauss_rng *g)
 {
@@ -127,8 +120,8 @@ static double next_gauss(gauss_rng *g)
         g->has_spare = 0;
         return g->spare;
     }
-    double u1 = ((next_u64(g) >> 11) + 1.0) * (1.0 / 9007199254740993.0); /* (0, 1] */
-    double u2 = (next_u64(g) >> 11) * (1.0 / 9007199254740992.0);
+    double u1 = ((craft_splitmix64(&g->state) >> 11) + 1.0) * (1.0 / 9007199254740993.0); /* (0, 1] */
+    double u2 = (craft_splitmix64(&g->state) >> 11) * (1.0 / 9007199254740992.0);
     double r = sqrt(-2.0 * log(u1));
     g->spare = r * sin(2 * M_PI * u2);
     g->has_spare = 1;

@@ -409,6 +409,14 @@ static int do_show(craft_store *s, const opts *op)
         show_json(s, &d);
     else
         show_text(s, &d);
+    if (!op->json && !d.n_predictions) {
+        /* why the model did not score it, when a run skipped it */
+        craft_score_error *e = NULL;
+        int n = 0;
+        if (!craft_store_score_errors(s, op->model_id, 0, d.order_id, 1, &e, &n, &err) && n)
+            printf("  could not score: %s (run %lld)\n", e[0].reason, (long long)e[0].run_id);
+        craft_score_errors_free(e, n);
+    }
     craft_order_detail_free(&d);
     return 0;
 }

@@ -30,8 +30,12 @@ static void help(void)
            "  --perturbation       also store perturbation importance (slow on wide models)\n"
            "  --threads N          CPU threads (default: all cores)\n"
            "  --batch N            orders per engine batch and per commit (default 64)\n\n"
-           "Each batch is committed as it is done: an interrupted run keeps what it stored and is\n"
-           "recorded as such. Progress goes to standard error on a terminal.\n");
+           "A run is all or nothing: its batches are staged in SQLite's temporary folder and stored\n"
+           "in one short transaction at the end, so a failed, interrupted or killed run leaves the\n"
+           "stored scores and cases as they were (the run is recorded as failed or cancelled).\n"
+           "An order whose stored inputs do not fit the model is skipped with its reason (craft order\n"
+           "show ID says it); the others are stored, and the run exits 65 naming the first few.\n"
+           "Progress goes to standard error on a terminal.\n");
 }
 
 static void show_progress(void *user, uint64_t done, uint64_t bytes, uint64_t total, double seconds)
@@ -118,6 +122,22 @@ int craft_store_score_command(int argc, char **argv)
             fprintf(stderr, "scored %llu orders in %.1f s (%.0f orders/s): %llu flagged, %llu new cases (run %lld)\n",
                     (unsigned long long)st.scored, st.seconds, st.seconds > 0 ? st.scored / st.seconds : 0.0,
                     (unsigned long long)st.flagged, (unsigned long long)st.new_cases, (long long)st.run_id);
+        if (!rc && st.failed) {
+            /* the good scores are stored; the orders that could not be scored are named */
+            craft_score_error *e = NULL;
+            int n = 0;
+            fprintf(stderr, "craft score: %s: could not score %llu order%s (the model cannot take their stored"
+                            " inputs; the other orders' scores are stored):\n",
+                    db, (unsigned long long)st.failed, st.failed == 1 ? "" : "s");
+            if (!craft_store_score_errors(s, st.model_id, st.run_id, NULL, 5, &e, &n, &err))
+                for (int i = 0; i < n; i++)
+                    fprintf(stderr, "  %s: could not score: %s\n", e[i].order_id, e[i].reason);
+            if ((uint64_t)n < st.failed)
+                fprintf(stderr, "  ... and %llu more (craft order show ID --db %s says why)\n",
+                        (unsigned long long)(st.failed - (uint64_t)n), db);
+            craft_score_errors_free(e, n);
+            status = EXIT_DATA;
+        }
     }
     craft_store_close(s);
     craft_model_free(m);

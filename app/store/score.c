@@ -1,7 +1,16 @@
 /* score.c: scoring the store's orders with a model: predictions for the full
  * model and every modality subset containing the backbone, explanations, and a
  * case for every flagged order. Orders go through the engine in time order, so
- * the built-in graph encoder only ever sees earlier orders. */
+ * the built-in graph encoder only ever sees earlier orders.
+ *
+ * A run is all or nothing. Each batch's results go to TEMP staging tables of the
+ * run's own connection (no lock on the store, so analysts keep deciding cases);
+ * one short final transaction moves them into the score tables with INSERT ...
+ * SELECT, together with the run's "complete" status. A failed, cancelled or
+ * killed run leaves the score tables as they were, and nothing to clean up: a
+ * connection's TEMP tables end with it. An order that cannot be scored (its
+ * stored inputs do not fit the model) is skipped, its reason kept in
+ * score_errors, and the run goes on. */
 #include "encoders.h"
 #include "scoring.h"
 #include "store_internal.h"
@@ -28,7 +37,7 @@ typedef struct {
     float thr[CRAFT_STORE_MAX_CLASSES];
     feature_map *maps;
     int n_maps;
-    sqlite3_stmt *emb, *labels, *ins_pred, *del_cs, *ins_cs, *ins_expl, *ins_case, *ins_audit;
+    sqlite3_stmt *emb, *labels, *ins_pred, *ins_cs, *ins_expl, *ins_case, *ins_error;
     craft_encoders *enc;
     int n_req;
     craft_request req[1 << (CRAFT_MAX_MODALITIES - 1)];
@@ -81,9 +90,13 @@ static feature_map *map_for(scorer *sc, int64_t dataset_id, craft_error *err)
     while (!failed && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (fm->n == cap) {
             cap = cap ? cap * 2 : 256;
-            fm->to_model = realloc(fm->to_model, sizeof(int) * cap);
-            fm->ds_type = realloc(fm->ds_type, sizeof(int) * cap);
-            if (!fm->to_model || !fm->ds_type) {
+            int *a = realloc(fm->to_model, sizeof(int) * cap);
+            if (a)
+                fm->to_model = a;
+            int *b = a ? realloc(fm->ds_type, sizeof(int) * cap) : NULL;
+            if (b)
+                fm->ds_type = b;
+            if (!a || !b) {
                 failed = craft_fail(err, CRAFT_ENOMEM, "out of memory");
                 break;
             }
@@ -102,16 +115,21 @@ static feature_map *map_for(scorer *sc, int64_t dataset_id, craft_error *err)
         fm->ds_type[fm->n++] = type;
     }
     sqlite3_finalize(st);
-    if (failed)
-        return NULL;
-    if (rc != SQLITE_DONE) {
-        store_fail(sc->s, err, "reading the feature list");
+    if (!failed && rc != SQLITE_DONE)
+        failed = store_fail(sc->s, err, "reading the feature list");
+    if (failed) {
+        /* not kept: the next order of the dataset tries again (and says why again) */
+        free(fm->to_model);
+        free(fm->ds_type);
+        sc->n_maps--;
         return NULL;
     }
     return fm;
 }
 
-/* Loads stored order row (id, order_id, ts, dataset_id, num, cat) into batch row i. */
+/* Loads stored order row (id, order_id, ts, dataset_id, num, cat) into batch row i.
+ * CRAFT_EINPUT: the order's stored inputs do not fit the model (err says why,
+ * without the order id); any other failure is the store's or memory's. */
 static int load_order(scorer *sc, sqlite3_stmt *ord, craft_order_batch *ob, int i, craft_error *err)
 {
     const craft_config *cfg = sc->cfg;
@@ -161,8 +179,8 @@ static int load_order(scorer *sc, sqlite3_stmt *ord, craft_order_batch *ob, int 
         int tokens = sqlite3_column_int(sc->emb, 1), dim = sqlite3_column_int(sc->emb, 2);
         if (dim != mod->dim || tokens < 1 || tokens > mod->tokens) {
             sqlite3_reset(sc->emb);
-            return craft_fail(err, CRAFT_EINPUT, "order \"%.80s\": embedding \"%s\" is %d x %d, the model takes at most %d x %d",
-                              order_id, mod->name, tokens, dim, mod->tokens, mod->dim);
+            return craft_fail(err, CRAFT_EINPUT, "embedding \"%s\" is %d x %d, the model takes at most %d x %d",
+                              mod->name, tokens, dim, mod->tokens, mod->dim);
         }
         memcpy(ob->in.emb[m] + (size_t)i * mod->tokens * mod->dim, sqlite3_column_blob(sc->emb, 3),
                sizeof(float) * tokens * dim);
@@ -170,7 +188,7 @@ static int load_order(scorer *sc, sqlite3_stmt *ord, craft_order_batch *ob, int 
     }
     sqlite3_reset(sc->emb);
     if (cfg->modalities[cfg->backbone].kind == CRAFT_EMBEDDING && ob->in.ntok[cfg->backbone][i] == 0)
-        return craft_fail(err, CRAFT_EINPUT, "order \"%.80s\" has no \"%s\" embedding, the model's backbone", order_id,
+        return craft_fail(err, CRAFT_EINPUT, "no \"%s\" embedding, the model's backbone",
                           cfg->modalities[cfg->backbone].name);
     /* text and entities for the built-in encoders, labels for the graph encoder */
     if (sc->enc) {
@@ -207,6 +225,45 @@ static int load_order(scorer *sc, sqlite3_stmt *ord, craft_order_batch *ob, int 
     return CRAFT_OK;
 }
 
+/* The engine's own checks of one order's inputs (engine/forward.c check_batch),
+ * made per order so that one order the model cannot take is skipped by itself
+ * instead of failing its whole batch. */
+static int check_row(const scorer *sc, const craft_batch *in, int i, craft_error *err)
+{
+    const craft_config *cfg = sc->cfg;
+    for (int j = 0; cfg->tabular >= 0 && j < in->F; j++) {
+        float x = in->tab[(size_t)i * in->F + j];
+        const craft_feature *f = &cfg->modalities[cfg->tabular].features[j];
+        if (isinf(x))
+            return craft_fail(err, CRAFT_EINPUT, "feature \"%s\" is infinite", f->name);
+        if (f->type == CRAFT_CATEGORICAL && !isnan(x) && (x < 1 || x > cfg->bins || x != floorf(x)))
+            return craft_fail(err, CRAFT_EINPUT, "feature \"%s\" has no valid category code", f->name);
+    }
+    for (int m = 0; m < cfg->n_modalities; m++) {
+        const craft_modality *mod = &cfg->modalities[m];
+        if (mod->kind != CRAFT_EMBEDDING)
+            continue;
+        int t = in->ntok[m][i];
+        const float *X = in->emb[m] + (size_t)i * mod->tokens * mod->dim;
+        for (size_t k = 0; k < (size_t)t * mod->dim; k++)
+            if (!isfinite(X[k]))
+                return craft_fail(err, CRAFT_EINPUT, "\"%s\" embedding holds a non-finite value", mod->name);
+    }
+    return CRAFT_OK;
+}
+
+/* Forgets batch row i (an order that could not be loaded) so the next one can take it. */
+static void drop_row(scorer *sc, craft_order_batch *ob, int i)
+{
+    free(ob->ids[i]);
+    free(ob->ts[i]);
+    ob->ids[i] = ob->ts[i] = NULL;
+    craft_kv_clear(&ob->text[i]);
+    craft_kv_clear(&ob->entities[i]);
+    ob->has_labels[i] = 0;
+    craft_batch_clear_order(&ob->in, sc->cfg, i);
+}
+
 static int step(scorer *sc, sqlite3_stmt *st, craft_error *err, const char *what)
 {
     int rc = sqlite3_step(st);
@@ -214,15 +271,15 @@ static int step(scorer *sc, sqlite3_stmt *st, craft_error *err, const char *what
     return rc == SQLITE_DONE ? CRAFT_OK : store_fail(sc->s, err, what);
 }
 
-/* Stores the results of one batch (one transaction). */
-static int store_batch(scorer *sc, const craft_order_batch *ob, const int64_t *ids, uint64_t *flagged,
-                       uint64_t *new_cases, craft_error *err)
+/* Stages the results of one batch in the run's TEMP tables (one transaction
+ * that takes no lock on the store). */
+static int stage_batch(scorer *sc, const craft_order_batch *ob, const int64_t *ids, uint64_t *flagged,
+                       craft_error *err)
 {
     const craft_config *cfg = sc->cfg;
     int K = cfg->n_classes, M = cfg->n_modalities;
     int A = M - 1;
-    double now = store_time();
-    if (store_exec(sc->s, "BEGIN IMMEDIATE", err))
+    if (store_exec(sc->s, "BEGIN", err))
         return err->code;
     int rc = CRAFT_OK;
     float *buf = malloc(sizeof(float) * (size_t)(sc->res[0].T * (A > 0 ? A : 1) + sc->res[0].T * K + 64));
@@ -246,43 +303,32 @@ static int store_batch(scorer *sc, const craft_order_batch *ob, const int64_t *i
             sqlite3_bind_double(st, 6, s[top]);
             sqlite3_bind_blob(st, 7, s, K * (int)sizeof(float), SQLITE_STATIC);
             sqlite3_bind_int64(st, 8, sc->run_id);
-            rc = step(sc, st, err, "storing a prediction");
+            rc = step(sc, st, err, "staging a prediction");
             if (rc || r)
                 continue;
             /* the full model: class scores for the queue, the case rule, explanations */
-            sqlite3_bind_int64(sc->del_cs, 1, oid);
-            sqlite3_bind_int64(sc->del_cs, 2, sc->model_id);
-            rc = step(sc, sc->del_cs, err, "storing class scores");
             for (int k = 0; k < K && !rc; k++) {
                 sqlite3_bind_int64(sc->ins_cs, 1, sc->model_id);
                 sqlite3_bind_int(sc->ins_cs, 2, k);
                 sqlite3_bind_double(sc->ins_cs, 3, s[k]);
                 sqlite3_bind_int64(sc->ins_cs, 4, oid);
-                rc = step(sc, sc->ins_cs, err, "storing class scores");
+                rc = step(sc, sc->ins_cs, err, "staging class scores");
             }
             int flag = 0;
             for (int k = 0; k < K; k++)
                 flag |= s[k] >= sc->thr[k];
             if (!rc && flag) {
                 (*flagged)++;
+                char after[512];
+                snprintf(after, sizeof after,
+                         "{\"status\": \"new\", \"model\": \"%s\", \"class\": \"%.60s\", \"score\": %.6g, "
+                         "\"threshold\": %.6g}",
+                         sc->m->sha256, cfg->classes[top], s[top], sc->thr[top]);
                 sqlite3_bind_int64(sc->ins_case, 1, oid);
-                sqlite3_bind_int64(sc->ins_case, 2, sc->model_id);
-                sqlite3_bind_int(sc->ins_case, 3, top);
-                sqlite3_bind_double(sc->ins_case, 4, s[top]);
-                sqlite3_bind_double(sc->ins_case, 5, now);
-                rc = step(sc, sc->ins_case, err, "creating a case");
-                if (!rc && sqlite3_changes(sc->s->db) == 1) {
-                    (*new_cases)++;
-                    char after[512];
-                    snprintf(after, sizeof after,
-                             "{\"status\": \"new\", \"model\": \"%s\", \"class\": \"%.60s\", \"score\": %.6g, "
-                             "\"threshold\": %.6g}",
-                             sc->m->sha256, cfg->classes[top], s[top], sc->thr[top]);
-                    sqlite3_bind_int64(sc->ins_audit, 1, sqlite3_last_insert_rowid(sc->s->db));
-                    sqlite3_bind_double(sc->ins_audit, 2, now);
-                    sqlite3_bind_text(sc->ins_audit, 3, after, -1, SQLITE_TRANSIENT);
-                    rc = step(sc, sc->ins_audit, err, "writing the audit log");
-                }
+                sqlite3_bind_int(sc->ins_case, 2, top);
+                sqlite3_bind_double(sc->ins_case, 3, s[top]);
+                sqlite3_bind_text(sc->ins_case, 4, after, -1, SQLITE_TRANSIENT);
+                rc = step(sc, sc->ins_case, err, "staging a case");
             }
             if (!rc && sc->req[0].importance) {
                 int T = res->T;
@@ -315,25 +361,57 @@ static int store_batch(scorer *sc, const craft_order_batch *ob, const int64_t *i
                                       SQLITE_TRANSIENT);
                 else
                     sqlite3_bind_null(e, 8);
-                rc = step(sc, e, err, "storing an explanation");
+                rc = step(sc, e, err, "staging an explanation");
             }
         }
     }
     free(buf);
-    if (rc) {
+    if (!rc && sqlite3_exec(sc->s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = store_fail(sc->s, err,
+                        "staging a batch of scores in SQLite's temporary folder ($SQLITE_TMPDIR, $TMPDIR or /var/tmp)");
+    if (rc)
         sqlite3_exec(sc->s->db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
-    }
-    if (store_exec(sc->s, "COMMIT", err)) {
-        sqlite3_exec(sc->s->db, "ROLLBACK", NULL, NULL, NULL);
-        return err->code;
-    }
-    return CRAFT_OK;
+    return rc;
+}
+
+/* Stages an order that could not be scored, with the reason. */
+static int stage_error(scorer *sc, int64_t oid, const char *reason, craft_error *err)
+{
+    sqlite3_bind_int64(sc->ins_error, 1, oid);
+    sqlite3_bind_text(sc->ins_error, 2, reason, -1, SQLITE_TRANSIENT);
+    return step(sc, sc->ins_error, err, "staging a scoring error");
+}
+
+/* The run's staging tables: TEMP, so only this connection sees them and they
+ * go with it (a killed run leaves nothing behind). Emptied for a new run. */
+static const char stage_sql[] =
+    "CREATE TEMP TABLE IF NOT EXISTS stage_predictions(order_id INTEGER NOT NULL, model_id INTEGER NOT NULL,"
+    "  off INTEGER NOT NULL, used INTEGER NOT NULL, top_class INTEGER NOT NULL, top_score REAL NOT NULL,"
+    "  scores BLOB NOT NULL, run_id INTEGER, PRIMARY KEY(order_id, off)) WITHOUT ROWID;"
+    "CREATE TEMP TABLE IF NOT EXISTS stage_class_scores(model_id INTEGER NOT NULL, class INTEGER NOT NULL,"
+    "  score REAL NOT NULL, order_id INTEGER NOT NULL, PRIMARY KEY(order_id, class)) WITHOUT ROWID;"
+    "CREATE TEMP TABLE IF NOT EXISTS stage_explanations(order_id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL,"
+    "  tokens INTEGER NOT NULL, importance BLOB NOT NULL, cmis BLOB, cond_gate BLOB, fuse_gate BLOB, perturb BLOB);"
+    "CREATE TEMP TABLE IF NOT EXISTS stage_cases(order_id INTEGER PRIMARY KEY, top_class INTEGER NOT NULL,"
+    "  top_score REAL NOT NULL, after TEXT NOT NULL);"
+    "CREATE TEMP TABLE IF NOT EXISTS stage_errors(order_id INTEGER PRIMARY KEY, reason TEXT NOT NULL);"
+    "DELETE FROM temp.stage_predictions; DELETE FROM temp.stage_class_scores; DELETE FROM temp.stage_explanations;"
+    "DELETE FROM temp.stage_cases; DELETE FROM temp.stage_errors;";
+
+static void stage_drop(craft_store *s)
+{
+    sqlite3_exec(s->db,
+                 "DROP TABLE IF EXISTS temp.stage_predictions; DROP TABLE IF EXISTS temp.stage_class_scores;"
+                 " DROP TABLE IF EXISTS temp.stage_explanations; DROP TABLE IF EXISTS temp.stage_cases;"
+                 " DROP TABLE IF EXISTS temp.stage_errors",
+                 NULL, NULL, NULL);
 }
 
 static int prepare_all(scorer *sc, craft_error *err)
 {
     craft_store *s = sc->s;
+    if (store_exec(s, stage_sql, err))
+        return err->code;
     if (store_prepare(s, &sc->emb, "SELECT modality, tokens, dim, data FROM embeddings WHERE order_id = ?", err) ||
         store_prepare(s, &sc->labels,
                       "SELECT class, value FROM labels l WHERE order_id = ?1 AND (source = 'decision' OR NOT EXISTS"
@@ -341,23 +419,21 @@ static int prepare_all(scorer *sc, craft_error *err)
                       " AND d.source = 'decision'))",
                       err) ||
         store_prepare(s, &sc->ins_pred,
-                      "INSERT OR REPLACE INTO predictions(order_id, model_id, off, used, top_class, top_score, scores,"
-                      " run_id) VALUES(?,?,?,?,?,?,?,?)",
+                      "INSERT OR REPLACE INTO temp.stage_predictions(order_id, model_id, off, used, top_class,"
+                      " top_score, scores, run_id) VALUES(?,?,?,?,?,?,?,?)",
                       err) ||
-        store_prepare(s, &sc->del_cs, "DELETE FROM class_scores WHERE order_id = ? AND model_id = ?", err) ||
-        store_prepare(s, &sc->ins_cs, "INSERT OR REPLACE INTO class_scores(model_id, class, score, order_id) VALUES(?,?,?,?)",
+        store_prepare(s, &sc->ins_cs,
+                      "INSERT OR REPLACE INTO temp.stage_class_scores(model_id, class, score, order_id)"
+                      " VALUES(?,?,?,?)",
                       err) ||
         store_prepare(s, &sc->ins_expl,
-                      "INSERT OR REPLACE INTO explanations(order_id, model_id, tokens, importance, cmis, cond_gate,"
-                      " fuse_gate, perturb) VALUES(?,?,?,?,?,?,?,?)",
+                      "INSERT OR REPLACE INTO temp.stage_explanations(order_id, model_id, tokens, importance, cmis,"
+                      " cond_gate, fuse_gate, perturb) VALUES(?,?,?,?,?,?,?,?)",
                       err) ||
         store_prepare(s, &sc->ins_case,
-                      "INSERT INTO cases(order_id, model_id, status, top_class, top_score, created, updated)"
-                      " VALUES(?1, ?2, 0, ?3, ?4, ?5, ?5) ON CONFLICT(order_id) DO NOTHING",
+                      "INSERT OR REPLACE INTO temp.stage_cases(order_id, top_class, top_score, after) VALUES(?,?,?,?)",
                       err) ||
-        store_prepare(s, &sc->ins_audit,
-                      "INSERT INTO audit(case_id, at, actor, action, before, after) VALUES(?, ?, 'craft score', 'create',"
-                      " NULL, ?)",
+        store_prepare(s, &sc->ins_error, "INSERT OR REPLACE INTO temp.stage_errors(order_id, reason) VALUES(?,?)",
                       err))
         return err->code;
     return CRAFT_OK;
@@ -365,8 +441,7 @@ static int prepare_all(scorer *sc, craft_error *err)
 
 static void scorer_free(scorer *sc)
 {
-    sqlite3_stmt *all[] = {sc->emb, sc->labels, sc->ins_pred, sc->del_cs, sc->ins_cs, sc->ins_expl, sc->ins_case,
-                           sc->ins_audit};
+    sqlite3_stmt *all[] = {sc->emb, sc->labels, sc->ins_pred, sc->ins_cs, sc->ins_expl, sc->ins_case, sc->ins_error};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         sqlite3_finalize(all[i]);
     for (int i = 0; i < sc->n_maps; i++) {
@@ -380,20 +455,107 @@ static void scorer_free(scorer *sc)
         craft_encoders_free(sc->enc);
 }
 
-static int finish_run(scorer *sc, const char *status, uint64_t scored, uint64_t flagged)
+/* Records how a run that stored nothing ended (its own small transaction). */
+static int finish_run(scorer *sc, const char *status, uint64_t scored, uint64_t flagged, uint64_t failed)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sc->s->db, "UPDATE scoring_runs SET finished = ?, scored = ?, flagged = ?, status = ? WHERE id = ?",
+    if (sqlite3_prepare_v2(sc->s->db,
+                           "UPDATE scoring_runs SET finished = ?, scored = ?, flagged = ?, status = ?, failed = ?"
+                           " WHERE id = ?",
                            -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_double(st, 1, store_time());
     sqlite3_bind_int64(st, 2, (int64_t)scored);
     sqlite3_bind_int64(st, 3, (int64_t)flagged);
     sqlite3_bind_text(st, 4, status, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, sc->run_id);
+    sqlite3_bind_int64(st, 5, (int64_t)failed);
+    sqlite3_bind_int64(st, 6, sc->run_id);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* One statement of the final move, binding ?1 model, ?2 run, ?3 now, ?4 the
+ * highest case id before the move (those of ?5 .. ?7: scored, flagged, failed). */
+static int move_step(scorer *sc, const char *sql, int64_t max_case, const craft_store_score_stats *stats,
+                     double now, int *changes, craft_error *err)
+{
+    sqlite3_stmt *st;
+    if (store_prepare(sc->s, &st, sql, err))
+        return err->code;
+    int n = sqlite3_bind_parameter_count(st);
+    const int64_t v[7] = {sc->model_id, sc->run_id, 0, max_case, (int64_t)stats->scored, (int64_t)stats->flagged,
+                          (int64_t)stats->failed};
+    for (int i = 1; i <= n && i <= 7; i++)
+        if (i == 3)
+            sqlite3_bind_double(st, 3, now);
+        else
+            sqlite3_bind_int64(st, i, v[i - 1]);
+    int rc = sqlite3_step(st);
+    if (changes)
+        *changes = sqlite3_changes(sc->s->db);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? CRAFT_OK : store_fail(sc->s, err, "storing the run's scores");
+}
+
+/* The final move: the staged results into the score tables, cases with their
+ * audit rows, the reasons of the orders that failed, and the run's "complete",
+ * in one transaction. */
+static int move_staged(scorer *sc, craft_store_score_stats *stats, craft_error *err)
+{
+    craft_store *s = sc->s;
+    double now = store_time();
+    if (store_exec(s, "BEGIN IMMEDIATE", err))
+        return err->code;
+    int64_t max_case = 0;
+    sqlite3_stmt *st;
+    int rc = store_prepare(s, &st, "SELECT coalesce(max(id), 0) FROM main.cases", err);
+    if (!rc) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            max_case = sqlite3_column_int64(st, 0);
+        else
+            rc = store_fail(s, err, "reading the cases");
+        sqlite3_finalize(st);
+    }
+    static const char *const sql[] = {
+        "INSERT OR REPLACE INTO main.predictions(order_id, model_id, off, used, top_class, top_score, scores, run_id)"
+        " SELECT order_id, model_id, off, used, top_class, top_score, scores, run_id FROM temp.stage_predictions",
+        "DELETE FROM main.class_scores WHERE model_id = ?1 AND order_id IN"
+        " (SELECT order_id FROM temp.stage_predictions WHERE off = 0)",
+        "INSERT OR REPLACE INTO main.class_scores(model_id, class, score, order_id)"
+        " SELECT model_id, class, score, order_id FROM temp.stage_class_scores",
+        "INSERT OR REPLACE INTO main.explanations(order_id, model_id, tokens, importance, cmis, cond_gate, fuse_gate,"
+        " perturb) SELECT order_id, model_id, tokens, importance, cmis, cond_gate, fuse_gate, perturb"
+        " FROM temp.stage_explanations",
+        /* a flagged order without a case gets one; an existing case keeps its status */
+        "INSERT INTO main.cases(order_id, model_id, status, top_class, top_score, created, updated)"
+        " SELECT order_id, ?1, 0, top_class, top_score, ?3, ?3 FROM temp.stage_cases WHERE 1"
+        " ORDER BY order_id ON CONFLICT(order_id) DO NOTHING",
+        /* the new cases are those above the highest id before (rowids grow) */
+        "INSERT INTO main.audit(case_id, at, actor, action, before, after)"
+        " SELECT c.id, ?3, 'craft score', 'create', NULL, g.after FROM main.cases c"
+        " JOIN temp.stage_cases g ON g.order_id = c.order_id WHERE c.id > ?4 ORDER BY c.id",
+        /* an order scored now has no error left; one that failed now keeps why */
+        "DELETE FROM main.score_errors WHERE model_id = ?1 AND order_id IN"
+        " (SELECT order_id FROM temp.stage_predictions WHERE off = 0)",
+        "INSERT OR REPLACE INTO main.score_errors(order_id, model_id, run_id, reason, at)"
+        " SELECT order_id, ?1, ?2, reason, ?3 FROM temp.stage_errors",
+        "UPDATE main.scoring_runs SET finished = ?3, scored = ?5, flagged = ?6, failed = ?7, status = 'complete'"
+        " WHERE id = ?2",
+    };
+    for (size_t i = 0; i < sizeof sql / sizeof *sql && !rc; i++) {
+        int changes = 0;
+        rc = move_step(sc, sql[i], max_case, stats, now, &changes, err);
+        if (i == 4)
+            stats->new_cases = (uint64_t)changes;
+    }
+    if (!rc && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = store_fail(s, err, "storing the run's scores");
+    if (rc) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        stats->new_cases = 0;
+    }
+    return rc;
 }
 
 int craft_store_score(craft_store *s, const craft_model *m, const char *model_path, const craft_store_score_options *o,
@@ -436,7 +598,6 @@ int craft_store_score(craft_store *s, const craft_model *m, const char *model_pa
     int n_init = 0;
     for (int r = 0; r < sc.n_req && !rc; r++, n_init++)
         rc = craft_result_init(&sc.res[r], cfg, batch, &sc.req[r], err);
-    int n_req_all = sc.n_req;
     sc.n_req = n_init;
     if (!rc)
         rc = craft_encoders_new(&sc.enc, cfg, err);
@@ -469,13 +630,14 @@ int craft_store_score(craft_store *s, const craft_model *m, const char *model_pa
         sqlite3_bind_text(st, 4, opts, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = store_fail(s, err, "recording the scoring run");
-        sc.run_id = sqlite3_last_insert_rowid(s->db);
+        else
+            sc.run_id = sqlite3_last_insert_rowid(s->db);
         stats->run_id = sc.run_id;
         sqlite3_finalize(st);
     }
     /* Orders in time order (the graph encoder must only see earlier orders), paged by
-     * (ts, id) so no read stays open across the batch commits; orders without a
-     * time come last. */
+     * (ts, id) so no read stays open across the batches; orders without a time
+     * come last. */
     sqlite3_stmt *ords[2] = {NULL, NULL};
     static const char *const order_sql[2] = {
         "SELECT id, order_id, ts, dataset_id, num, cat FROM orders o WHERE (?1 = 0 OR dataset_id = ?1)"
@@ -506,7 +668,8 @@ int craft_store_score(craft_store *s, const craft_model *m, const char *model_pa
     while (!rc) {
         if (o->cancel && *o->cancel) {
             cancelled = 1;
-            rc = craft_fail(err, CRAFT_ECANCELLED, "scoring was cancelled after %llu orders (they are stored)",
+            rc = craft_fail(err, CRAFT_ECANCELLED,
+                            "scoring was cancelled after %llu orders; the run stored nothing (the earlier scores stay)",
                             (unsigned long long)stats->scored);
             break;
         }
@@ -518,15 +681,25 @@ int craft_store_score(craft_store *s, const craft_model *m, const char *model_pa
         sqlite3_bind_int(ord, 3, o->only_unscored);
         sqlite3_bind_int64(ord, 4, last_id);
         sqlite3_bind_int(ord, 5, batch);
-        int r2;
+        int r2, fetched = 0;
         while (!rc && (r2 = sqlite3_step(ord)) == SQLITE_ROW) {
             int i = ob.in.n;
+            fetched++;
             ids[i] = last_id = sqlite3_column_int64(ord, 0);
             if (phase == 0) {
                 free(last_ts);
                 last_ts = store_col_text(ord, 2);
             }
             rc = load_order(&sc, ord, &ob, i, err);
+            if (!rc)
+                rc = check_row(&sc, &ob.in, i, err);
+            if (rc == CRAFT_EINPUT) {
+                /* this order cannot be scored by this model: skipped, its reason kept */
+                stats->failed++;
+                rc = stage_error(&sc, ids[i], err->msg, err);
+                drop_row(&sc, &ob, i);
+                continue;
+            }
             ob.in.n++;
         }
         sqlite3_reset(ord);
@@ -536,26 +709,35 @@ int craft_store_score(craft_store *s, const craft_model *m, const char *model_pa
             rc = store_fail(s, err, "reading orders");
             break;
         }
-        if (ob.in.n == 0) {
+        if (fetched == 0) {
             if (phase == 1)
                 break;
             phase = 1;
             last_id = 0;
             continue;
         }
+        if (ob.in.n == 0)
+            continue;
         if (sc.enc && (rc = craft_encoders_fill(sc.enc, cfg, &ob, err)))
             break;
-        if ((rc = craft_engine_run(engine, &ob.in, sc.req, sc.n_req, sc.res, err)))
+        if ((rc = craft_engine_run(engine, &ob.in, sc.req, sc.n_req, sc.res, err))) {
+            craft_error_prefix(err, "scoring orders %s .. %s", ob.ids[0], ob.ids[ob.in.n - 1]);
             break;
-        if ((rc = store_batch(&sc, &ob, ids, &stats->flagged, &stats->new_cases, err)))
+        }
+        if ((rc = stage_batch(&sc, &ob, ids, &stats->flagged, err)))
             break;
         stats->scored += (uint64_t)ob.in.n;
         if (o->progress)
-            o->progress(o->progress_user, stats->scored, stats->scored, total, craft_now() - t0);
+            o->progress(o->progress_user, stats->scored + stats->failed, stats->scored + stats->failed, total,
+                        craft_now() - t0);
     }
-    (void)n_req_all;
-    if (sc.run_id)
-        finish_run(&sc, rc ? (cancelled ? "cancelled" : "failed") : "complete", stats->scored, stats->flagged);
+    if (!rc && sc.run_id)
+        rc = move_staged(&sc, stats, err);
+    if (rc) {
+        if (sc.run_id)
+            finish_run(&sc, cancelled ? "cancelled" : "failed", 0, 0, stats->failed);
+        stats->scored = stats->flagged = stats->new_cases = 0;
+    }
     sqlite3_finalize(ords[0]);
     sqlite3_finalize(ords[1]);
     free(last_ts);
@@ -564,6 +746,67 @@ int craft_store_score(craft_store *s, const craft_model *m, const char *model_pa
         craft_order_batch_free(&ob);
     craft_engine_free(engine);
     scorer_free(&sc);
+    stage_drop(s);
     stats->seconds = craft_now() - t0;
     return rc;
+}
+
+int craft_store_score_errors(craft_store *s, int64_t model_id, int64_t run_id, const char *order_id, int limit,
+                             craft_score_error **out, int *n, craft_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (!model_id)
+        model_id = craft_store_latest_model(s);
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st,
+                      "SELECT o.order_id, e.run_id, e.reason, e.at FROM score_errors e JOIN orders o ON o.id = e.order_id"
+                      " WHERE e.model_id = ?1 AND (?2 IS NULL OR o.order_id = ?2) AND (?4 = 0 OR e.run_id = ?4)"
+                      " ORDER BY o.ts, o.id LIMIT ?3",
+                      err))
+        return err->code;
+    sqlite3_bind_int64(st, 1, model_id);
+    if (order_id)
+        sqlite3_bind_text(st, 2, order_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
+    sqlite3_bind_int64(st, 4, run_id);
+    int rc, cap = 0;
+    craft_score_error *v = NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            craft_score_error *nv = realloc(v, sizeof *v * cap);
+            if (!nv) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            v = nv;
+        }
+        craft_score_error *e = &v[(*n)++];
+        e->order_id = store_col_text(st, 0);
+        e->run_id = sqlite3_column_int64(st, 1);
+        e->reason = store_col_text(st, 2);
+        e->at = sqlite3_column_double(st, 3);
+    }
+    sqlite3_finalize(st);
+    *out = v;
+    if (rc != SQLITE_DONE) {
+        craft_score_errors_free(v, *n);
+        *out = NULL;
+        *n = 0;
+        return rc == SQLITE_NOMEM ? craft_fail(err, CRAFT_ENOMEM, "out of memory")
+                                  : store_fail(s, err, "reading the scoring errors");
+    }
+    return CRAFT_OK;
+}
+
+void craft_score_errors_free(craft_score_error *e, int n)
+{
+    if (!e)
+        return;
+    for (int i = 0; i < n; i++) {
+        free(e[i].order_id);
+        free(e[i].reason);
+    }
+    free(e);
 }

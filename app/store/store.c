@@ -57,7 +57,7 @@ static const char *store_reason(sqlite3 *db, const char *msg, char *buf, size_t 
     int write_failed = ext == SQLITE_IOERR_WRITE || ext == SQLITE_IOERR_FSYNC || ext == SQLITE_IOERR_TRUNCATE ||
                        ext == SQLITE_IOERR_SHMSIZE || sys == ENOSPC || sys == EFBIG || sys == EDQUOT;
     if (rc == SQLITE_FULL || (rc == SQLITE_IOERR && write_failed))
-        snprintf(buf, cap, "%s (%s%swriting the store file failed: is the disk full or a file size limit reached?"
+        snprintf(buf, cap, "%s (%s%swriting to disk failed: is the disk full or a file size limit reached?"
                  " The failed transaction was rolled back)", m, sys ? strerror(sys) : "", sys ? ": " : "");
     else if (rc == SQLITE_IOERR && sys)
         snprintf(buf, cap, "%s (%s)", m, strerror(sys));
@@ -216,6 +216,13 @@ static const char *const migrations[] = {
     "CREATE TABLE notes(id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL REFERENCES cases(id),"
     "  at REAL NOT NULL, author TEXT NOT NULL, text TEXT NOT NULL);"
     "CREATE INDEX notes_case ON notes(case_id, id);",
+
+    /* 4: orders a scoring run skipped because their stored inputs do not fit the
+     * model, with the reason (until the model scores them); skipped per run */
+    "CREATE TABLE score_errors(order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,"
+    "  model_id INTEGER NOT NULL REFERENCES models(id), run_id INTEGER NOT NULL, reason TEXT NOT NULL,"
+    "  at REAL NOT NULL, PRIMARY KEY(order_id, model_id)) WITHOUT ROWID;"
+    "ALTER TABLE scoring_runs ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;",
 };
 
 int craft_store_migrate(sqlite3 *db, int target, craft_error *err)

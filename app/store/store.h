@@ -29,7 +29,8 @@
 extern "C" {
 #endif
 
-#define CRAFT_STORE_VERSION 3        /* PRAGMA user_version of the newest schema (1 orders, 2 models and predictions, 3 cases) */
+#define CRAFT_STORE_VERSION 4        /* PRAGMA user_version of the newest schema (1 orders, 2 models and predictions, 3 cases,
+                                        4 scoring errors) */
 #define CRAFT_STORE_MAX_CLASSES 64
 
 /* ---------------------------------------------------------- open, close */
@@ -357,6 +358,7 @@ typedef struct {
     uint64_t scored, flagged, new_cases;
     int64_t model_id, run_id;
     double seconds;
+    uint64_t failed;                 /* orders skipped: their inputs do not fit the model (see score_errors) */
 } craft_store_score_stats;
 
 /* Scores the store's orders with m and stores predictions (the full model and,
@@ -364,11 +366,33 @@ typedef struct {
  * Flag rule: an order is flagged when some class k has full-model score
  * >= threshold_k, where threshold_k is the model's metadata "thresholds" entry
  * for class k when present, else o->flag_threshold. A flagged order without a
- * case gets a new case (status new); an existing case keeps its status. The run
- * commits in batches; a cancelled or failed run keeps the batches done and
- * records the run as incomplete. */
+ * case gets a new case (status new); an existing case keeps its status.
+ * All or nothing: the batches are staged in the run's own temporary tables
+ * (SQLite's temporary folder: $SQLITE_TMPDIR, else $TMPDIR, else /var/tmp or
+ * /tmp) and moved into the store in one short transaction at the end, so a
+ * failed, cancelled or killed run leaves the stored scores and cases exactly as
+ * they were (the run itself is recorded as failed or cancelled; a killed one
+ * stays "running"). An order whose stored inputs do not fit the model (an
+ * embedding of the wrong size, no backbone embedding, a non-finite value) is
+ * skipped and the run goes on: stats->failed counts them, and the reason of each
+ * is stored (craft_store_score_errors) until the model scores the order. Such a
+ * run still returns CRAFT_OK. */
 int craft_store_score(craft_store *s, const craft_model *m, const char *model_path,
                       const craft_store_score_options *o, craft_store_score_stats *stats, craft_error *err);
+
+typedef struct {
+    char *order_id;
+    int64_t run_id;                  /* the run that could not score it */
+    char *reason;                    /* e.g. embedding "txt" is 1 x 100000, the model takes at most 1 x 10 */
+    double at;
+} craft_score_error;
+
+/* Orders model_id (0: the latest scored) could not score, with the reason, in
+ * time order; run_id non-zero: only those of that run; order_id non-NULL: only
+ * that order; limit <= 0: all. Free with craft_score_errors_free. */
+int craft_store_score_errors(craft_store *s, int64_t model_id, int64_t run_id, const char *order_id, int limit,
+                             craft_score_error **out, int *n, craft_error *err);
+void craft_score_errors_free(craft_score_error *e, int n);
 
 /* -------------------------------------------------------------- trainer */
 /* Writes the store's orders (of dataset_id, 0 = all) in the JSONL interchange

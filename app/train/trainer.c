@@ -12,6 +12,7 @@
  *    improvement, so a stop at any point (patience, time budget, Ctrl-C)
  *    leaves the best checkpoint so far. */
 #include "trainer.h"
+#include "craft_hash.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -47,16 +48,12 @@ void craft_trainer_defaults(craft_trainer_options *o)
 
 /* ------------------------------------------------------------- random */
 
-static uint64_t mix64(uint64_t z)
-{
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+static uint64_t mix64(uint64_t z) { return craft_hash64(z); }
 
-static uint64_t rng_next(uint64_t *s) { return mix64(*s += 0x9e3779b97f4a7c15ull); }
-static double rng_unit(uint64_t *s) { return (rng_next(s) >> 11) * (1.0 / 9007199254740992.0); }
+/* The stream's step hashes the advanced state once more (craft_hash64, not the plain
+ * finalizer): kept so that seeded runs, the bundled model's included, stay reproducible. */
+static uint64_t rng_next(uint64_t *s) { return craft_hash64(*s += CRAFT_GOLDEN_GAMMA); }
+static double rng_unit(uint64_t *s) { return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0); }
 
 /* The split is craft_eval_split_hash (app/eval): `craft eval` then holds out
  * exactly this trainer's validation orders. */

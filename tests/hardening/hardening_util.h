@@ -277,6 +277,75 @@ static inline void store_digest(const char *db, char *out, size_t cap)
     sql_text(db, sql, out, cap);
 }
 
+/* A SHA-256 over every row and column of the tables a scoring run writes
+ * (predictions, class scores, explanations, cases, audit, notes, scoring
+ * errors), in key order: equal hashes mean byte-for-byte equal tables. "" when
+ * the store cannot be read. */
+static inline void score_tables_hash(const char *db, char out[65])
+{
+    static const char *const tables[] = {
+        "SELECT * FROM predictions ORDER BY order_id, model_id, off",
+        "SELECT * FROM class_scores ORDER BY model_id, class, score, order_id",
+        "SELECT * FROM explanations ORDER BY order_id, model_id",
+        "SELECT * FROM cases ORDER BY id",
+        "SELECT * FROM audit ORDER BY id",
+        "SELECT * FROM notes ORDER BY id",
+        "SELECT * FROM score_errors ORDER BY order_id, model_id",
+    };
+    out[0] = 0;
+    sqlite3 *h = NULL;
+    /* read-write where allowed, as sql_text does, so closing removes the -wal and -shm */
+    int rc = sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_close(h);
+        rc = sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL);
+    }
+    size_t n = 0, cap = 1 << 16;
+    unsigned char *b = malloc(cap);
+    int ok = rc == SQLITE_OK && b;
+    if (ok)
+        sqlite3_busy_timeout(h, 10000);
+    for (size_t t = 0; ok && t < sizeof tables / sizeof *tables; t++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(h, tables[t], -1, &st, NULL) != SQLITE_OK) {
+            ok = 0;
+            break;
+        }
+        while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            for (int c = 0; c < sqlite3_column_count(st); c++) {
+                int type = sqlite3_column_type(st, c);
+                const void *p = type == SQLITE_BLOB ? sqlite3_column_blob(st, c) : (const void *)sqlite3_column_text(st, c);
+                size_t len = (size_t)sqlite3_column_bytes(st, c);
+                while (n + len + 16 > cap) {
+                    unsigned char *nb = realloc(b, cap *= 2);
+                    if (!nb) {
+                        ok = 0;
+                        break;
+                    }
+                    b = nb;
+                }
+                if (!ok)
+                    break;
+                n += (size_t)snprintf((char *)b + n, 16, "|%d:%zu:", type, len);
+                if (len && p)
+                    memcpy(b + n, p, len);
+                n += len;
+            }
+        ok = ok && rc == SQLITE_DONE;
+        sqlite3_finalize(st);
+        if (ok)
+            n += (size_t)snprintf((char *)b + n, cap - n, "#");
+    }
+    sqlite3_close(h);
+    if (ok) {
+        uint8_t d[32];
+        craft_sha256(b, n, d);
+        for (int i = 0; i < 32; i++)
+            snprintf(out + 2 * i, 3, "%02x", d[i]);
+    }
+    free(b);
+}
+
 /* ------------------------------------------------------ generated orders */
 
 /* A small deterministic generator in [0, 1). */

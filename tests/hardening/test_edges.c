@@ -91,31 +91,36 @@ static void test_full_disk_import(void)
 static void test_full_disk_score(void)
 {
     const char *db = path_in("full-sc.db");
-    remove_store(db);
+    make_store(db);
+    /* scores already there (the 300 good orders), then 4000 more orders to score */
+    const char *first[] = {"score", "--db", db, "--model", model, "--threads", "1", "--threshold", "0.3", NULL};
+    CU_ASSERT_EQUAL_FATAL(run_craft(NULL, first), 0);
     const char *imp[] = {"import", "--db", db, many, NULL};
     CU_ASSERT_EQUAL_FATAL(run_craft(NULL, imp), 0);
-    char before[512], now[512];
+    char before[512], now[512], scores_before[65], scores_now[65];
     sql_text(db, "SELECT count(*) || '/' || sum(length(num)) FROM orders", before, sizeof before);
+    score_tables_hash(db, scores_before);
+    CU_ASSERT_FATAL(scores_before[0] != 0);
+    CU_ASSERT_EQUAL_FATAL(sql_int(db, "SELECT count(*) FROM predictions WHERE off = 0"), 300);
     run_opts o = {.stderr_path = path_in("full.err"), .fsize_limit = file_size(db) + 65536};
-    const char *args[] = {"score", "--db", db, "--model", model, "--threads", "1", NULL};
+    const char *args[] = {"score", "--db", db, "--model", model, "--threads", "1", "--threshold", "0.3", NULL};
     CU_ASSERT_EQUAL(run_craft(&o, args), 74);
     char *msg = slurp(o.stderr_path);
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "disk full"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, db));
     free(msg);
     CU_ASSERT(integrity_ok(db));
-    /* the orders are untouched; the batches committed before the disk filled are
-     * whole (every subset and the explanation of each scored order); the run is
-     * recorded as failed */
+    /* all or nothing: the orders, and every score, case and audit row, exactly as
+     * before the run; the run is recorded as failed */
     sql_text(db, "SELECT count(*) || '/' || sum(length(num)) FROM orders", now, sizeof now);
     CU_ASSERT_STRING_EQUAL(now, before);
-    long long scored = sql_int(db, "SELECT count(*) FROM predictions WHERE off = 0");
-    CU_ASSERT(scored < 4000);
-    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions"), 4 * scored);
-    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM explanations"), scored);
+    score_tables_hash(db, scores_now);
+    CU_ASSERT_STRING_EQUAL(scores_now, scores_before);
     CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM scoring_runs WHERE status = 'failed'"), 1);
-    const char *rest[] = {"score", "--db", db, "--model", model, "--threads", "1", "--only-unscored", NULL};
-    CU_ASSERT_EQUAL(run_craft(NULL, rest), 0);
-    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions WHERE off = 0"), 4000);
+    /* with room again, the same run stores everything */
+    CU_ASSERT_EQUAL(run_craft(NULL, args), 0);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions WHERE off = 0"), 4300);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions"), 4 * 4300);
 }
 
 static void test_full_disk_checkpoint_and_output(void)
@@ -401,7 +406,9 @@ static void test_100000_wide_embedding(void)
     size_t cap = 100000 * 8 + 200;
     char *line = malloc(cap);
     CU_ASSERT_PTR_NOT_NULL_FATAL(line);
-    int k = sprintf(line, "{\"order_id\": \"WIDE-1\", \"features\": {\"num3\": 1}, \"embeddings\": {\"txt\": [");
+    /* the earliest order of all, so that scoring a store meets it first */
+    int k = sprintf(line, "{\"order_id\": \"WIDE-1\", \"ts\": \"2026-01-01T00:00:00Z\", \"features\": {\"num3\": 1},"
+                          " \"embeddings\": {\"txt\": [");
     for (int i = 0; i < 100000; i++)
         k += sprintf(line + k, "%s0.25", i ? ", " : "");
     strcpy(line + k, "]}}\n");
@@ -416,19 +423,41 @@ static void test_100000_wide_embedding(void)
     const char *train[] = {"train", "--input", file, "--config", config, "--output", ckpt, "--epochs", "1",
                            "--threads", "1", NULL};
     expect(65, train, where, NULL);
-    /* import is model-independent: the order is stored; scoring the store names it and
-     * keeps the whole batches before it */
+    /* import is model-independent: the order is stored. Scoring the store skips it
+     * (the first order in time), stores every other order's scores, keeps the
+     * reason, and exits 65 naming the order and the reason. */
     const char *db = path_in("wide.db");
     make_store(db);
     const char *imp[] = {"import", "--db", db, file, NULL};
     CU_ASSERT_EQUAL(run_craft(NULL, imp), 0);
-    const char *sc[] = {"score", "--db", db, "--model", model, "--threads", "1", NULL};
-    expect(65, sc, "WIDE-1", "100000");
-    CU_ASSERT(integrity_ok(db));
-    long long scored = sql_int(db, "SELECT count(*) FROM predictions WHERE off = 0");
-    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions"), 4 * scored);
     long long n = sql_int(db, "SELECT count(*) FROM orders");
     CU_ASSERT_EQUAL(n, 303); /* the store's 300 and the file's three */
+    const char *sc[] = {"score", "--db", db, "--model", model, "--threads", "1", NULL};
+    expect(65, sc, "WIDE-1: could not score", "1 x 100000");
+    CU_ASSERT(integrity_ok(db));
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions WHERE off = 0"), 302);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions"), 4 * 302);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM explanations"), 302);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM scoring_runs WHERE status = 'complete' AND scored = 302"
+                                " AND failed = 1"),
+                    1);
+    char reason[300];
+    sql_text(db, "SELECT reason FROM score_errors e JOIN orders o ON o.id = e.order_id WHERE o.order_id = 'WIDE-1'",
+             reason, sizeof reason);
+    CU_ASSERT_PTR_NOT_NULL(strstr(reason, "1 x 100000"));
+    /* the order's page says why it has no scores */
+    const char *show[] = {"cases", "show", "WIDE-1", "--db", db, NULL};
+    const char *out = path_in("wide-show.txt");
+    run_opts o = {.stdout_path = out};
+    CU_ASSERT_EQUAL(run_craft(&o, show), 0);
+    char *text = slurp(out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "could not score: embedding \"txt\" is 1 x 100000"));
+    free(text);
+    /* --only-unscored tries it again (and only it), and the reason stays */
+    const char *again[] = {"score", "--db", db, "--model", model, "--threads", "1", "--only-unscored", NULL};
+    expect(65, again, "could not score 1 order", "WIDE-1");
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions WHERE off = 0"), 302);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM score_errors"), 1);
 }
 
 static void test_invalid_utf8(void)
@@ -515,7 +544,7 @@ int main(void)
     free(json);
     CU_pSuite s = CU_add_suite("edges", NULL, NULL);
     if (!s || !CU_add_test(s, "full disk: import stores nothing", test_full_disk_import) ||
-        !CU_add_test(s, "full disk: score keeps whole batches", test_full_disk_score) ||
+        !CU_add_test(s, "full disk: score --db stores nothing", test_full_disk_score) ||
         !CU_add_test(s, "full disk: checkpoint and score output keep the old file", test_full_disk_checkpoint_and_output) ||
         !CU_add_test(s, "read-only store file", test_read_only_store_file) ||
         !CU_add_test(s, "read-only folder", test_read_only_folder) ||

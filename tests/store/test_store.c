@@ -560,6 +560,126 @@ static void test_score_into_store(void)
     craft_store_close(s);
 }
 
+/* Sets *cancel once the first batch is staged. */
+static void cancel_after_first(void *user, uint64_t done, uint64_t bytes, uint64_t total, double seconds)
+{
+    (void)done, (void)bytes, (void)total, (void)seconds;
+    *(volatile int *)user = 1;
+}
+
+/* Everything a scoring run writes, as one string (the rows themselves, hex). */
+static void score_dump(const char *db, char *out, size_t cap)
+{
+    out[0] = 0;
+    sqlite3 *h;
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        return;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h,
+                           "SELECT (SELECT group_concat(order_id || ':' || off || ':' || hex(scores) || ':' || run_id, ',')"
+                           " FROM (SELECT * FROM predictions ORDER BY order_id, off)) || '|' ||"
+                           " (SELECT group_concat(order_id || ':' || class || ':' || score, ',') FROM (SELECT * FROM"
+                           " class_scores ORDER BY order_id, class)) || '|' || (SELECT group_concat(order_id || ':' ||"
+                           " hex(importance) || hex(cmis), ',') FROM (SELECT * FROM explanations ORDER BY order_id))"
+                           " || '|' || (SELECT group_concat(id || ':' || order_id || ':' || status || ':' || created, ',')"
+                           " FROM cases) || '|' || (SELECT count(*) || ':' || max(id) FROM audit) || '|' ||"
+                           " (SELECT count(*) FROM score_errors)",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+}
+
+/* A scoring run is all or nothing: cancelled after its first batch, it leaves
+ * every score, case and audit row as it was. One order whose stored inputs do
+ * not fit the model (the earliest of those left to score, so the others come
+ * after it) is skipped with its reason, and every other order is scored. */
+static void test_score_all_or_nothing_and_bad_orders(void)
+{
+    const char *db = path_in("score-aon.db");
+    remove_store(db);
+    craft_store *s;
+    craft_error err = {0};
+    craft_model *m;
+    CU_ASSERT_EQUAL_FATAL(craft_store_open(&s, db, CRAFT_STORE_CREATE, &err), CRAFT_OK);
+    craft_import_stats st;
+    CU_ASSERT_EQUAL_FATAL(import_files(s, fixture("tiny-multilabel.orders.jsonl"), 0, 0, &st, &err), CRAFT_OK);
+    CU_ASSERT_EQUAL_FATAL(craft_model_load(&m, fixture("tiny-multilabel.safetensors"), &err), CRAFT_OK);
+    /* a first run on a quarter of the orders: scores and cases to keep */
+    craft_store_score_options o = {.explain = 1, .subsets = 1, .flag_threshold = 0.3f, .batch = 4};
+    craft_store_score_stats ss;
+    sqlite3 *h;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(db, &h), SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(h, "CREATE TABLE hold AS SELECT * FROM orders WHERE id > 6;"
+                                    " PRAGMA foreign_keys = OFF; DELETE FROM orders WHERE id > 6", NULL, NULL, NULL),
+                    SQLITE_OK);
+    CU_ASSERT_EQUAL_FATAL(craft_store_score(s, m, NULL, &o, &ss, &err), CRAFT_OK);
+    CU_ASSERT_EQUAL(ss.scored, 6);
+    CU_ASSERT_EQUAL(sqlite3_exec(h, "INSERT INTO orders SELECT * FROM hold; DROP TABLE hold", NULL, NULL, NULL),
+                    SQLITE_OK);
+    char before[1 << 16], now[1 << 16];
+    score_dump(db, before, sizeof before);
+    CU_ASSERT_FATAL(before[0] != 0);
+    /* cancelled after the first batch of the second run: nothing of it is stored */
+    volatile int cancel = 0;
+    o.cancel = &cancel;
+    o.progress = cancel_after_first;
+    o.progress_user = (void *)&cancel;
+    CU_ASSERT_EQUAL(craft_store_score(s, m, NULL, &o, &ss, &err), CRAFT_ECANCELLED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "stored nothing"));
+    score_dump(db, now, sizeof now);
+    CU_ASSERT_STRING_EQUAL(now, before);
+    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM scoring_runs WHERE status = 'cancelled'"), 1);
+    /* the earliest unscored order's text embedding no longer fits the model (11 wide, the model takes 10) */
+    char first[64] = "";
+    sqlite3_stmt *q;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_prepare_v2(h, "SELECT order_id FROM orders WHERE id > 6 ORDER BY ts, id LIMIT 1", -1, &q, NULL),
+                          SQLITE_OK);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        snprintf(first, sizeof first, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    CU_ASSERT_FATAL(first[0] != 0);
+    CU_ASSERT_EQUAL(sqlite3_exec(h, "CREATE TABLE keep AS SELECT * FROM embeddings WHERE modality = 'txt' AND"
+                                    " order_id = (SELECT id FROM orders WHERE id > 6 ORDER BY ts, id LIMIT 1);"
+                                    " UPDATE embeddings SET dim = 11, data = zeroblob(44) WHERE modality = 'txt' AND"
+                                    " order_id = (SELECT id FROM orders WHERE id > 6 ORDER BY ts, id LIMIT 1)",
+                                    NULL, NULL, NULL),
+                    SQLITE_OK);
+    CU_ASSERT_EQUAL_FATAL(count(NULL, db, "SELECT count(*) FROM keep"), 1);
+    o.cancel = NULL;
+    o.progress = NULL;
+    o.only_unscored = 1;
+    CU_ASSERT_EQUAL(craft_store_score(s, m, NULL, &o, &ss, &err), CRAFT_OK);
+    CU_ASSERT_EQUAL(ss.failed, 1);
+    CU_ASSERT_EQUAL(ss.scored, 24 - 6 - 1);
+    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM predictions WHERE off = 0"), 23);
+    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM scoring_runs WHERE status = 'complete' AND failed = 1"), 1);
+    craft_score_error *e = NULL;
+    int n = 0;
+    CU_ASSERT_EQUAL(craft_store_score_errors(s, 0, ss.run_id, NULL, 0, &e, &n, &err), CRAFT_OK);
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_STRING_EQUAL(e[0].order_id, first);
+    CU_ASSERT_EQUAL(e[0].run_id, ss.run_id);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e[0].reason, "embedding \"txt\" is 1 x 11"));
+    craft_score_errors_free(e, n);
+    /* mended, the order is scored by the next run and its reason goes */
+    CU_ASSERT_EQUAL(sqlite3_exec(h, "INSERT OR REPLACE INTO embeddings SELECT * FROM keep; DROP TABLE keep", NULL, NULL,
+                                 NULL),
+                    SQLITE_OK);
+    CU_ASSERT_EQUAL(craft_store_score(s, m, NULL, &o, &ss, &err), CRAFT_OK);
+    CU_ASSERT_EQUAL(ss.failed, 0);
+    CU_ASSERT_EQUAL(ss.scored, 1);
+    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM predictions WHERE off = 0"), 24);
+    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM score_errors"), 0);
+    CU_ASSERT_EQUAL(craft_store_score_errors(s, 0, 0, first, 0, &e, &n, &err), CRAFT_OK);
+    CU_ASSERT_EQUAL(n, 0);
+    craft_score_errors_free(e, n);
+    sqlite3_close(h);
+    craft_model_free(m);
+    craft_store_close(s);
+}
+
 static int64_t audit_rows(craft_store *s, int64_t case_id, craft_audit_entry **a)
 {
     int n = 0;
@@ -783,6 +903,8 @@ int main(void)
         !CU_add_test(s, "killed import leaves the store unchanged", test_killed_import_leaves_store_unchanged) ||
         !CU_add_test(s, "concurrent reader during a write", test_concurrent_reader_during_write) ||
         (have_fixtures && (!CU_add_test(s, "score into the store", test_score_into_store) ||
+                           !CU_add_test(s, "score: all or nothing, bad orders skipped with their reason",
+                                        test_score_all_or_nothing_and_bad_orders) ||
                            !CU_add_test(s, "case actions and audit", test_case_actions_and_audit) ||
                            !CU_add_test(s, "queue queries", test_queue_queries)))) {
         CU_cleanup_registry();
