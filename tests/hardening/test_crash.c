@@ -6,7 +6,7 @@
  * integrity_check is ok, an import is wholly there or not at all, a scoring run's
  * results are wholly there or not at all (the old scores stay byte for byte), no
  * acknowledged decision is lost, and a checkpoint is the old file or a whole new
- * one, never torn, with no temporary file left behind.
+ * one, never torn.
  *
  * Rounds per scenario: CRAFT_CRASH_ROUNDS (default 50); inputs are small so the
  * default suits CI. */
