@@ -164,8 +164,11 @@ int craft_model_load_memory(craft_model **out, const void *data, size_t size,
 /* A model with every parameter allocated and initialized from seed (Xavier-like). */
 int craft_model_new(craft_model **out, const craft_config *cfg, int with_supcma,
                     uint64_t seed, craft_error *err);
-/* Writes atomically (temporary file, fsync, rename); extra metadata entries are
- * given as a JSON object string (may be NULL). Updates m->sha256. */
+/* Writes atomically (an unnamed O_TMPFILE on Linux, else a temporary file
+ * PATH.tmp-PID-XXXXXX; fsync, rename): a kill while writing leaves the old file
+ * and, at most, one PATH.tmp-PID-XXXXXX, which a later save removes once its
+ * process is gone. Extra metadata entries are given as a JSON object string (may
+ * be NULL). Updates m->sha256. */
 int craft_model_save(craft_model *m, const char *path, const char *extra_metadata_json,
                      craft_error *err);
 void craft_model_free(craft_model *m);

@@ -1,18 +1,23 @@
 /* model.c: the parameter layout (one contiguous buffer, named views), and
  * safetensors checkpoints: validated loading, atomic saving. */
 #define _POSIX_C_SOURCE 200809L
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* O_TMPFILE */
+#endif
 #include "craft.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_HEADER (64u << 20)
@@ -571,6 +576,134 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+/* Temporary files of a save are named PATH.tmp-PID-XXXXXX, PID the saving
+ * process, so that a later save can tell those of dead processes. */
+
+/* The folder of path ("." when it has none), in buf. */
+static const char *folder_of(const char *path, char *buf, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return ".";
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, path, n);
+    buf[n] = 0;
+    return buf;
+}
+
+/* Removes PATH.tmp-PID-XXXXXX files whose process is gone (a save killed after
+ * it named its temporary file and before the rename). Best effort. */
+static void sweep_stale_temporaries(const char *path)
+{
+    char dbuf[4096];
+    const char *dir = folder_of(path, dbuf, sizeof dbuf);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *name = e->d_name;
+        if (strncmp(name, base, blen) || strncmp(name + blen, ".tmp-", 5))
+            continue;
+        const char *num = name + blen + 5;
+        char *end;
+        errno = 0;
+        long pid = strtol(num, &end, 10);
+        if (errno || end == num || *end != '-' || strlen(end + 1) != 6 || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) && errno == ESRCH)
+            unlinkat(dirfd(d), name, 0);
+    }
+    closedir(d);
+}
+
+/* fsync of the folder, so that a rename in it is durable. */
+static void sync_folder(const char *path)
+{
+    char dbuf[4096];
+    int dfd = open(folder_of(path, dbuf, sizeof dbuf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+}
+
+/* Writes buf to path atomically: a reader (or a crash) sees the old file or the
+ * whole new one. On Linux the bytes go to an unnamed O_TMPFILE in the folder,
+ * which is named (linkat) only once written and fsynced, then renamed over path:
+ * a kill while writing leaves nothing, and one between the link and the rename
+ * leaves a PATH.tmp-PID-XXXXXX that the next save removes. Where O_TMPFILE is not
+ * supported, a named temporary file (mkstemp) is written instead. */
+static int save_atomically(const char *path, const uint8_t *buf, size_t total, craft_error *err)
+{
+    sweep_stale_temporaries(path);
+    size_t cap = strlen(path) + 48;
+    char *tmp = malloc(cap);
+    if (!tmp)
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    int rc = CRAFT_OK, fd = -1, named = 0;
+#ifdef O_TMPFILE
+    char dbuf[4096];
+    fd = open(folder_of(path, dbuf, sizeof dbuf), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+        rc = craft_fail(err, CRAFT_EIO, "%s: cannot create a temporary file: %s", path, strerror(errno));
+    if (fd >= 0) {
+        if (write_all(fd, buf, total) || fsync(fd))
+            rc = craft_fail(err, CRAFT_EIO, "%s: write failed: %s", path, strerror(errno));
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        /* a fresh name for the link (linkat does not replace), then the rename */
+        static unsigned counter;
+        for (int attempt = 0; !rc && !named && attempt < 100; attempt++) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            unsigned long x = (unsigned long)ts.tv_nsec * 2654435761u + (unsigned long)counter++ * 40503u + attempt;
+            static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+            char suffix[7];
+            for (int i = 0; i < 6; i++, x /= 62)
+                suffix[i] = abc[x % 62];
+            suffix[6] = 0;
+            snprintf(tmp, cap, "%s.tmp-%ld-%s", path, (long)getpid(), suffix);
+            if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0)
+                named = 1;
+            else if (errno != EEXIST)
+                break;
+        }
+        if (!rc && !named && errno != ENOENT) /* ENOENT: no /proc, so the named way below */
+            rc = craft_fail(err, CRAFT_EIO, "%s: cannot name the written file %s: %s", path, tmp, strerror(errno));
+        if (close(fd) && !rc)
+            rc = craft_fail(err, CRAFT_EIO, "%s: write failed: %s", path, strerror(errno));
+        fd = -1;
+    }
+#endif
+    if (!rc && !named) {
+        snprintf(tmp, cap, "%s.tmp-%ld-XXXXXX", path, (long)getpid());
+        fd = mkstemp(tmp);
+        if (fd < 0) {
+            rc = craft_fail(err, CRAFT_EIO, "%s: cannot create a temporary file: %s", path, strerror(errno));
+        } else {
+            named = 1;
+            if (write_all(fd, buf, total) || fsync(fd))
+                rc = craft_fail(err, CRAFT_EIO, "%s: write failed: %s", path, strerror(errno));
+            if (close(fd) && !rc)
+                rc = craft_fail(err, CRAFT_EIO, "%s: write failed: %s", path, strerror(errno));
+        }
+    }
+    if (!rc && rename(tmp, path))
+        rc = craft_fail(err, CRAFT_EIO, "%s: cannot replace: %s", path, strerror(errno));
+    if (rc && named)
+        unlink(tmp);
+    if (!rc)
+        sync_folder(path);
+    free(tmp);
+    return rc;
+}
+
 int craft_model_save(craft_model *m, const char *path, const char *extra_metadata_json, craft_error *err)
 {
     cJSON *root = cJSON_CreateObject(), *meta = cJSON_CreateObject();
@@ -625,60 +758,30 @@ int craft_model_save(craft_model *m, const char *path, const char *extra_metadat
     for (int i = 0; i < 8; i++)
         lenbuf[i] = (uint8_t)((uint64_t)padded >> (8 * i));
 
-    char *tmp = malloc(strlen(path) + 16);
-    if (!tmp) {
-        cJSON_free(hdr);
-        return craft_fail(err, CRAFT_ENOMEM, "out of memory");
-    }
-    sprintf(tmp, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        cJSON_free(hdr);
-        free(tmp);
-        return craft_fail(err, CRAFT_EIO, "%s: cannot create a temporary file: %s", path, strerror(e));
-    }
     /* Hash what we write, so the model's identity needs no second read. */
     size_t total = 8 + padded + off;
     uint8_t *buf = malloc(total);
-    int rc = CRAFT_OK;
     if (!buf) {
-        rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
-    } else {
-        memcpy(buf, lenbuf, 8);
-        memcpy(buf + 8, hdr, hlen);
-        memset(buf + 8 + hlen, ' ', padded - hlen);
-        uint8_t *p = buf + 8 + padded;
-        for (int i = 0; i < m->layout.n; i++) {
-            const craft_tensor_info *t = &m->layout.t[i];
-            memcpy(p, m->params + t->offset, t->count * sizeof(float));
-            p += t->count * sizeof(float);
-        }
-        if (write_all(fd, buf, total) || fsync(fd))
-            rc = craft_fail(err, CRAFT_EIO, "%s: write failed: %s", path, strerror(errno));
+        cJSON_free(hdr);
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory");
     }
-    if (close(fd) && !rc)
-        rc = craft_fail(err, CRAFT_EIO, "%s: write failed: %s", path, strerror(errno));
-    if (!rc && rename(tmp, path))
-        rc = craft_fail(err, CRAFT_EIO, "%s: cannot replace: %s", path, strerror(errno));
-    if (rc) {
-        unlink(tmp);
-    } else {
-        /* Make the rename itself durable. */
-        char *dir = strdup(path);
-        int dfd = dir ? open(dirname(dir), O_RDONLY | O_DIRECTORY) : -1;
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
+    memcpy(buf, lenbuf, 8);
+    memcpy(buf + 8, hdr, hlen);
+    memset(buf + 8 + hlen, ' ', padded - hlen);
+    uint8_t *p = buf + 8 + padded;
+    for (int i = 0; i < m->layout.n; i++) {
+        const craft_tensor_info *t = &m->layout.t[i];
+        memcpy(p, m->params + t->offset, t->count * sizeof(float));
+        p += t->count * sizeof(float);
+    }
+    int rc = save_atomically(path, buf, total, err);
+    if (!rc) {
         uint8_t h[32];
         craft_sha256(buf, total, h);
         for (int i = 0; i < 32; i++)
             snprintf(m->sha256 + 2 * i, 3, "%02x", h[i]);
     }
     free(buf);
-    free(tmp);
     cJSON_free(hdr);
     return rc;
 }

@@ -2,6 +2,7 @@
  * the tensor, never a crash and never a partly loaded model; saving round-trips. */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "craft.h"
@@ -309,6 +310,43 @@ static void test_save_roundtrip(void)
     craft_model_free(m);
 }
 
+/* A save removes the temporary files (PATH.tmp-PID-XXXXXX) that saves killed
+ * between naming them and the rename left, when their process is gone; it keeps
+ * a live process's, other models' and files that only look alike. */
+static void test_save_sweeps_dead_temporaries(void)
+{
+    craft_model *m;
+    craft_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(craft_model_load_memory(&m, orig, orig_size, "fixture", &err), CRAFT_OK);
+    char dir[] = "/tmp/craft-sweep-XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    CU_ASSERT_FATAL(dead > 0);
+    waitpid(dead, NULL, 0); /* reaped: kill(dead, 0) now fails with ESRCH */
+    char path[128], stale[160], live[160], other[160], alike[160];
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    snprintf(stale, sizeof stale, "%s.tmp-%ld-Ab3dEf", path, (long)dead);
+    snprintf(live, sizeof live, "%s.tmp-%ld-Ab3dEf", path, (long)getppid());
+    snprintf(other, sizeof other, "%s/n.safetensors.tmp-%ld-Ab3dEf", dir, (long)dead);
+    snprintf(alike, sizeof alike, "%s.tmp-%ld-Ab3dEfg", path, (long)dead);
+    const char *const files[] = {stale, live, other, alike};
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL_FATAL(write_all_file(files[i], "x", 1), 0);
+    CU_ASSERT_EQUAL(craft_model_save(m, path, NULL, &err), CRAFT_OK);
+    CU_ASSERT_NOT_EQUAL(access(stale, F_OK), 0);
+    CU_ASSERT_EQUAL(access(live, F_OK), 0);
+    CU_ASSERT_EQUAL(access(other, F_OK), 0);
+    CU_ASSERT_EQUAL(access(alike, F_OK), 0);
+    CU_ASSERT_EQUAL(access(path, F_OK), 0);
+    for (int i = 1; i < 4; i++)
+        unlink(files[i]);
+    unlink(path);
+    CU_ASSERT_EQUAL(rmdir(dir), 0); /* nothing else was left in the folder */
+    craft_model_free(m);
+}
+
 static void test_random_model_roundtrip(void)
 {
     craft_model *m, *m2;
@@ -348,7 +386,8 @@ int main(void)
         !CU_add_test(s, "decreasing bin edges", test_decreasing_edges) ||
         !CU_add_test(s, "missing file, directory", test_not_a_file) ||
         !CU_add_test(s, "save and load round-trip", test_save_roundtrip) ||
-        !CU_add_test(s, "random model round-trip", test_random_model_roundtrip))
+        !CU_add_test(s, "random model round-trip", test_random_model_roundtrip) ||
+        !CU_add_test(s, "a save removes dead saves' temporary files", test_save_sweeps_dead_temporaries))
         return 1;
     return run_suites();
 }
