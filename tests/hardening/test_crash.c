@@ -61,30 +61,51 @@ static void test_killed_import(void)
     double full = now_s() - t0;
     store_digest(db, after, sizeof after);
     CU_ASSERT_STRING_NOT_EQUAL(before, after);
-    int midway = 0, whole = 0;
-    for (int r = 0; r < rounds; r++) {
+    /* The first quarter of the rounds stops the import the moment its transaction
+     * has begun (its write lock seen, and still held while it is stopped) and
+     * kills it: provably midway, run again should the import be done first. The
+     * rest kill at a random moment: opening, batches, commit, checkpoint, or done. */
+    int midway = 0, whole = 0, aimed = rounds / 4 > 0 ? rounds / 4 : 1;
+    for (int r = 0, attempts = 0; r < rounds && attempts < rounds + 20; attempts++) {
         copy_store(base, db);
         pid_t pid = spawn_craft(NULL, args);
         CU_ASSERT_FATAL(pid > 0);
-        sleep_s(between(0, 1.15 * full)); /* opening, batches, commit, checkpoint, or done */
-        int killed = killed_by_sigkill(pid);
+        sqlite3 *h;
+        CU_ASSERT_EQUAL_FATAL(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        if (r < aimed) {
+            CU_ASSERT(wait_for_write_lock(h, pid, 60 + 10 * full));
+        } else {
+            sleep_s(between(0, 1.15 * full));
+        }
+        int held = kill_holding_lock(h, pid);
+        sqlite3_close(h);
         CU_ASSERT(integrity_ok(db));
         store_digest(db, now, sizeof now);
         int same = !strcmp(now, before), done = !strcmp(now, after);
         if (!same && !done)
             fprintf(stderr, "\nround %d: before %s\nafter %s\nnow %s\n", r, before, after, now);
         CU_ASSERT(same || done);
-        midway += killed && same;
+        midway += held && same;
         whole += done;
+        if (r < aimed && !(held && same))
+            continue; /* the import was done before the kill: this round again */
+        r++;
     }
-    fprintf(stderr, "\n  import: %d kills, %d left nothing, %d the whole import (a run takes %.2f s) ", rounds, midway,
-            whole, full);
-    CU_ASSERT(midway >= rounds / 4);
-    /* after the last kill the store takes the import whole */
+    fprintf(stderr, "\n  import: %d kills, %d inside its transaction left nothing, %d the whole import (a run takes"
+                    " %.2f s) ",
+            rounds, midway, whole, full);
+    CU_ASSERT(midway >= aimed);
+    /* after a kill inside the import the store takes the import whole */
     copy_store(base, db);
     pid_t pid = spawn_craft(NULL, args);
-    sleep_s(full / 2);
-    killed_by_sigkill(pid);
+    sqlite3 *h;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    CU_ASSERT(wait_for_write_lock(h, pid, 60 + 10 * full));
+    sleep_s(full / 4);
+    kill_holding_lock(h, pid);
+    sqlite3_close(h);
+    store_digest(db, now, sizeof now);
+    CU_ASSERT_STRING_EQUAL(now, before);
     run_opts o = {.stderr_path = path_in("imp-again.err")};
     int rc = run_craft(&o, args);
     if (rc) {

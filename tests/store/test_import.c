@@ -7,6 +7,7 @@
  * SIGKILL at random moments leaves every table exactly as it was. */
 #include <CUnit/Basic.h>
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -567,6 +568,53 @@ static void write_wide(const char *path, int first, int n)
     fclose(f);
 }
 
+/* Killing a writer provably inside its transaction: a writer holds the store's
+ * write lock from its BEGIN IMMEDIATE to its COMMIT (and through the checkpoint
+ * after it). `h` is the test's own connection to the store (busy timeout 0). */
+
+/* Whether another connection holds the write lock now. */
+static int write_locked(sqlite3 *h)
+{
+    int rc = sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+    return rc == SQLITE_BUSY;
+}
+
+/* Waits until pid's writer holds the write lock (its transaction has begun): 1,
+ * or 0 when pid ended first or `limit` seconds passed (pid is not reaped). */
+static int wait_for_write_lock(sqlite3 *h, pid_t pid, double limit)
+{
+    struct timespec t0, t, nap = {0, 500000};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (write_locked(h))
+            return 1;
+        siginfo_t si;
+        si.si_pid = 0;
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+            return 0;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) * 1e-9 > limit)
+            return 0;
+        nanosleep(&nap, NULL);
+    }
+}
+
+/* Stops pid (SIGSTOP, waited for), looks whether the write lock is held while it
+ * is stopped, SIGKILLs and reaps it. 1: it was killed holding the lock, that is
+ * inside its transaction (or the checkpoint right after its commit). */
+static int kill_holding_lock(sqlite3 *h, pid_t pid)
+{
+    int st, held = 0;
+    if (kill(pid, SIGSTOP) == 0 && waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st))
+        held = write_locked(h);
+    kill(pid, SIGKILL);
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return held && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+}
+
 static void test_killed_cli_import(void)
 {
     const char *build = getenv("CRAFT_BUILD");
@@ -608,8 +656,17 @@ static void test_killed_cli_import(void)
     remove_store(probe);
     double full = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9;
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    int killed_midway = 0, completed = 0;
-    for (int round = 0; round < 10; round++) {
+    /* Rounds 0-2 stop the import the moment its transaction has begun (its write
+     * lock seen) and kill it; rounds 3-6 a random time into it; both check, with
+     * the import stopped, that it still holds the lock, so a kill counted as
+     * midway provably landed inside the import. Rounds 7-9 kill at a random time
+     * from the middle to past the end (the commit, the checkpoint, or done). A
+     * first-kind round that finds the import already done (a very slow test
+     * process) is run again, up to 20 times. */
+    int killed_midway = 0, completed = 0, attempts = 0;
+    for (int round = 0; round < 10 && attempts < 30; attempts++) {
+        sqlite3 *h;
+        CU_ASSERT_EQUAL_FATAL(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
         pid = fork();
         CU_ASSERT_FATAL(pid >= 0);
         if (pid == 0) {
@@ -617,13 +674,19 @@ static void test_killed_cli_import(void)
             execl(craft, craft, "import", "--db", db, big, (char *)NULL);
             _exit(127);
         }
-        /* from the start (opening, the first batches) to past the end (the index build,
-         * commit, checkpoint): most rounds inside the parse-and-store part */
-        double at = round < 7 ? full * (0.01 + 0.5 * rand() / RAND_MAX) : full * (0.5 + 0.7 * rand() / RAND_MAX);
+        int midway = 0;
+        double at = 0;
+        if (round < 7) {
+            CU_ASSERT(wait_for_write_lock(h, pid, 60 + 10 * full));
+            if (round >= 3)
+                at = full * (0.5 * rand() / RAND_MAX);
+        } else {
+            at = full * (0.5 + 0.7 * rand() / RAND_MAX);
+        }
         struct timespec ts = {(time_t)at, (long)((at - (time_t)at) * 1e9)};
         nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
+        int held = kill_holding_lock(h, pid);
+        sqlite3_close(h);
         CU_ASSERT(integrity_ok(db));
         digest(db, now, sizeof now);
         /* exactly before, or (it had committed) exactly after: nothing in between */
@@ -631,13 +694,14 @@ static void test_killed_cli_import(void)
         if (!same && !done)
             fprintf(stderr, "\nround %d: before %s, after a kill %s\n", round, before, now);
         CU_ASSERT(same || done);
-        killed_midway += same && WIFSIGNALED(status);
+        midway = held && same;
+        killed_midway += midway;
         if (getenv("IMPORT_TEST_VERBOSE"))
-            fprintf(stderr, "\nround %d at %.2f of %.2f s: %s, %s\n", round, at, full, WIFSIGNALED(status) ? "killed" : "exited", same ? "before" : "after");
+            fprintf(stderr, "\nround %d at %.2f of %.2f s: %s, %s\n", round, at, full,
+                    held ? "killed in its transaction" : "killed", same ? "before" : "after");
         if (done && !same) {
             completed++;
             /* back to the before-state for the next round */
-            sqlite3 *h;
             CU_ASSERT_EQUAL_FATAL(sqlite3_open(db, &h), SQLITE_OK);
             sqlite3_exec(h, "PRAGMA foreign_keys = ON; BEGIN; DELETE FROM orders WHERE order_id >= 'K-0100000';"
                             "DELETE FROM entities WHERE id NOT IN (SELECT entity FROM order_entities); COMMIT",
@@ -646,6 +710,9 @@ static void test_killed_cli_import(void)
             digest(db, now, sizeof now);
             CU_ASSERT_STRING_EQUAL(now, before);
         }
+        if (round < 3 && !midway)
+            continue; /* the import was already done: this round again */
+        round++;
     }
     CU_ASSERT(killed_midway >= 3);
     /* the store still takes the import whole afterwards */

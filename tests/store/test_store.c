@@ -3,6 +3,7 @@
  * concurrent readers, scoring into the store, every case action and its audit
  * row, queue queries and the trainer's export. */
 #include <CUnit/Basic.h>
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -320,6 +321,53 @@ static void test_import_csv_and_type_errors(void)
     craft_store_close(s);
 }
 
+/* Killing a writer provably inside its transaction: a writer holds the store's
+ * write lock from its BEGIN IMMEDIATE to its COMMIT (and through the checkpoint
+ * after it). `h` is the test's own connection to the store (busy timeout 0). */
+
+/* Whether another connection holds the write lock now. */
+static int write_locked(sqlite3 *h)
+{
+    int rc = sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+    return rc == SQLITE_BUSY;
+}
+
+/* Waits until pid's writer holds the write lock (its transaction has begun): 1,
+ * or 0 when pid ended first or `limit` seconds passed (pid is not reaped). */
+static int wait_for_write_lock(sqlite3 *h, pid_t pid, double limit)
+{
+    struct timespec t0, t, nap = {0, 500000};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (write_locked(h))
+            return 1;
+        siginfo_t si;
+        si.si_pid = 0;
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+            return 0;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) * 1e-9 > limit)
+            return 0;
+        nanosleep(&nap, NULL);
+    }
+}
+
+/* Stops pid (SIGSTOP, waited for), looks whether the write lock is held while it
+ * is stopped, SIGKILLs and reaps it. 1: it was killed holding the lock, that is
+ * inside its transaction (or the checkpoint right after its commit). */
+static int kill_holding_lock(sqlite3 *h, pid_t pid)
+{
+    int st, held = 0;
+    if (kill(pid, SIGSTOP) == 0 && waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st))
+        held = write_locked(h);
+    kill(pid, SIGKILL);
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return held && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+}
+
 /* The child imports a big file; the parent kills it at a random moment. */
 static void test_killed_import_leaves_store_unchanged(void)
 {
@@ -347,8 +395,12 @@ static void test_killed_import_leaves_store_unchanged(void)
     clock_gettime(CLOCK_MONOTONIC, &b);
     double full = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9;
     srand((unsigned)time(NULL));
+    /* Rounds 0-2 kill the import the moment its transaction has begun (its write
+     * lock seen; still held while it is stopped before the kill): provably midway,
+     * and run again should the import be done first. Rounds 3-5 kill anywhere from
+     * the start to just past the expected end (the commit). */
     int killed_midway = 0;
-    for (int round = 0; round < 6; round++) {
+    for (int round = 0, attempts = 0; round < 6 && attempts < 25; attempts++) {
         pid_t pid = fork();
         CU_ASSERT_FATAL(pid >= 0);
         if (pid == 0) {
@@ -361,25 +413,27 @@ static void test_killed_import_leaves_store_unchanged(void)
             craft_store_close(cs);
             _exit(rc ? 3 : 0);
         }
-        /* anywhere from the start to just past the expected end (the commit) */
-        double at = full * (0.02 + 1.0 * rand() / RAND_MAX);
-        struct timespec ts = {(time_t)at, (long)((at - (time_t)at) * 1e9)};
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
-        int status;
-        waitpid(pid, &status, 0);
-        int was_killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+        sqlite3 *h; /* opened after the fork: the child shares no SQLite state with it */
+        CU_ASSERT_EQUAL_FATAL(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        if (round < 3) {
+            CU_ASSERT(wait_for_write_lock(h, pid, 60 + 10 * full));
+        } else {
+            double at = full * (0.02 + 1.0 * rand() / RAND_MAX);
+            struct timespec ts = {(time_t)at, (long)((at - (time_t)at) * 1e9)};
+            nanosleep(&ts, NULL);
+        }
+        int held = kill_holding_lock(h, pid);
+        sqlite3_close(h);
         CU_ASSERT(integrity_ok(db));
         int64_t n = count(NULL, db, "SELECT count(*) FROM orders");
         /* all or nothing: the before-count, or (killed after its commit, during the
          * checkpoint, or not killed at all) every order */
         CU_ASSERT(n == 100 || n == 6100);
-        killed_midway += was_killed && n == 100;
+        killed_midway += held && n == 100;
         if (n == 6100) {
             /* put the store back to its before-state for the next round */
             CU_ASSERT_EQUAL_FATAL(craft_store_open(&s, db, 0, &err), CRAFT_OK);
             craft_store_close(s);
-            sqlite3 *h;
             sqlite3_open(db, &h);
             sqlite3_exec(h, "PRAGMA foreign_keys = ON; DELETE FROM orders WHERE order_id >= 'O-0100000'", NULL, NULL,
                          NULL);
@@ -388,6 +442,9 @@ static void test_killed_import_leaves_store_unchanged(void)
         /* the store still opens and takes writes */
         CU_ASSERT_EQUAL_FATAL(craft_store_open(&s, db, 0, &err), CRAFT_OK);
         craft_store_close(s);
+        if (round < 3 && !(held && n == 100))
+            continue; /* the import was done before the kill: this round again */
+        round++;
     }
     CU_ASSERT(killed_midway >= 3);
     CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM orders"), 100);
