@@ -174,6 +174,163 @@ static int replay_graph(craft_store *s, const craft_config *cfg, craft_graph *g,
     return rc;
 }
 
+/* The same graph state without the replay: the encoder's output for an order
+ * depends only on counts over the orders it may see (the earlier ones, as
+ * replay_graph defines them), per entity of the order (orders, labelled and
+ * positive orders per class) and over all of them (labelled and positive per
+ * class, the prior). Those counts are read with three indexed aggregates (the
+ * orders of this order's own entities, grouped by which of them they share, and
+ * the labels before this order), and a small graph holding exactly those counts is
+ * built through the encoder's own API (craft_graph_observe), so the formulas stay
+ * the encoder's. Reads a few thousand index rows instead of every earlier order.
+ *
+ * Returns CRAFT_EUNSUPPORTED (nothing done) where the stored times could make the
+ * replay see a different set, i.e. an earlier time string that does not parse to
+ * an earlier time (same instant written differently): the caller replays. */
+#define SHARE_TYPES CRAFT_GRAPH_TYPES
+static int counted_graph(craft_store *s, const craft_config *cfg, craft_graph *g, const craft_kv *mine, const char *ts,
+                         double t, int64_t id, craft_error *err)
+{
+    const int K = cfg->n_classes;
+    /* this order's entity of each type (the last one given wins, as in the encoder) */
+    const char *type_of[SHARE_TYPES] = {0}, *id_of[SHARE_TYPES] = {0};
+    int64_t ent[SHARE_TYPES];
+    for (int ty = 0; ty < SHARE_TYPES; ty++) ent[ty] = -1;
+    for (int i = 0; i < mine->n; i++)
+        for (int ty = 0; ty < SHARE_TYPES; ty++)
+            if (!strcmp(mine->keys[i], craft_graph_type_names[ty]) && mine->values[i][0]) {
+                type_of[ty] = mine->keys[i];
+                id_of[ty] = mine->values[i];
+            }
+    sqlite3_stmt *st;
+    int rc = CRAFT_OK;
+    if (ts) {
+        /* the latest earlier time must parse to an earlier instant (else: replay) */
+        if (store_prepare(s, &st, "SELECT max(ts) FROM orders WHERE ts < ?1", err))
+            return err->code;
+        sqlite3_bind_text(st, 1, ts, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+            double prev = NAN;
+            craft_error perr = {0};
+            if (craft_graph_parse_time((const char *)sqlite3_column_text(st, 0), &prev, &perr) || !(prev < t))
+                rc = CRAFT_EUNSUPPORTED;
+        }
+        sqlite3_finalize(st);
+        if (rc)
+            return rc;
+    }
+    if (store_prepare(s, &st, "SELECT e.id FROM entities e WHERE e.type = ?1 AND e.entity_id = ?2", err))
+        return err->code;
+    for (int ty = 0; ty < SHARE_TYPES; ty++) {
+        if (!type_of[ty])
+            continue;
+        sqlite3_bind_text(st, 1, type_of[ty], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, id_of[ty], -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            ent[ty] = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    /* the orders this one may see: the replay's set (strictly earlier times; untimed
+     * orders before it only when it is untimed itself, after every timed order) */
+#define EARLIER " (CASE WHEN ?6 IS NOT NULL THEN o.ts IS NOT NULL AND o.ts < ?6 ELSE o.ts IS NOT NULL OR o.id < ?7 END)"
+#define EFFECTIVE " (l.source = 'decision' OR NOT EXISTS (SELECT 1 FROM labels d WHERE d.order_id = l.order_id" \
+                  " AND d.class = l.class AND d.source = 'decision'))"
+#define SHARED "(SELECT oe.order_id AS oid, sum(CASE oe.entity WHEN ?1 THEN 1 WHEN ?2 THEN 2 WHEN ?3 THEN 4" \
+               " WHEN ?4 THEN 8 WHEN ?5 THEN 16 ELSE 0 END) AS mask FROM order_entities oe" \
+               " WHERE oe.entity IN (?1, ?2, ?3, ?4, ?5) GROUP BY oe.order_id)"
+    static const char *const sql[3] = {
+        /* 0: earlier orders per pattern of shared entities */
+        "SELECT x.mask, count(*), NULL, NULL FROM " SHARED " x JOIN orders o ON o.id = x.oid WHERE" EARLIER
+        " GROUP BY x.mask",
+        /* 1: their labels per pattern and class */
+        "SELECT x.mask, l.class, count(*), sum(l.value) FROM " SHARED " x JOIN orders o ON o.id = x.oid"
+        " JOIN labels l ON l.order_id = o.id WHERE" EARLIER " AND" EFFECTIVE " GROUP BY x.mask, l.class",
+        /* 2: the labels of every earlier order per class (the prior; the replay
+         * observes the orders that have entities) */
+        "SELECT 0, l.class, count(*), sum(l.value) FROM orders o JOIN labels l ON l.order_id = o.id WHERE" EARLIER
+        " AND" EFFECTIVE " AND EXISTS (SELECT 1 FROM order_entities x WHERE x.order_id = o.id) GROUP BY l.class"};
+#undef EARLIER
+#undef EFFECTIVE
+#undef SHARED
+    enum { MASKS = 1 << SHARE_TYPES };
+    int64_t *n_orders = calloc(MASKS, sizeof *n_orders), *lab = calloc((size_t)(MASKS + 1) * K, sizeof *lab),
+            *pos = calloc((size_t)(MASKS + 1) * K, sizeof *pos);
+    float *labels = malloc(sizeof(float) * (size_t)K);
+    if (!n_orders || !lab || !pos || !labels)
+        rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    for (int q = 0; q < 3 && !rc; q++) {
+        if ((rc = store_prepare(s, &st, sql[q], err)))
+            break;
+        if (q < 2)
+            for (int ty = 0; ty < SHARE_TYPES; ty++)
+                sqlite3_bind_int64(st, 1 + ty, ent[ty]);
+        if (ts)
+            sqlite3_bind_text(st, 6, ts, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, id);
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            int mask = q == 2 ? MASKS : sqlite3_column_int(st, 0);
+            if (mask < 0 || mask > MASKS)
+                continue;
+            if (q == 0) {
+                n_orders[mask] = sqlite3_column_int64(st, 1);
+                continue;
+            }
+            const char *cls = (const char *)sqlite3_column_text(st, 1);
+            for (int k = 0; k < K; k++)
+                if (cls && !strcmp(cfg->classes[k], cls)) {
+                    lab[(size_t)mask * K + k] += sqlite3_column_int64(st, 2);
+                    pos[(size_t)mask * K + k] += sqlite3_column_int64(st, 3);
+                }
+        }
+        if (r != SQLITE_DONE)
+            rc = store_fail(s, err, "counting earlier orders for the graph encoder");
+        sqlite3_finalize(st);
+    }
+    /* the small graph: per pattern, its orders with those entities and labels
+     * (class k: pos[k] positive, lab[k] - pos[k] negative, the rest unlabelled);
+     * then the other earlier orders, without entities, for the prior */
+    craft_kv ents = {0};
+    for (int mask = 0; mask <= MASKS && !rc; mask++) {
+        int64_t n = mask == 0 ? 0 : mask < MASKS ? n_orders[mask] : 0;
+        int64_t *L = lab + (size_t)mask * K, *P = pos + (size_t)mask * K;
+        if (mask == MASKS) /* the prior: what the patterns did not cover */
+            for (int k = 0; k < K; k++) {
+                for (int m = 1; m < MASKS; m++) {
+                    L[k] -= lab[(size_t)m * K + k];
+                    P[k] -= pos[(size_t)m * K + k];
+                }
+                if (L[k] < 0 || P[k] < 0 || P[k] > L[k]) {
+                    rc = CRAFT_EUNSUPPORTED; /* not the counts of one set: replay */
+                    break;
+                }
+                if (L[k] > n)
+                    n = L[k];
+            }
+        if (rc || n == 0)
+            continue;
+        craft_kv_clear(&ents);
+        for (int ty = 0; ty < SHARE_TYPES && mask < MASKS; ty++)
+            if ((mask >> ty & 1) && craft_kv_add(&ents, type_of[ty], id_of[ty]))
+                rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+        for (int64_t i = 0; i < n && !rc; i++) {
+            int any = 0;
+            for (int k = 0; k < K; k++) {
+                labels[k] = i < P[k] ? 1.0f : i < L[k] ? 0.0f : NAN;
+                any |= i < L[k];
+            }
+            rc = craft_graph_observe(g, &ents, NAN, any ? labels : NULL, err);
+        }
+    }
+    craft_kv_clear(&ents);
+    free(n_orders);
+    free(lab);
+    free(pos);
+    free(labels);
+    return rc;
+}
+
 /* Fills txt and graph where the model has the built-in encoders' modalities and
  * the order brought no embedding for them (the rule of craft_encoders_fill). */
 static int fill_encoders(craft_store *s, const craft_config *cfg, craft_order_batch *ob, int64_t id, craft_error *err)
@@ -202,8 +359,17 @@ static int fill_encoders(craft_store *s, const craft_config *cfg, craft_order_ba
         double t = NAN;
         if (!(rc = craft_graph_new(&g, cfg->n_classes, err)) && ob->ts[0])
             rc = craft_graph_parse_time(ob->ts[0], &t, err);
-        if (!rc)
-            rc = replay_graph(s, cfg, g, ob->ts[0], id, err);
+        if (!rc) {
+            /* the counts the order needs, or (where they could differ) the replay */
+            rc = getenv("CRAFT_GRAPH_REPLAY") ? CRAFT_EUNSUPPORTED
+                                              : counted_graph(s, cfg, g, &ob->entities[0], ob->ts[0], t, id, err);
+            if (rc == CRAFT_EUNSUPPORTED) {
+                craft_graph_free(g);
+                g = NULL;
+                if (!(rc = craft_graph_new(&g, cfg->n_classes, err)))
+                    rc = replay_graph(s, cfg, g, ob->ts[0], id, err);
+            }
+        }
         if (!rc && !(rc = craft_graph_encode(g, &ob->entities[0], t, ob->in.emb[graph], err)))
             ob->in.ntok[graph][0] = 1;
         craft_graph_free(g);

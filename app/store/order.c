@@ -277,24 +277,65 @@ void craft_order_detail_free(craft_order_detail *d)
 
 /* --------------------------------------------------------------- entities */
 
+/* The orders an order may look back on (bound as ?3 = its row id, NULL for all
+ * orders, and ?4 = its time): strictly earlier times; an untimed order sees every
+ * timed one and the untimed ones stored before it (the graph encoder's rule). Never
+ * the order itself, nor orders at its own time. */
+#define BEFORE_ORDER " (?3 IS NULL OR CASE WHEN ?4 IS NOT NULL THEN o.ts IS NOT NULL AND o.ts < ?4" \
+                     " ELSE o.id < ?3 OR (o.ts IS NOT NULL AND o.id <> ?3) END)"
+
 int craft_store_entity_history(craft_store *s, const char *type, const char *entity_id, int recent,
                                craft_entity_history *h, craft_error *err)
 {
+    return craft_store_entity_history_before(s, type, entity_id, NULL, recent, h, err);
+}
+
+int craft_store_entity_history_before(craft_store *s, const char *type, const char *entity_id, const char *order_id,
+                                      int recent, craft_entity_history *h, craft_error *err)
+{
     memset(h, 0, sizeof *h);
     sqlite3_stmt *st;
+    int64_t before = 0;
+    char *before_ts = NULL;
+    if (order_id) {
+        if (store_prepare(s, &st, "SELECT id, ts FROM orders WHERE order_id = ?", err))
+            return err->code;
+        sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            before = sqlite3_column_int64(st, 0);
+            before_ts = store_col_text(st, 1);
+        }
+        sqlite3_finalize(st);
+        if (r != SQLITE_ROW)
+            return r == SQLITE_DONE ? craft_fail(err, CRAFT_EINPUT, "no order \"%.80s\" in %s", order_id, s->path)
+                                    : store_fail(s, err, "reading an order");
+    }
+#define BIND_BEFORE(st)                                                     \
+    do {                                                                    \
+        if (order_id)                                                       \
+            sqlite3_bind_int64(st, 3, before);                              \
+        if (before_ts)                                                      \
+            sqlite3_bind_text(st, 4, before_ts, -1, SQLITE_STATIC);         \
+    } while (0)
     if (store_prepare(s, &st,
                       "SELECT e.id, count(o.id), min(o.ts), max(o.ts), count(c.id),"
                       " sum(c.status = 2), sum(c.status = 3)"
                       " FROM entities e LEFT JOIN order_entities oe ON oe.entity = e.id"
-                      " LEFT JOIN orders o ON o.id = oe.order_id LEFT JOIN cases c ON c.order_id = o.id"
-                      " WHERE e.type = ? AND e.entity_id = ? GROUP BY e.id",
-                      err))
+                      " LEFT JOIN orders o ON o.id = oe.order_id AND" BEFORE_ORDER
+                      " LEFT JOIN cases c ON c.order_id = o.id"
+                      " WHERE e.type = ?1 AND e.entity_id = ?2 GROUP BY e.id",
+                      err)) {
+        free(before_ts);
         return err->code;
+    }
     sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, entity_id, -1, SQLITE_STATIC);
+    BIND_BEFORE(st);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_finalize(st);
+        free(before_ts);
         return rc == SQLITE_DONE ? craft_fail(err, CRAFT_EINPUT, "no %.40s \"%.80s\" in %s", type, entity_id, s->path)
                                  : store_fail(s, err, "reading an entity");
     }
@@ -311,14 +352,17 @@ int craft_store_entity_history(craft_store *s, const char *type, const char *ent
     /* labels per class over the entity's orders (decisions override imports) */
     if (store_prepare(s, &st,
                       "SELECT class, count(*), sum(value) FROM labels l JOIN order_entities oe ON oe.order_id = l.order_id"
-                      " WHERE oe.entity = ?1 AND (source = 'decision' OR NOT EXISTS (SELECT 1 FROM labels d"
+                      " JOIN orders o ON o.id = l.order_id"
+                      " WHERE oe.entity = ?1 AND" BEFORE_ORDER " AND (source = 'decision' OR NOT EXISTS (SELECT 1 FROM labels d"
                       " WHERE d.order_id = l.order_id AND d.class = l.class AND d.source = 'decision'))"
                       " GROUP BY class ORDER BY class",
                       err)) {
         craft_entity_history_free(h);
+        free(before_ts);
         return err->code;
     }
     sqlite3_bind_int64(st, 1, eid);
+    BIND_BEFORE(st);
     int cap = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (h->n_classes == cap) {
@@ -340,15 +384,18 @@ int craft_store_entity_history(craft_store *s, const char *type, const char *ent
     if (rc == SQLITE_DONE && recent > 0 &&
         !store_prepare(s, &st,
                        "SELECT o.order_id FROM order_entities oe JOIN orders o ON o.id = oe.order_id"
-                       " WHERE oe.entity = ? ORDER BY o.ts DESC, o.id DESC LIMIT ?",
+                       " WHERE oe.entity = ?1 AND" BEFORE_ORDER " ORDER BY o.ts DESC, o.id DESC LIMIT ?2",
                        err)) {
         sqlite3_bind_int64(st, 1, eid);
         sqlite3_bind_int(st, 2, recent);
+        BIND_BEFORE(st);
         h->recent_orders = calloc((size_t)recent, sizeof(char *));
         while (h->recent_orders && (rc = sqlite3_step(st)) == SQLITE_ROW)
             h->recent_orders[h->n_recent++] = store_col_text(st, 0);
         sqlite3_finalize(st);
     }
+    free(before_ts);
+#undef BIND_BEFORE
     if (rc != SQLITE_DONE) {
         craft_entity_history_free(h);
         return store_fail(s, err, "reading an entity's history");

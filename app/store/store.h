@@ -265,6 +265,12 @@ typedef struct {
 
 int craft_store_entity_history(craft_store *s, const char *type, const char *entity_id, int recent,
                                craft_entity_history *out, craft_error *err);
+/* The same over the entity's orders that order_id may look back on: strictly
+ * earlier times (an untimed order: every timed order and the untimed ones stored
+ * before it). Never the order itself, so its own label, case and decision are not
+ * part of its entity's defect rate. order_id NULL: every order of the entity. */
+int craft_store_entity_history_before(craft_store *s, const char *type, const char *entity_id, const char *order_id,
+                                      int recent, craft_entity_history *out, craft_error *err);
 void craft_entity_history_free(craft_entity_history *h);
 
 /* ------------------------------------------------------ datasets, models */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "order_rescore.h"
+#include "scoring.h"
 #include "store.h"
 #include "synth.h"
 
@@ -86,6 +87,146 @@ static void check_live(craft_store *s, const craft_model *m, int every, double *
     craft_engine_free(e);
     *worst_out = worst;
     *checked_out = checked;
+}
+
+/* The graph input two ways: from the counts the order needs (the default) and by
+ * replaying every earlier order (CRAFT_GRAPH_REPLAY); equal for every k-th order,
+ * after some decisions have overridden imported labels. Prints the time of each. */
+static void compare_graph_paths(craft_store *s, const craft_model *m, int every);
+
+static void check_graph_paths(craft_store *s, const craft_model *m, int every)
+{
+    int graph = craft_config_find_modality(&m->cfg, "graph");
+    if (graph < 0)
+        return;
+    craft_error err = {0};
+    craft_queue_query q;
+    craft_queue_query_init(&q);
+    q.cases_only = 1;
+    q.limit = 10000;
+    craft_queue_page page = {0};
+    CU_ASSERT_EQUAL_FATAL(craft_store_queue(s, &q, &page, &err), CRAFT_OK);
+    int decided = 0;
+    for (int i = 0; i < page.n && decided < 6; i += 3, decided++)
+        CU_ASSERT_EQUAL(craft_store_case_decide(s, page.rows[i].case_id, decided % 2 ? CRAFT_CASE_CONFIRMED
+                                                                                     : CRAFT_CASE_FALSE_POSITIVE,
+                                                NULL, "test", NULL, &err), CRAFT_OK);
+    craft_queue_page_free(&page);
+    CU_ASSERT(decided > 0);
+    compare_graph_paths(s, m, every);
+}
+
+static void compare_graph_paths(craft_store *s, const craft_model *m, int every)
+{
+    int graph = craft_config_find_modality(&m->cfg, "graph");
+    craft_error err = {0};
+    craft_queue_query q;
+    craft_queue_page page = {0};
+    craft_queue_query_init(&q);
+    q.cases_only = 0;
+    q.sort = CRAFT_SORT_TIME;
+    q.ascending = 1;
+    q.limit = 10000;
+    CU_ASSERT_EQUAL_FATAL(craft_store_queue(s, &q, &page, &err), CRAFT_OK);
+    craft_order_batch a, b;
+    CU_ASSERT_EQUAL_FATAL(craft_order_batch_init(&a, &m->cfg, 1, 1, &err), CRAFT_OK);
+    CU_ASSERT_EQUAL_FATAL(craft_order_batch_init(&b, &m->cfg, 1, 1, &err), CRAFT_OK);
+    size_t width = (size_t)m->cfg.modalities[graph].tokens * m->cfg.modalities[graph].dim;
+    int compared = 0, with_graph = 0, differ = 0;
+    double fast = 0, replay = 0;
+    for (int i = 0; i < page.n; i += every) {
+        const char *oid = page.rows[i].order_id;
+        double t0 = craft_now();
+        CU_ASSERT_EQUAL_FATAL(craft_store_order_batch(s, &m->cfg, oid, &a, &err), CRAFT_OK);
+        double t1 = craft_now();
+        setenv("CRAFT_GRAPH_REPLAY", "1", 1);
+        CU_ASSERT_EQUAL_FATAL(craft_store_order_batch(s, &m->cfg, oid, &b, &err), CRAFT_OK);
+        unsetenv("CRAFT_GRAPH_REPLAY");
+        replay += craft_now() - t1;
+        fast += t1 - t0;
+        CU_ASSERT_EQUAL(a.in.ntok[graph][0], b.in.ntok[graph][0]);
+        with_graph += a.in.ntok[graph][0] > 0;
+        differ += memcmp(a.in.emb[graph], b.in.emb[graph], sizeof(float) * width) != 0;
+        compared++;
+    }
+    CU_ASSERT(with_graph > 0);
+    CU_ASSERT_EQUAL(differ, 0);
+    printf("  graph input of %d orders (%d with entities): from counts %.2f ms each, replayed %.2f ms each, %d differ\n",
+           compared, with_graph, 1000 * fast / compared, 1000 * replay / compared, differ);
+    craft_order_batch_free(&a);
+    craft_order_batch_free(&b);
+    craft_queue_page_free(&page);
+}
+
+/* The order view's entity history counts only the orders before the order shown:
+ * for every k-th order and each of its entities, orders, labelled and positive
+ * counts per class equal a count over the other orders at earlier times (so the
+ * order's own label never enters its entity's defect rate). */
+static void check_entity_history(craft_store *s, int every)
+{
+    craft_error err = {0};
+    craft_queue_query q;
+    craft_queue_query_init(&q);
+    q.cases_only = 0;
+    q.sort = CRAFT_SORT_TIME;
+    q.ascending = 1;
+    q.limit = 10000;
+    craft_queue_page page = {0};
+    CU_ASSERT_EQUAL_FATAL(craft_store_queue(s, &q, &page, &err), CRAFT_OK);
+    craft_order_detail *d = calloc((size_t)page.n, sizeof *d);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    for (int i = 0; i < page.n; i++)
+        CU_ASSERT_EQUAL_FATAL(craft_store_order_get(s, page.rows[i].order_id, 0, &d[i], &err), CRAFT_OK);
+    int checked = 0, fewer = 0;
+    for (int i = 0; i < page.n; i += every) {
+        for (int e = 0; e < d[i].entities.n; e++) {
+            const char *type = d[i].entities.keys[e], *id = d[i].entities.values[e];
+            craft_entity_history h = {0}, all = {0};
+            CU_ASSERT_EQUAL_FATAL(craft_store_entity_history_before(s, type, id, d[i].order_id, 5, &h, &err), CRAFT_OK);
+            CU_ASSERT_EQUAL_FATAL(craft_store_entity_history(s, type, id, 5, &all, &err), CRAFT_OK);
+            int64_t n = 0;
+            for (int j = 0; j < page.n; j++) {
+                if (j == i || !d[j].ts || !d[i].ts || strcmp(d[j].ts, d[i].ts) >= 0)
+                    continue;
+                const char *v = craft_kv_get(&d[j].entities, type);
+                if (!v || strcmp(v, id))
+                    continue;
+                n++;
+            }
+            CU_ASSERT_EQUAL(h.n_orders, n);
+            CU_ASSERT(all.n_orders >= h.n_orders + 1); /* the order itself is in the entity's full history */
+            fewer += all.n_orders > h.n_orders;
+            for (int k = 0; k < h.n_classes; k++) {
+                int64_t lab = 0, pos = 0;
+                for (int j = 0; j < page.n; j++) {
+                    if (j == i || strcmp(d[j].ts, d[i].ts) >= 0)
+                        continue;
+                    const char *v = craft_kv_get(&d[j].entities, type), *l = craft_kv_get(&d[j].labels, h.classes[k]);
+                    if (!v || strcmp(v, id) || !l)
+                        continue;
+                    lab++;
+                    pos += atoi(l) == 1;
+                }
+                CU_ASSERT_EQUAL(h.n_labelled[k], lab);
+                CU_ASSERT_EQUAL(h.n_positive[k], pos);
+            }
+            /* the latest earlier orders never name the order itself */
+            for (int r = 0; r < h.n_recent; r++)
+                CU_ASSERT(strcmp(h.recent_orders[r], d[i].order_id) != 0);
+            craft_entity_history_free(&h);
+            craft_entity_history_free(&all);
+            checked++;
+        }
+    }
+    CU_ASSERT(checked > 0);
+    CU_ASSERT_EQUAL(fewer, checked);
+    printf("  entity history of %d (order, entity) pairs: only earlier orders counted\n", checked);
+    CU_ASSERT_EQUAL(craft_store_entity_history_before(s, "customer", "x", "no-such-order", 5, &(craft_entity_history){0}, &err),
+                    CRAFT_EINPUT);
+    for (int i = 0; i < page.n; i++)
+        craft_order_detail_free(&d[i]);
+    free(d);
+    craft_queue_page_free(&page);
 }
 
 /* The bulk query: one point per scored order, equal to the stored predictions. */
@@ -187,8 +328,29 @@ static void test_generated(void)
     check_live(s, m, 13, &worst, &checked);
     printf("  generated: %d orders across the time line, every subset, worst |live - stored| %.2g\n", checked, worst);
     check_space(s, m);
+    check_graph_paths(s, m, 3);
+    check_entity_history(s, 11);
     craft_store_close(s);
     craft_model_free(m);
+}
+
+/* CRAFT_LIVE_STORE: the two paths on a given scored store (e.g. the 20,000-order
+ * sample), every 1000th order (nothing is written but a schema update). */
+static void test_given_store(void)
+{
+    const char *path = getenv("CRAFT_LIVE_STORE");
+    craft_store *s = NULL;
+    craft_model *m = NULL;
+    craft_error err = {0};
+    int rc = craft_store_open(&s, path, CRAFT_STORE_READWRITE, &err); /* brings an older schema up to date */
+    if (!rc)
+        rc = craft_store_model_load(s, craft_store_latest_model(s), &m, &err);
+    if (rc)
+        fprintf(stderr, "%s: %s\n", path, err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, CRAFT_OK);
+    compare_graph_paths(s, m, 1000);
+    craft_model_free(m);
+    craft_store_close(s);
 }
 
 int main(void)
@@ -202,7 +364,9 @@ int main(void)
         return 1;
     CU_pSuite s = CU_add_suite("live re-scoring from the store", NULL, NULL);
     if (!s || !CU_add_test(s, "fixture model: live equals stored", test_fixture) ||
-        !CU_add_test(s, "generated orders, built-in encoders: live equals stored", test_generated)) {
+        !CU_add_test(s, "generated orders, built-in encoders: live equals stored", test_generated) ||
+        (getenv("CRAFT_LIVE_STORE") && !CU_add_test(s, "a given store: graph input from counts equals the replay",
+                                                    test_given_store))) {
         CU_cleanup_registry();
         return 1;
     }
