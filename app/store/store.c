@@ -276,6 +276,71 @@ static int create_private(const char *path, craft_error *err)
     return CRAFT_OK;
 }
 
+/* Opens s->path read-write with writes refused (PRAGMA query_only); 1 when that
+ * works here (the file writable, its -wal and -shm there or creatable, the
+ * database readable), else 0 with nothing left open. */
+static int open_query_only(craft_store *s)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int ok = sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
+             sqlite3_db_readonly(db, "main") == 0;
+    if (ok) {
+        sqlite3_busy_timeout(db, STORE_BUSY_MS);
+        ok = sqlite3_exec(db, "PRAGMA query_only = ON", NULL, NULL, NULL) == SQLITE_OK &&
+             sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) == SQLITE_OK &&
+             sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+    }
+    if (!ok) {
+        sqlite3_close_v2(db);
+        return 0;
+    }
+    s->db = db;
+    return 1;
+}
+
+/* Opens s->path read-only and immutable (no locks, no -wal or -shm) when nobody
+ * can write it: there is no -wal beside it (so the file holds every committed
+ * transaction), and the file has no write permission bits, or its folder has
+ * none (a writer could not create the -wal). 1 when opened. */
+static int open_immutable(craft_store *s)
+{
+    struct stat st, dst;
+    char wal[4200], dir[4200];
+    snprintf(wal, sizeof wal, "%s-wal", s->path);
+    snprintf(dir, sizeof dir, "%s", s->path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        slash[slash == dir ? 1 : 0] = 0;
+    if (stat(s->path, &st) || stat(dir, &dst) || ((st.st_mode & 0222) && (dst.st_mode & 0222)) ||
+        access(wal, F_OK) == 0 || errno != ENOENT)
+        return 0;
+    /* file: URI of the path, every byte but unreserved ones and '/' %-escaped */
+    size_t n = strlen(s->path);
+    char *uri = malloc(3 * n + 32);
+    if (!uri)
+        return 0;
+    char *u = uri + sprintf(uri, "file:");
+    for (const unsigned char *p = (const unsigned char *)s->path; *p; p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~/", *p))
+            *u++ = (char)*p;
+        else
+            u += sprintf(u, "%%%02X", *p);
+    strcpy(u, "?immutable=1");
+    sqlite3 *db = NULL;
+    int ok = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK;
+    free(uri);
+    if (!ok) {
+        sqlite3_close_v2(db);
+        return 0;
+    }
+    s->db = db;
+    return 1;
+}
+
 int craft_store_open(craft_store **out, const char *path, int flags, craft_error *err)
 {
     *out = NULL;
@@ -294,8 +359,18 @@ int craft_store_open(craft_store **out, const char *path, int flags, craft_error
         return craft_fail(err, CRAFT_ENOMEM, "out of memory");
     }
     s->readonly = (flags & CRAFT_STORE_READONLY) != 0;
+    /* A read-only handle is a read-write connection with PRAGMA query_only where
+     * the file and its folder allow it: the last connection to close a WAL
+     * database checkpoints it and removes its -wal and -shm files, which a
+     * SQLITE_OPEN_READONLY connection cannot do (a read-only command would leave
+     * them beside the store). A file nobody can write (no write bits on it or on
+     * its folder, and no -wal) is opened immutable, which needs neither file.
+     * Otherwise (say a file only others can write: a writer may come)
+     * SQLITE_OPEN_READONLY, which creates them where they are missing. */
+    if (s->readonly && !open_query_only(s) && !open_immutable(s))
+        s->db = NULL;
     int oflags = s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
-    if (sqlite3_open_v2(path, &s->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    if (!s->db && sqlite3_open_v2(path, &s->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         craft_fail(err, CRAFT_EIO, "%s: cannot open: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         craft_store_close(s);
         return CRAFT_EIO;

@@ -37,7 +37,7 @@ extern "C" {
 enum {
     CRAFT_STORE_READWRITE = 0,
     CRAFT_STORE_CREATE = 1,          /* create the file (mode 0600) when absent */
-    CRAFT_STORE_READONLY = 2
+    CRAFT_STORE_READONLY = 2         /* refuses writes; leaves no -wal/-shm files behind (store.c) */
 };
 
 typedef struct craft_store craft_store;

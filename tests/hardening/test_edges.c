@@ -59,6 +59,8 @@ static int temporaries_beside(const char *stem)
     return atoi(out);
 }
 
+static void folder_listing(char *out, size_t cap);
+
 /* ------------------------------------------------------------ full disk */
 
 static long long file_size(const char *p)
@@ -191,7 +193,12 @@ static void test_read_only_store_file(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(msg, db));
         free(msg);
     }
-    CU_ASSERT_EQUAL(run_craft(&o, list), 0); /* reading still works */
+    /* reading still works, and leaves the folder as it was (no -wal or -shm) */
+    char listed_before[4096], listed_now[4096];
+    folder_listing(listed_before, sizeof listed_before);
+    CU_ASSERT_EQUAL(run_craft(&o, list), 0);
+    folder_listing(listed_now, sizeof listed_now);
+    CU_ASSERT_STRING_EQUAL(listed_now, listed_before);
     CU_ASSERT_EQUAL(chmod(db, 0600), 0);
     CU_ASSERT(integrity_ok(db));
     store_digest(db, now, sizeof now);
@@ -237,11 +244,66 @@ static void test_read_only_folder(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(msg, ro));
         free(msg);
     }
+    /* reading the store in the read-only folder works, and creates nothing there */
+    const char *list[] = {"cases", "list", "--db", db, NULL};
+    CU_ASSERT_EQUAL(run_craft(&o, list), 0);
+    char wal[800];
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    CU_ASSERT(access(wal, F_OK) != 0);
     CU_ASSERT_EQUAL(chmod(ro, 0700), 0);
     CU_ASSERT(access(fresh, F_OK) != 0 && access(ckpt, F_OK) != 0 && access(out, F_OK) != 0);
     CU_ASSERT(integrity_ok(db));
     store_digest(db, now, sizeof now);
     CU_ASSERT_STRING_EQUAL(now, before);
+}
+
+/* The names in the scratch folder, sorted, one string. */
+static void folder_listing(char *out, size_t cap)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "ls -a '%s' | tr '\\n' ' '", hd_dir);
+    out[0] = 0;
+    FILE *p = popen(cmd, "r");
+    if (p) {
+        if (!fgets(out, (int)cap, p))
+            out[0] = 0;
+        pclose(p);
+    }
+}
+
+/* Read-only commands leave the store's folder as they found it: no -wal or -shm
+ * files (a read-only SQLite connection to a WAL database would leave them). */
+static void test_read_only_commands_leave_no_files(void)
+{
+    const char *db = path_in("quiet.db");
+    make_store(db);
+    const char *sc[] = {"score", "--db", db, "--model", model, "--threads", "1", "--threshold", "0.3", NULL};
+    CU_ASSERT_EQUAL_FATAL(run_craft(NULL, sc), 0);
+    char wal[700], shm[700], id[64], before[4096], now[4096];
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    snprintf(shm, sizeof shm, "%s-shm", db);
+    CU_ASSERT_FATAL(access(wal, F_OK) != 0 && access(shm, F_OK) != 0); /* a writer's close removes them */
+    sql_text(db, "SELECT o.order_id FROM cases c JOIN orders o ON o.id = c.order_id LIMIT 1", id, sizeof id);
+    folder_listing(before, sizeof before);
+    const char *list[] = {"cases", "list", "--db", db, NULL};
+    const char *show[] = {"cases", "show", id, "--db", db, NULL};
+    const char *entity[] = {"cases", "entity", "customer", "C-1", "--db", db, NULL};
+    const char *const *readers[] = {list, show, entity};
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(run_craft(NULL, readers[i]), 0);
+        CU_ASSERT(access(wal, F_OK) != 0);
+        CU_ASSERT(access(shm, F_OK) != 0);
+    }
+    folder_listing(now, sizeof now);
+    CU_ASSERT_STRING_EQUAL(now, before);
+    /* and a read-only handle still refuses to write */
+    craft_store *s;
+    craft_error err;
+    CU_ASSERT_EQUAL_FATAL(craft_store_open(&s, db, CRAFT_STORE_READONLY, &err), CRAFT_OK);
+    CU_ASSERT_NOT_EQUAL(craft_store_case_add_note(s, 1, "x", "t", &err), CRAFT_OK);
+    craft_store_close(s);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM notes"), 0);
+    CU_ASSERT(access(wal, F_OK) != 0 && access(shm, F_OK) != 0);
 }
 
 static void test_locked_store(void)
@@ -548,6 +610,7 @@ int main(void)
         !CU_add_test(s, "full disk: checkpoint and score output keep the old file", test_full_disk_checkpoint_and_output) ||
         !CU_add_test(s, "read-only store file", test_read_only_store_file) ||
         !CU_add_test(s, "read-only folder", test_read_only_folder) ||
+        !CU_add_test(s, "read-only commands leave no -wal/-shm files", test_read_only_commands_leave_no_files) ||
         !CU_add_test(s, "store locked by another writer", test_locked_store) ||
         !CU_add_test(s, "a 100 MB line", test_100mb_line) ||
         !CU_add_test(s, "deeply nested JSON", test_deeply_nested_json) ||
