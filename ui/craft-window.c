@@ -69,7 +69,11 @@ struct _CraftWindow {
     craft_engine *live_engine;          /* one-order engine of `model`, main thread */
     craft_order_batch live_batch;       /* the selected order's engine inputs */
     gboolean live_batch_ok, live_ready;
-    guint live_gen;                     /* which selection the inputs worker is building */
+    guint live_gen;                     /* which selection the order and inputs workers are reading */
+    char *loading_id;                   /* the order being read (NULL once shown) */
+    guint loading_timer;                /* shows the loading state of a slow read */
+    GCancellable *order_cancel;
+    GtkSpinner *order_spinner;
     craft_rescore live;
     /* the score space of class space_cls */
     int space_cls;
@@ -78,6 +82,7 @@ struct _CraftWindow {
     double space_seconds;
     GtkLabel *space_label, *model_label;
     char *subset_table;                 /* markup: per-subset metrics on the store's labelled orders */
+    char *model_record;                 /* markup: the store's record of the model (file, dates, metrics) */
     craft_journey_event journey[CRAFT_TIMELINE_MAX];
     int n_journey;
     /* the running job */
@@ -89,6 +94,7 @@ struct _CraftWindow {
     guint export_timer;                 /* the export's stage label */
     guint exports_done, exports_failed; /* finished exports (tests wait on these) */
     char *export_message;               /* the last export's toast */
+    guint decisions_done, decisions_failed;
 };
 
 G_DEFINE_FINAL_TYPE(CraftWindow, craft_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -195,6 +201,8 @@ static void rescore_live(CraftWindow *self)
 
 static void update_subset(CraftWindow *self)
 {
+    if (self->loading_id)
+        return; /* the order being read is shown (and re-scored) when it arrives */
     g_clear_pointer(&self->subset_text, g_free);
     if (!self->has_detail || self->detail.n_predictions == 0 || !self->model) {
         self->has_subset = FALSE;
@@ -253,7 +261,7 @@ static void update_subset(CraftWindow *self)
 
 /* ------------------------------------------- the selected order's inputs */
 
-typedef struct { char *path, *order_id; craft_config cfg; craft_order_batch ob; guint gen; } InputsJob;
+typedef struct { char *path, *order_id; craft_config cfg; craft_order_batch ob; guint gen; gint64 started; } InputsJob;
 
 static void inputs_job_free(InputsJob *j)
 {
@@ -302,19 +310,22 @@ static void inputs_done(GObject *src, GAsyncResult *res, gpointer user)
     memset(&j->ob, 0, sizeof j->ob);
     self->live_batch_ok = TRUE;
     self->live_ready = TRUE;
+    g_debug("order %s: engine inputs ready %.1f ms after it was selected", j->order_id,
+            (g_get_monotonic_time() - j->started) / 1000.0);
     update_subset(self);
 }
 
-static void load_inputs(CraftWindow *self)
+/* Starts reading the order's engine inputs (for the selection of generation live_gen). */
+static void load_inputs(CraftWindow *self, const char *order_id)
 {
     self->live_ready = FALSE;
-    self->live_gen++;
-    if (!self->model || !self->has_detail)
+    if (!self->model || !order_id)
         return;
     InputsJob *j = g_new0(InputsJob, 1);
     j->path = g_strdup(self->store_path);
-    j->order_id = g_strdup(self->detail.order_id);
+    j->order_id = g_strdup(order_id);
     j->gen = self->live_gen;
+    j->started = g_get_monotonic_time();
     craft_error err = {0};
     if (craft_config_copy(&j->cfg, &self->model->cfg, &err) ||
         craft_order_batch_init(&j->ob, &self->model->cfg, 1, 1, &err)) {
@@ -427,10 +438,10 @@ static int cmp_rank(const void *a, const void *b)
 }
 
 /* The order's features, most important first (the backbone importance the engine
- * stored), with value and the bin the model puts it in. */
-static void fill_features(CraftWindow *self)
+ * stored), with value and the bin the model puts it in (cfg NULL: no model; edges:
+ * the tabular embedding's bin edges). Pure: the order worker builds it. */
+static char *features_markup(const craft_order_detail *d, const craft_config *cfg, const float *edges)
 {
-    const craft_order_detail *d = &self->detail;
     FeatureRank *rank = g_new(FeatureRank, d->n_features ? d->n_features : 1);
     for (int j = 0; j < d->n_features; j++) {
         rank[j] = (FeatureRank){j, NAN};
@@ -442,7 +453,7 @@ static void fill_features(CraftWindow *self)
     qsort(rank, d->n_features, sizeof *rank, cmp_rank);
     GString *s = g_string_new("<tt>");
     g_string_append_printf(s, "<b>%-28s %12s %5s %10s</b>\n", "feature", "value", "bin", "importance ▾");
-    int tab = self->model ? self->model->cfg.tabular : -1;
+    int tab = cfg && edges ? cfg->tabular : -1;
     for (int r = 0; r < d->n_features; r++) {
         int j = rank[r].j;
         char value[64], bin[16] = "", imp[32] = "";
@@ -450,17 +461,17 @@ static void fill_features(CraftWindow *self)
         else if (!isnan(d->values[j])) g_snprintf(value, sizeof value, "%.6g", d->values[j]);
         else g_snprintf(value, sizeof value, "missing");
         if (tab >= 0) {
-            const craft_modality *mod = &self->model->cfg.modalities[tab];
+            const craft_modality *mod = &cfg->modalities[tab];
             for (int f = 0; f < mod->n_features; f++) {
                 if (strcmp(mod->features[f].name, d->feature_names[j])) continue;
                 int b = 0;
                 float rr = 0;
-                int nb = self->model->cfg.bins;
+                int nb = cfg->bins;
                 if (mod->features[f].type == CRAFT_CATEGORICAL)
                     b = d->categories && d->categories[j]
-                            ? craft_category_code(&self->model->cfg, &mod->features[f], d->categories[j]) : 0;
+                            ? craft_category_code(cfg, &mod->features[f], d->categories[j]) : 0;
                 else if (!isnan(d->values[j]))
-                    craft_bin_numeric(self->model->w.embed[tab].edges + (size_t)f * (nb + 1), nb, d->values[j], &b, &rr);
+                    craft_bin_numeric(edges + (size_t)f * (nb + 1), nb, d->values[j], &b, &rr);
                 g_snprintf(bin, sizeof bin, "%d", b);
             }
         }
@@ -472,18 +483,17 @@ static void fill_features(CraftWindow *self)
         g_free(val);
     }
     g_string_append(s, "</tt>");
-    gtk_label_set_markup(self->features_label, s->str);
-    g_string_free(s, TRUE);
     g_free(rank);
+    return g_string_free(s, FALSE);
 }
 
-typedef struct { char *path; craft_kv entities; guint gen; char *text; } EntitiesJob;
+typedef struct { char *path, *order_id; craft_kv entities; guint gen; char *text; } EntitiesJob;
 
 static void entities_job_free(EntitiesJob *j)
 {
     for (int i = 0; i < j->entities.n; i++) { g_free(j->entities.keys[i]); g_free(j->entities.values[i]); }
     g_free(j->entities.keys); g_free(j->entities.values);
-    g_free(j->path); g_free(j->text); g_free(j);
+    g_free(j->path); g_free(j->order_id); g_free(j->text); g_free(j);
 }
 
 /* Worker: an entity can have thousands of orders, so its history is read off the UI thread. */
@@ -499,17 +509,21 @@ static void entities_thread(GTask *task, gpointer src, gpointer data, GCancellab
         craft_entity_history h = {0};
         const char *type = j->entities.keys[i], *id = j->entities.values[i];
         g_string_append_printf(s, "%s %s\n", type, id);
-        if (craft_store_entity_history(st, type, id, 5, &h, &err) == CRAFT_OK) {
-            g_string_append_printf(s, "  %" G_GINT64_FORMAT " orders (%s … %s), %" G_GINT64_FORMAT " cases, %"
-                                   G_GINT64_FORMAT " confirmed, %" G_GINT64_FORMAT " false positives\n",
-                                   h.n_orders, h.first_ts ? h.first_ts : "?", h.last_ts ? h.last_ts : "?", h.n_cases,
-                                   h.n_confirmed, h.n_false_positive);
+        /* only the orders before this one: its own label and decision are not evidence about it */
+        if (craft_store_entity_history_before(st, type, id, j->order_id, 5, &h, &err) == CRAFT_OK) {
+            if (h.n_orders == 0)
+                g_string_append(s, "  no earlier orders\n");
+            else
+                g_string_append_printf(s, "  %" G_GINT64_FORMAT " earlier orders (%s … %s), %" G_GINT64_FORMAT " cases, %"
+                                       G_GINT64_FORMAT " confirmed, %" G_GINT64_FORMAT " false positives\n",
+                                       h.n_orders, h.first_ts ? h.first_ts : "?", h.last_ts ? h.last_ts : "?", h.n_cases,
+                                       h.n_confirmed, h.n_false_positive);
             for (int k = 0; k < h.n_classes; k++)
                 if (h.n_labelled[k] > 0)
-                    g_string_append_printf(s, "  %s defect rate %.1f%% of %" G_GINT64_FORMAT " labelled\n", h.classes[k],
+                    g_string_append_printf(s, "  %s defect rate %.1f%% of %" G_GINT64_FORMAT " labelled earlier orders\n", h.classes[k],
                                            100.0 * h.n_positive[k] / h.n_labelled[k], h.n_labelled[k]);
             if (h.n_recent) {
-                g_string_append(s, "  latest orders:");
+                g_string_append(s, "  latest earlier orders:");
                 for (int r = 0; r < h.n_recent; r++) g_string_append_printf(s, " %s", h.recent_orders[r]);
                 g_string_append_c(s, '\n');
             }
@@ -541,6 +555,7 @@ static void fill_entities(CraftWindow *self)
     gtk_label_set_text(self->entities_label, "Reading the entities' histories…");
     EntitiesJob *j = g_new0(EntitiesJob, 1);
     j->path = g_strdup(self->store_path);
+    j->order_id = g_strdup(self->detail.order_id);
     j->gen = self->live_gen;
     j->entities.n = self->detail.entities.n;
     j->entities.keys = g_new0(char *, j->entities.n);
@@ -584,16 +599,17 @@ static void describe_audit(GString *s, const craft_audit_entry *a)
     cJSON_Delete(after);
 }
 
-static void fill_history(CraftWindow *self)
+/* The case's audit trail and notes in words, read on the order worker's connection. */
+static char *history_text(craft_store *st, const craft_order_detail *d)
 {
     GString *s = g_string_new(NULL);
-    if (!self->detail.has_case) {
+    if (!d->has_case) {
         g_string_append(s, "This order has no case (it was not flagged).");
     } else {
         craft_audit_entry *a = NULL;
         int n = 0;
         craft_error err = {0};
-        if (craft_store_case_audit(self->store, self->detail.kase.id, &a, &n, &err) == CRAFT_OK) {
+        if (craft_store_case_audit(st, d->kase.id, &a, &n, &err) == CRAFT_OK) {
             for (int i = 0; i < n; i++) {
                 GDateTime *t = g_date_time_new_from_unix_local((gint64)a[i].at);
                 char *when = g_date_time_format(t, "%Y-%m-%d %H:%M:%S");
@@ -604,17 +620,18 @@ static void fill_history(CraftWindow *self)
                 g_date_time_unref(t);
             }
             craft_audit_free(a, n);
+        } else {
+            g_string_append_printf(s, "The audit trail could not be read: %s\n", err.msg);
         }
         craft_note *notes = NULL;
-        if (craft_store_case_notes(self->store, self->detail.kase.id, &notes, &n, &err) == CRAFT_OK) {
+        if (craft_store_case_notes(st, d->kase.id, &notes, &n, &err) == CRAFT_OK) {
             if (n) g_string_append(s, "\nNotes\n");
             for (int i = 0; i < n; i++)
                 g_string_append_printf(s, "  %s: %s\n", notes[i].author, notes[i].text);
             craft_notes_free(notes, n);
         }
     }
-    gtk_label_set_text(self->history_label, s->str);
-    g_string_free(s, TRUE);
+    return g_string_free(s, FALSE);
 }
 
 /* The selected order in the score space: its backbone-only and full score of the space's class. */
@@ -630,48 +647,106 @@ static void update_highlight(CraftWindow *self)
         craft_scatter_widget_set_highlight(self->scatter, FALSE, 0, 0);
 }
 
-static void show_order_timed(CraftWindow *self, const char *order_id);
+/* ------------------------------------------------ the selected order, off the UI thread */
 
-/* Main-thread work is timed for G_MESSAGES_DEBUG=craftdesk (stall hunting). */
-static void show_order(CraftWindow *self, const char *order_id)
+/* Everything the order view shows of one order is read and formatted by a worker on
+ * its own read-only connection (the detail, its audit trail, the features table,
+ * the journey); the main thread only hands the results to the widgets. Meanwhile
+ * the previous order stays on screen, dimmed, with a spinner by the title. */
+typedef struct {
+    char *path, *order_id;
+    int64_t model_id;
+    guint gen;
+    gint64 started;
+    craft_config cfg;                   /* the model's config, for the features' bins (has_cfg) */
+    gboolean has_cfg;
+    float *edges;                       /* the tabular embedding's bin edges, NULL without */
+    craft_order_detail detail;
+    gboolean has_detail;
+    craft_journey_event journey[CRAFT_TIMELINE_MAX];
+    int n_journey;
+    char *features, *history;
+    char *error;
+} OrderJob;
+
+static void order_job_free(OrderJob *j)
 {
-    gint64 t0 = g_get_monotonic_time();
-    show_order_timed(self, order_id);
-    g_debug("show_order %s: %.1f ms", order_id ? order_id : "(none)", (g_get_monotonic_time() - t0) / 1000.0);
+    g_free(j->path); g_free(j->order_id);
+    if (j->has_cfg) craft_config_free(&j->cfg);
+    g_free(j->edges);
+    if (j->has_detail) craft_order_detail_free(&j->detail);
+    g_free(j->features); g_free(j->history); g_free(j->error);
+    g_free(j);
 }
 
-static void show_order_timed(CraftWindow *self, const char *order_id)
+static void order_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
 {
-    if (self->has_detail)
-        craft_order_detail_free(&self->detail);
-    self->has_detail = FALSE;
-    self->n_journey = 0;
+    OrderJob *j = data;
+    craft_store *st = NULL;
     craft_error err = {0};
-    if (order_id && craft_store_order_get(self->store, order_id, self->model_id, &self->detail, &err) == CRAFT_OK)
-        self->has_detail = TRUE;
-    else if (order_id)
-        show_error(self, order_id, err.msg);
-    if (!self->has_detail) {
-        gtk_label_set_text(self->order_title, "No order selected");
-        self->live_ready = FALSE;
-        self->live_gen++;
-        build_toggles(self);
-        update_subset(self);
+    if (craft_store_open(&st, j->path, CRAFT_STORE_READONLY, &err) != CRAFT_OK ||
+        craft_store_order_get(st, j->order_id, j->model_id, &j->detail, &err) != CRAFT_OK) {
+        j->error = g_strdup(err.msg);
+        if (st) craft_store_close(st);
+        g_task_return_boolean(task, TRUE);
         return;
     }
+    j->has_detail = TRUE;
+    if (!g_cancellable_is_cancelled(c)) {
+        j->n_journey = craft_journey_parse(craft_kv_get(&j->detail.text, "journey"), j->journey, CRAFT_TIMELINE_MAX);
+        j->features = features_markup(&j->detail, j->has_cfg ? &j->cfg : NULL, j->edges);
+        j->history = history_text(st, &j->detail);
+    }
+    craft_store_close(st);
+    g_task_return_boolean(task, TRUE);
+}
+
+static void set_order_dimmed(CraftWindow *self, gboolean dim)
+{
+    GtkWidget *parts[] = {GTK_WIDGET(self->bars_area), GTK_WIDGET(self->subset_label), GTK_WIDGET(self->heatmap),
+                          GTK_WIDGET(self->rank_label), GTK_WIDGET(self->features_label),
+                          GTK_WIDGET(self->journey_area), GTK_WIDGET(self->entities_label),
+                          GTK_WIDGET(self->history_label)};
+    for (size_t i = 0; i < G_N_ELEMENTS(parts); i++) gtk_widget_set_opacity(parts[i], dim ? 0.45 : 1.0);
+    gtk_widget_set_sensitive(GTK_WIDGET(self->toggles_box), !dim);
+    gtk_widget_set_visible(GTK_WIDGET(self->order_spinner), dim);
+    gtk_spinner_set_spinning(self->order_spinner, dim);
+}
+
+/* A load that takes longer than a glance shows its loading state (quick ones do not flicker). */
+static gboolean order_loading_shown(gpointer user)
+{
+    CraftWindow *self = user;
+    self->loading_timer = 0;
+    if (self->loading_id)
+        set_order_dimmed(self, TRUE);
+    return G_SOURCE_REMOVE;
+}
+
+static void end_loading(CraftWindow *self)
+{
+    g_clear_handle_id(&self->loading_timer, g_source_remove);
+    g_clear_pointer(&self->loading_id, g_free);
+    set_order_dimmed(self, FALSE);
+}
+
+/* The order view of self->detail (just read by the worker) on the widgets. */
+static void apply_order(CraftWindow *self, OrderJob *j)
+{
+    const char *order_id = self->detail.order_id;
     char *t = self->detail.has_case
                   ? g_strdup_printf("Order %s · %s", order_id, craft_case_status_label(self->detail.kase.status))
                   : g_strdup_printf("Order %s", order_id);
     gtk_label_set_text(self->order_title, t);
     g_free(t);
-    self->n_journey = craft_journey_parse(craft_kv_get(&self->detail.text, "journey"), self->journey, CRAFT_TIMELINE_MAX);
+    memcpy(self->journey, j->journey, sizeof(craft_journey_event) * (size_t)j->n_journey);
+    self->n_journey = j->n_journey;
     build_toggles(self);
-    load_inputs(self);
     update_subset(self);
     fill_heatmap(self);
-    fill_features(self);
+    gtk_label_set_markup(self->features_label, j->features ? j->features : "");
+    gtk_label_set_text(self->history_label, j->history ? j->history : "");
     fill_entities(self);
-    fill_history(self);
     gtk_widget_queue_draw(GTK_WIDGET(self->journey_area));
     update_highlight(self);
     /* the confirm button names the class a confirmation labels (the case's top class) */
@@ -680,6 +755,89 @@ static void show_order_timed(CraftWindow *self, const char *order_id)
                       ? g_strdup_printf("Confirm %s", self->detail.classes[top]) : g_strdup("Confirm");
     gtk_button_set_label(self->confirm_button, label);
     g_free(label);
+}
+
+static void order_done(GObject *src, GAsyncResult *res, gpointer user)
+{
+    CraftWindow *self = CRAFT_WINDOW(src);
+    OrderJob *j = g_task_get_task_data(G_TASK(res));
+    g_task_propagate_boolean(G_TASK(res), NULL);
+    if (j->gen != self->live_gen)
+        return; /* another order was selected meanwhile */
+    gint64 t0 = g_get_monotonic_time();
+    end_loading(self);
+    if (!j->has_detail) {
+        show_error(self, j->order_id, j->error ? j->error : "could not be read");
+        gtk_label_set_text(self->order_title, "No order selected");
+        return;
+    }
+    if (self->has_detail)
+        craft_order_detail_free(&self->detail);
+    self->detail = j->detail; /* moved */
+    j->has_detail = FALSE;
+    self->has_detail = TRUE;
+    apply_order(self, j);
+    g_debug("order %s: read in %.1f ms by the worker, shown in %.1f ms on the main thread", j->order_id,
+            (t0 - j->started) / 1000.0, (g_get_monotonic_time() - t0) / 1000.0);
+}
+
+/* Shows an order: its detail is read by a worker (order_done), its engine inputs by
+ * another (inputs_done); NULL clears the view. */
+static void show_order(CraftWindow *self, const char *order_id)
+{
+    gint64 t0 = g_get_monotonic_time();
+    self->live_gen++;
+    self->live_ready = FALSE;
+    if (self->order_cancel) {
+        g_cancellable_cancel(self->order_cancel);
+        g_clear_object(&self->order_cancel);
+    }
+    if (!order_id || !self->store_path) {
+        end_loading(self);
+        if (self->has_detail)
+            craft_order_detail_free(&self->detail);
+        self->has_detail = FALSE;
+        self->n_journey = 0;
+        gtk_label_set_text(self->order_title, "No order selected");
+        build_toggles(self);
+        update_subset(self);
+        return;
+    }
+    OrderJob *j = g_new0(OrderJob, 1);
+    j->path = g_strdup(self->store_path);
+    j->order_id = g_strdup(order_id);
+    j->model_id = self->model_id;
+    j->gen = self->live_gen;
+    j->started = t0;
+    if (self->model) {
+        craft_error err = {0};
+        j->has_cfg = craft_config_copy(&j->cfg, &self->model->cfg, &err) == CRAFT_OK;
+        int tab = self->model->cfg.tabular;
+        if (j->has_cfg && tab >= 0 && self->model->w.embed[tab].edges)
+            j->edges = g_memdup2(self->model->w.embed[tab].edges, sizeof(float) * (size_t)self->model->cfg.modalities[tab].n_features *
+                                                                     (size_t)(self->model->cfg.bins + 1));
+    }
+    /* the loading state: the title names the order at once; the old view dims if it takes a while */
+    g_free(self->loading_id);
+    self->loading_id = g_strdup(order_id);
+    char *t = g_strdup_printf("Order %s · loading…", order_id);
+    gtk_label_set_text(self->order_title, t);
+    g_free(t);
+    if (!self->has_detail) {
+        gtk_label_set_text(self->subset_label, "Reading this order's scores and explanation…");
+        gtk_label_set_text(self->features_label, "Reading this order's features…");
+        gtk_label_set_text(self->entities_label, "Reading this order's entities…");
+        gtk_label_set_text(self->history_label, "Reading this order's case history…");
+    }
+    if (!self->loading_timer)
+        self->loading_timer = g_timeout_add(self->has_detail ? 120 : 0, order_loading_shown, self);
+    self->order_cancel = g_cancellable_new();
+    GTask *task = g_task_new(self, self->order_cancel, order_done, NULL);
+    g_task_set_task_data(task, j, (GDestroyNotify)order_job_free);
+    g_task_run_in_thread(task, order_thread);
+    g_object_unref(task);
+    load_inputs(self, order_id);
+    g_debug("show_order %s: %.1f ms on the main thread (reading in a worker)", order_id, (g_get_monotonic_time() - t0) / 1000.0);
 }
 
 static void on_selection(GtkSingleSelection *sel, GParamSpec *p, CraftWindow *self)
@@ -800,6 +958,7 @@ static void setup_column(GtkSignalListItemFactory *f, GtkListItem *li, gpointer 
 {
     GtkWidget *l = gtk_label_new(NULL);
     gtk_label_set_xalign(GTK_LABEL(l), GPOINTER_TO_INT(column) == 2 ? 1 : 0);
+    gtk_label_set_ellipsize(GTK_LABEL(l), PANGO_ELLIPSIZE_END);
     gtk_list_item_set_child(li, l);
 }
 
@@ -812,6 +971,11 @@ static void setup_queue_view(CraftWindow *self)
         g_signal_connect(f, "bind", G_CALLBACK(bind_column), GINT_TO_POINTER(c));
         GtkColumnViewColumn *col = gtk_column_view_column_new(titles[c], f);
         gtk_column_view_column_set_expand(col, c == 0);
+        /* widths for the longest values ("Confirmed defect"), so no column is clipped at
+         * the pane's edge whichever rows happen to be shown first */
+        static const int widths[] = {-1, 84, 64, 132};
+        if (widths[c] > 0)
+            gtk_column_view_column_set_fixed_width(col, widths[c]);
         gtk_column_view_append_column(self->queue_view, col);
         g_object_unref(col);
     }
@@ -862,7 +1026,9 @@ static int cmp_point_order(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-#define SPACE_NO_CASE 6                 /* category after the six case statuses */
+/* orders without a case: the palette's grey (its yellow, after the six statuses, is
+ * unreadable on a light background and would paint most of the space) */
+#define SPACE_NO_CASE 7
 
 /* Worker: its own store connection and one bulk query; x = backbone-only score,
  * y = full-model score of the chosen class, category = case status (or no case). */
@@ -1032,11 +1198,38 @@ static cJSON *training_record(const craft_model *m, cJSON **root)
     return cJSON_IsObject(t) ? t : NULL;
 }
 
-typedef struct { char *path; int64_t model_id; craft_config cfg; char *markup; } SubsetJob;
+typedef struct { char *path; int64_t model_id; craft_config cfg; char *markup, *record; } SubsetJob;
 
 static void subset_job_free(SubsetJob *j)
 {
-    g_free(j->path); craft_config_free(&j->cfg); g_free(j->markup); g_free(j);
+    g_free(j->path); craft_config_free(&j->cfg); g_free(j->markup); g_free(j->record); g_free(j);
+}
+
+/* The store's record of a model (file, when registered and trained, metrics) as
+ * markup rows: the models table keeps each checkpoint's blob before these columns,
+ * so it is read by the worker. */
+static char *model_record(craft_store *st, int64_t model_id)
+{
+    GString *s = g_string_new(NULL);
+    craft_model_info *info = NULL;
+    int n = 0;
+    craft_error err = {0};
+    if (craft_store_models(st, &info, &n, &err) == CRAFT_OK) {
+        for (int i = 0; i < n; i++) {
+            if (info[i].id != model_id) continue;
+            char *added = format_time(info[i].added), *trained = format_time(info[i].trained);
+            markup_row(s, "File", "%s", info[i].path ? info[i].path : "(stored in the case store)");
+            markup_row(s, "Registered", "%s", added);
+            if (info[i].trained > 0) markup_row(s, "Trained", "%s", trained);
+            if (info[i].metrics_json) markup_row(s, "Metrics", "%s", info[i].metrics_json);
+            g_free(added);
+            g_free(trained);
+        }
+        craft_model_info_free(info, n);
+    } else {
+        markup_row(s, "Record", "unavailable: %s", err.msg);
+    }
+    return g_string_free(s, FALSE);
 }
 
 /* Worker: macro PR-AUC and ROC-AUC of every stored modality subset over the
@@ -1050,6 +1243,7 @@ static void subset_thread(GTask *task, gpointer src, gpointer data, GCancellable
         g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
         return;
     }
+    j->record = model_record(s, j->model_id);
     const craft_config *cfg = &j->cfg;
     int aux[CRAFT_MAX_MODALITIES], A = 0;
     for (int m = 0; m < cfg->n_modalities; m++)
@@ -1103,9 +1297,11 @@ static void subset_done(GObject *src, GAsyncResult *res, gpointer user)
     if (j->model_id != self->model_id)
         return;
     g_free(self->subset_table);
-    g_free(self->export_message);
     self->subset_table = j->markup;
     j->markup = NULL;
+    g_free(self->model_record);
+    self->model_record = j->record;
+    j->record = NULL;
     fill_model(self);
 }
 
@@ -1145,22 +1341,10 @@ static void fill_model(CraftWindow *self)
     }
     g_string_append(s, "<big><b>Model in use</b></big>\n");
     markup_row(s, "SHA-256", "%s", m->sha256);
-    craft_model_info *info = NULL;
-    int n = 0;
-    craft_error err = {0};
-    if (craft_store_models(self->store, &info, &n, &err) == CRAFT_OK) {
-        for (int i = 0; i < n; i++) {
-            if (info[i].id != self->model_id) continue;
-            char *added = format_time(info[i].added), *trained = format_time(info[i].trained);
-            markup_row(s, "File", "%s", info[i].path ? info[i].path : "(stored in the case store)");
-            markup_row(s, "Registered", "%s", added);
-            if (info[i].trained > 0) markup_row(s, "Trained", "%s", trained);
-            if (info[i].metrics_json) markup_row(s, "Metrics", "%s", info[i].metrics_json);
-            g_free(added);
-            g_free(trained);
-        }
-        craft_model_info_free(info, n);
-    }
+    if (self->model_record)
+        g_string_append(s, self->model_record);
+    else
+        g_string_append(s, "<i>Reading the store's record of this model and its subset table…</i>\n");
     markup_row(s, "Task", "%s, %d classes", cfg->task == CRAFT_MULTICLASS ? "multiclass" : "multilabel", cfg->n_classes);
     GString *cl = g_string_new(NULL);
     for (int k = 0; k < cfg->n_classes; k++) g_string_append_printf(cl, "%s%s", k ? ", " : "", cfg->classes[k]);
@@ -1262,12 +1446,17 @@ static gboolean open_store_timed(CraftWindow *self, const char *path, GError **e
     self->store = s;
     g_free(self->store_path);
     self->store_path = g_strdup(path);
+    gint64 tm = g_get_monotonic_time();
     self->model_id = craft_store_latest_model(s);
     if (self->model_id && craft_store_model_load(s, self->model_id, &self->model, &err) != CRAFT_OK)
         show_error(self, "Model", err.msg);
+    g_debug("  model load: %.1f ms", (g_get_monotonic_time() - tm) / 1000.0);
+    tm = g_get_monotonic_time();
     /* the toggles' engine: one order at a time, one thread, on the UI thread */
     if (self->model && craft_engine_new(&self->live_engine, self->model, 1, 1, &err) != CRAFT_OK)
         show_error(self, "Re-scoring engine", err.msg);
+    g_debug("  engine: %.1f ms", (g_get_monotonic_time() - tm) / 1000.0);
+    tm = g_get_monotonic_time();
     char *base = g_path_get_basename(path);
     adw_window_title_set_title(self->title, base);
     adw_window_title_set_subtitle(self->title, self->model ? self->model->sha256 : "not scored yet");
@@ -1279,19 +1468,28 @@ static gboolean open_store_timed(CraftWindow *self, const char *path, GError **e
     cq.model_id = self->model_id;
     cq.cases_only = 0;
     craft_queue_counts cc = {0};
+    /* the filters are set for the new store without a query each: one query follows */
+    g_signal_handlers_block_by_func(self->status_filter, on_filter_changed, self);
+    g_signal_handlers_block_by_func(self->class_filter, on_filter_changed, self);
     if (craft_store_queue_counts(s, &cq, &cc, &err) == CRAFT_OK && cc.total > 0 && cc.total == cc.no_case)
         gtk_drop_down_set_selected(self->status_filter, 0);
+    if (gtk_drop_down_get_model(self->class_filter))
+        gtk_drop_down_set_selected(self->class_filter, 0);
+    g_debug("  counts: %.1f ms", (g_get_monotonic_time() - tm) / 1000.0);
     gint64 t1 = g_get_monotonic_time();
-    refresh_queue(self);
-    g_debug("  refresh_queue (counts, page 0, first order): %.1f ms", (g_get_monotonic_time() - t1) / 1000.0);
-    set_classes(self);
     g_clear_pointer(&self->subset_table, g_free);
-    self->space_cls = -1;
-    if (self->model_id) {
-        load_score_space(self);
+    g_clear_pointer(&self->model_record, g_free);
+    self->space_cls = -1;               /* refresh_queue reads the score space of the class filter's class */
+    refresh_queue(self);
+    g_debug("  refresh_queue (counts, page 0): %.1f ms", (g_get_monotonic_time() - t1) / 1000.0);
+    set_classes(self);
+    g_signal_handlers_unblock_by_func(self->status_filter, on_filter_changed, self);
+    g_signal_handlers_unblock_by_func(self->class_filter, on_filter_changed, self);
+    if (self->model_id)
         load_subset_table(self);
-    }
+    tm = g_get_monotonic_time();
     fill_model(self);
+    g_debug("  fill_model: %.1f ms", (g_get_monotonic_time() - tm) / 1000.0);
     /* set by tools/run-app when the bundled model is missing and a stand-in scored the sample */
     const char *warn = g_getenv("CRAFTDESK_MODEL_WARNING");
     if (warn && *warn)
@@ -1301,30 +1499,86 @@ static gboolean open_store_timed(CraftWindow *self, const char *path, GError **e
 
 /* -------------------------------------------------------------- decisions */
 
+/* A decision is written by a worker on its own connection (a write waits for the
+ * disk); the queue and the view follow when it is stored. */
+typedef struct { char *path, *order_id, *note, *actor; int64_t case_id; int status; guint pos; char *error; } DecideJob;
+
+static void decide_job_free(DecideJob *j)
+{
+    g_free(j->path); g_free(j->order_id); g_free(j->note); g_free(j->actor); g_free(j->error); g_free(j);
+}
+
+static void decide_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
+{
+    DecideJob *j = data;
+    craft_store *st = NULL;
+    craft_error err = {0};
+    if (craft_store_open(&st, j->path, CRAFT_STORE_READWRITE, &err) != CRAFT_OK ||
+        craft_store_case_decide(st, j->case_id, j->status, NULL, j->actor, j->note, &err) != CRAFT_OK)
+        j->error = g_strdup(err.msg);
+    if (st) craft_store_close(st);
+    g_task_return_boolean(task, TRUE);
+}
+
+static void decide_done(GObject *src, GAsyncResult *res, gpointer user)
+{
+    CraftWindow *self = CRAFT_WINDOW(src);
+    DecideJob *j = g_task_get_task_data(G_TASK(res));
+    g_task_propagate_boolean(G_TASK(res), NULL);
+    if (j->error) {
+        self->decisions_failed++;
+        show_error(self, "Decision not saved", j->error);
+        /* the note is not lost: it goes back into the entry unless a new one was typed */
+        const char *now = gtk_editable_get_text(GTK_EDITABLE(self->note_entry));
+        if (j->note && (!now || !*now)) gtk_editable_set_text(GTK_EDITABLE(self->note_entry), j->note);
+        return;
+    }
+    gint64 t0 = g_get_monotonic_time();
+    char *t = g_strdup_printf("%s: %s", j->order_id, craft_case_status_label(j->status));
+    craft_window_toast(self, t);
+    g_free(t);
+    /* the queue as it is now, then one selection: the row where the decided case was */
+    g_signal_handlers_block_by_func(self->selection, on_selection, self);
+    refresh_queue(self);
+    guint n = g_list_model_get_n_items(G_LIST_MODEL(self->queue));
+    if (n > 0)
+        gtk_single_selection_set_selected(self->selection, MIN(j->pos, n - 1));
+    g_signal_handlers_unblock_by_func(self->selection, on_selection, self);
+    on_selection(self->selection, NULL, self);
+    self->decisions_done++;
+    g_debug("decision on %s stored; queue and selection: %.1f ms", j->order_id, (g_get_monotonic_time() - t0) / 1000.0);
+}
+
 static void decide(CraftWindow *self, int status)
 {
+    if (self->loading_id) {
+        char *t = g_strdup_printf("Order %s is still loading: decide once it shows", self->loading_id);
+        craft_window_toast(self, t);
+        g_free(t);
+        return;
+    }
     if (!self->has_detail || !self->detail.has_case) {
         craft_window_toast(self, "This order has no case to decide");
         return;
     }
     const char *note = gtk_editable_get_text(GTK_EDITABLE(self->note_entry));
-    craft_error err = {0};
-    guint pos = gtk_single_selection_get_selected(self->selection);
-    if (craft_store_case_decide(self->store, self->detail.kase.id, status, NULL, actor_name(),
-                                note && *note ? note : NULL, &err) != CRAFT_OK) {
-        show_error(self, "Decision not saved", err.msg);
-        return;
-    }
-    char *t = g_strdup_printf("%s: %s", self->detail.order_id, craft_case_status_label(status));
-    craft_window_toast(self, t);
-    g_free(t);
+    DecideJob *j = g_new0(DecideJob, 1);
+    j->path = g_strdup(self->store_path);
+    j->order_id = g_strdup(self->detail.order_id);
+    j->note = note && *note ? g_strdup(note) : NULL;
+    j->actor = g_strdup(actor_name());
+    j->case_id = self->detail.kase.id;
+    j->status = status;
+    j->pos = gtk_single_selection_get_selected(self->selection);
     gtk_editable_set_text(GTK_EDITABLE(self->note_entry), "");
-    refresh_queue(self);
-    guint n = g_list_model_get_n_items(G_LIST_MODEL(self->queue));
-    if (n > 0)
-        gtk_single_selection_set_selected(self->selection, MIN(pos, n - 1));
-    on_selection(self->selection, NULL, self);
+    GTask *task = g_task_new(self, NULL, decide_done, NULL);
+    g_task_set_task_data(task, j, (GDestroyNotify)decide_job_free);
+    g_task_run_in_thread(task, decide_thread);
+    g_object_unref(task);
 }
+
+guint craft_window_get_decisions_done(CraftWindow *self) { return self->decisions_done; }
+guint craft_window_get_decisions_failed(CraftWindow *self) { return self->decisions_failed; }
 
 static void act_decide(GSimpleAction *a, GVariant *p, gpointer user)
 {
@@ -1733,7 +1987,10 @@ static void act_score(GSimpleAction *a, GVariant *p, gpointer user)
 
 CraftQueueModel *craft_window_get_queue(CraftWindow *self) { return self->queue; }
 GtkWidget *craft_window_get_queue_view(CraftWindow *self) { return GTK_WIDGET(self->queue_view); }
-const char *craft_window_get_order_id(CraftWindow *self) { return self->has_detail ? self->detail.order_id : NULL; }
+const char *craft_window_get_order_id(CraftWindow *self)
+{
+    return self->has_detail && !self->loading_id ? self->detail.order_id : NULL;
+}
 
 double craft_window_get_full_score(CraftWindow *self, int k)
 {
@@ -1794,6 +2051,10 @@ static void craft_window_dispose(GObject *o)
     self->job_cancel_flag = 1;
     g_clear_handle_id(&self->job_timer, g_source_remove);
     g_clear_handle_id(&self->export_timer, g_source_remove);
+    g_clear_handle_id(&self->loading_timer, g_source_remove);
+    if (self->order_cancel)
+        g_cancellable_cancel(self->order_cancel);
+    g_clear_object(&self->order_cancel);
     if (self->selection)
         g_signal_handlers_disconnect_by_data(self->selection, self);
     g_clear_object(&self->selection);
@@ -1811,7 +2072,10 @@ static void craft_window_finalize(GObject *o)
     g_free(self->store_path);
     free(self->space_points);
     g_free(self->subset_text);
+    g_free(self->loading_id);
     g_free(self->subset_table);
+    g_free(self->model_record);
+    g_free(self->export_message);
     g_free(self->job_name);
     g_ptr_array_unref(self->switches);
     G_OBJECT_CLASS(craft_window_parent_class)->finalize(o);
@@ -1829,6 +2093,20 @@ static void on_view_changed(GtkStack *stack, GParamSpec *p, CraftWindow *self)
     for (GtkWidget *c = gtk_widget_get_first_child(self->detail_switcher); c; c = gtk_widget_get_next_sibling(c))
         if (!g_strcmp0(g_object_get_data(G_OBJECT(c), "view"), name))
             gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(c), TRUE);
+}
+
+/* How many of the order view's tabs show as selected, and the view of the (last) one. */
+guint craft_window_get_selected_tabs(CraftWindow *self, const char **view)
+{
+    guint n = 0;
+    *view = NULL;
+    for (GtkWidget *c = gtk_widget_get_first_child(self->detail_switcher); c; c = gtk_widget_get_next_sibling(c))
+        if (gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(c)) &&
+            (gtk_widget_get_state_flags(c) & GTK_STATE_FLAG_CHECKED)) {
+            n++;
+            *view = g_object_get_data(G_OBJECT(c), "view");
+        }
+    return n;
 }
 
 /* A row of linked toggle buttons as wide as their titles (a GtkStackSwitcher makes
@@ -1870,6 +2148,7 @@ static void craft_window_class_init(CraftWindowClass *klass)
     BIND(detail_stack); BIND(status_filter); BIND(class_filter); BIND(sort_choice); BIND(threshold_adj);
     BIND(queue_view); BIND(bars_area); BIND(journey_area); BIND(toggles_box); BIND(note_entry); BIND(heatmap);
     BIND(scatter); BIND(space_label); BIND(model_label); BIND(search_bar); BIND(detail_switcher); BIND(confirm_button);
+    BIND(order_spinner);
 #undef BIND
 }
 
@@ -2203,8 +2482,8 @@ static void craft_window_init(CraftWindow *self)
     g_signal_connect(self->sort_choice, "notify::selected", G_CALLBACK(on_filter_changed), self);
     g_signal_connect(self->threshold_adj, "notify::value", G_CALLBACK(on_filter_changed), self);
     g_signal_connect(self->scatter, "selection-done", G_CALLBACK(on_scatter_selection), self);
-    const char *cats[CRAFT_CASE_N_STATUS + 2] = {NULL};
-    for (int st = 0; st < CRAFT_CASE_N_STATUS; st++) cats[st] = craft_case_status_label(st);
+    const char *cats[SPACE_NO_CASE + 2] = {NULL};
+    for (int st = 0; st < SPACE_NO_CASE; st++) cats[st] = st < CRAFT_CASE_N_STATUS ? craft_case_status_label(st) : "";
     cats[SPACE_NO_CASE] = "No case";
     craft_scatter_widget_set_categories(self->scatter, cats);
     /* the app's scoring runs on the CPU engine (craft_store_score); a GPU, when there

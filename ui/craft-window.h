@@ -27,11 +27,16 @@ guint craft_window_get_exports_done(CraftWindow *self);
 guint craft_window_get_exports_failed(CraftWindow *self);
 /* The last export's toast ("Report saved: ...", or what went wrong and what to do); NULL before one. */
 const char *craft_window_get_export_message(CraftWindow *self);
+/* Decisions (win.decide-*) stored so far, and those the store refused. */
+guint craft_window_get_decisions_done(CraftWindow *self);
+guint craft_window_get_decisions_failed(CraftWindow *self);
 /* Switches auxiliary number i (0-based among the auxiliaries) on or off, as its switch does. */
 gboolean craft_window_set_modality(CraftWindow *self, int aux, gboolean on);
 /* Drags a selection rectangle over the score space (widget pixels) as the user
  * would; FALSE while its points are still loading. */
 gboolean craft_window_select_space_rect(CraftWindow *self, double ax, double ay, double bx, double by);
+/* How many of the order view's tabs show as selected (checked), and the view name of one. */
+guint craft_window_get_selected_tabs(CraftWindow *self, const char **view);
 /* The queue's list widget (tests scroll it). */
 GtkWidget *craft_window_get_queue_view(CraftWindow *self);
 /* Renders the window into a PNG file (what the user sees). */

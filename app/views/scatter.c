@@ -236,6 +236,8 @@ static void render_legend(cairo_t *cr, const craft_scatter_view *v, const craft_
 {
     double x = v->px, y = st->font_size * 1.1;
     for (int c = 0; c < d->n_categories && c < CRAFT_N_CATEGORY_COLOURS; c++) {
+        if (!d->category_names[c] || !d->category_names[c][0])
+            continue; /* a colour the caller does not use */
         craft_set_rgb(cr, craft_category_colour(c));
         cairo_rectangle(cr, x, y - st->font_size * 0.4, st->font_size * 0.8, st->font_size * 0.8);
         cairo_fill(cr);
