@@ -142,19 +142,32 @@ int cmd_score(int argc, char **argv)
     int rc = craft_score_file(m, &o, out, &n, &err);
     if (o.progress)
         fputc('\n', stderr);
-    int status = 0;
-    if (rc)
+    /* One message for a failed write, naming the file and why; with --output the
+     * temporary file goes and FILE keeps what it had (or stays absent). */
+    const char *dest = output ? output : "standard output";
+    int status = 0, write_failed = ferror(out) != 0;
+    if (rc && !(write_failed && err.code == CRAFT_EIO)) {
         status = cli_fail("score", &err);
-    if (fflush(out) || ferror(out)) {
-        fprintf(stderr, "craft score: writing the scores failed: %s\n", strerror(errno));
-        status = status ? status : EXIT_IOERR;
+        if (write_failed) /* and the scores before it did not all get written either */
+            fprintf(stderr, "craft score: %s: writing the scores failed too%s\n", dest,
+                    output ? " (nothing was written there; its old contents, if any, are kept)" : "");
+    } else if (rc) {
+        fprintf(stderr, "craft score: %s: %s%s\n", dest, err.msg,
+                output ? " (nothing was written there; its old contents, if any, are kept)" : "");
     }
+    if (!write_failed && (fflush(out) || ferror(out) || (output && fsync(fileno(out))))) {
+        write_failed = 1;
+        fprintf(stderr, "craft score: %s: writing the scores failed: %s%s\n", dest, strerror(errno),
+                output ? " (nothing was written there; its old contents, if any, are kept)" : "");
+    }
+    if (write_failed)
+        status = EXIT_IOERR;
     if (output) {
-        if (fsync(fileno(out)) && !status) {
-            fprintf(stderr, "craft score: writing the scores failed: %s\n", strerror(errno));
+        if (fclose(out) && !status) {
+            fprintf(stderr, "craft score: %s: writing the scores failed: %s (nothing was written there)\n", output,
+                    strerror(errno));
             status = EXIT_IOERR;
         }
-        fclose(out);
         if (status)
             unlink(tmp);
         else if (rename(tmp, output)) {

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -235,7 +236,7 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
             craft_write_score_line(out, m, ob.ids[b], &res, b, o->perturbation);
         done += (uint64_t)ob.in.n;
         if (ferror(out)) {
-            rc = craft_fail(err, CRAFT_EIO, "writing the scores failed");
+            rc = craft_fail(err, CRAFT_EIO, "writing the scores failed: %s", strerror(errno));
             break;
         }
         if (o->progress) {

@@ -146,7 +146,8 @@ static void test_full_disk_checkpoint_and_output(void)
     hash_of(ckpt, now);
     CU_ASSERT_STRING_EQUAL(now, old);
     CU_ASSERT_EQUAL(temporaries_beside("full.safetensors"), 0);
-    /* craft score --output replaces its file atomically: a failed write keeps the old one */
+    /* craft score --output replaces its file atomically: a failed write keeps the old
+     * one, says so once, naming the file and the reason, and leaves no temporary file */
     FILE *f = fopen(out, "w");
     fputs("{\"old\": true}\n", f);
     fclose(f);
@@ -156,8 +157,22 @@ static void test_full_disk_checkpoint_and_output(void)
     msg = slurp(out);
     CU_ASSERT_STRING_EQUAL(msg, "{\"old\": true}\n");
     free(msg);
+    char said[800];
+    snprintf(said, sizeof said, "craft score: %s: writing the scores failed: File too large", out);
     msg = slurp(o.stderr_path);
-    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "File too large"));
+    if (!strstr(msg, said) || strchr(msg, '\n') != msg + strlen(msg) - 1)
+        fprintf(stderr, "\n  score --output on a full disk said: %.600s\n", msg);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, said));
+    CU_ASSERT_PTR_EQUAL(strchr(msg, '\n'), msg + strlen(msg) - 1); /* one line */
+    free(msg);
+    CU_ASSERT_EQUAL(temporaries_beside("full-scores.jsonl"), 0);
+    /* without an old file: none afterwards, no partial output */
+    CU_ASSERT_EQUAL(unlink(out), 0);
+    CU_ASSERT_EQUAL(run_craft(&o, score), 74);
+    CU_ASSERT(access(out, F_OK) != 0);
+    CU_ASSERT_EQUAL(temporaries_beside("full-scores.jsonl"), 0);
+    msg = slurp(o.stderr_path);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, said));
     free(msg);
 }
 
