@@ -1350,8 +1350,8 @@ static void fill_model(CraftWindow *self)
     for (int k = 0; k < cfg->n_classes; k++) g_string_append_printf(cl, "%s%s", k ? ", " : "", cfg->classes[k]);
     markup_row(s, "Classes", "%s", cl->str);
     g_string_free(cl, TRUE);
-    markup_row(s, "Architecture", "d_model %d, %d heads, %d layers, top-k %d, %d bins, %zu parameters", cfg->d_model,
-               cfg->heads, cfg->layers, cfg->topk, cfg->bins, craft_model_param_count(m));
+    markup_row(s, "Architecture", "d_model %d, %d heads, %d layer%s, top-k %d, %d bins, %zu parameters", cfg->d_model,
+               cfg->heads, cfg->layers, cfg->layers == 1 ? "" : "s", cfg->topk, cfg->bins, craft_model_param_count(m));
     g_string_append(s, "\n<b>Modalities</b>\n<tt>");
     for (int i = 0; i < cfg->n_modalities; i++) {
         const craft_modality *mod = &cfg->modalities[i];
@@ -2030,16 +2030,19 @@ gboolean craft_window_screenshot(CraftWindow *self, const char *path, GError **e
     gdk_paintable_snapshot(paintable, snap, width, height);
     GskRenderNode *node = gtk_snapshot_free_to_node(snap);
     gboolean ok = FALSE;
+    const char *why = "the window drew nothing";
     if (node) {
         GskRenderer *r = gtk_native_get_renderer(GTK_NATIVE(w));
-        GdkTexture *tex = gsk_renderer_render_texture(r, node, &GRAPHENE_RECT_INIT(0, 0, width, height));
-        ok = gdk_texture_save_to_png(tex, path);
-        g_object_unref(tex);
+        GdkTexture *tex = r ? gsk_renderer_render_texture(r, node, &GRAPHENE_RECT_INIT(0, 0, width, height)) : NULL;
+        ok = tex && gdk_texture_save_to_png(tex, path);
+        why = !r ? "the window has no renderer" : !tex ? "rendering failed" : "the PNG could not be written";
+        if (tex) g_object_unref(tex);
         gsk_render_node_unref(node);
     }
     g_object_unref(paintable);
     if (!ok)
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "could not write the screenshot %s", path);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "could not write the screenshot %s (%dx%d): %s", path, width,
+                    height, why);
     return ok;
 }
 
@@ -2402,6 +2405,7 @@ static void act_export_case(GSimpleAction *a, GVariant *p, gpointer user)
     CraftWindow *self = user;
     if (!export_allowed(self)) return;
     if (!self->has_detail) { craft_window_toast(self, "Select an order in the queue to export its case"); return; }
+    if (self->loading_id) { craft_window_toast(self, "The order is still loading: export once it shows"); return; }
     ExportJob *j = g_new0(ExportJob, 1);
     j->order_id = g_strdup(self->detail.order_id);
     j->what = g_strdup(self->detail.order_id);

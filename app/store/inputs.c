@@ -239,7 +239,13 @@ static int counted_graph(craft_store *s, const craft_config *cfg, craft_graph *g
 #define SHARED "(SELECT oe.order_id AS oid, sum(CASE oe.entity WHEN ?1 THEN 1 WHEN ?2 THEN 2 WHEN ?3 THEN 4" \
                " WHEN ?4 THEN 8 WHEN ?5 THEN 16 ELSE 0 END) AS mask FROM order_entities oe" \
                " WHERE oe.entity IN (?1, ?2, ?3, ?4, ?5) GROUP BY oe.order_id)"
-    static const char *const sql[3] = {
+    /* without any decision every label is effective as imported (a cheaper count) */
+    int decisions = 1;
+    if (!store_prepare(s, &st, "SELECT EXISTS (SELECT 1 FROM labels WHERE source = 'decision')", err)) {
+        decisions = sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    static const char *const sql_decided[3] = {
         /* 0: earlier orders per pattern of shared entities */
         "SELECT x.mask, count(*), NULL, NULL FROM " SHARED " x JOIN orders o ON o.id = x.oid WHERE" EARLIER
         " GROUP BY x.mask",
@@ -250,6 +256,14 @@ static int counted_graph(craft_store *s, const craft_config *cfg, craft_graph *g
          * observes the orders that have entities) */
         "SELECT 0, l.class, count(*), sum(l.value) FROM orders o JOIN labels l ON l.order_id = o.id WHERE" EARLIER
         " AND" EFFECTIVE " AND EXISTS (SELECT 1 FROM order_entities x WHERE x.order_id = o.id) GROUP BY l.class"};
+    static const char *const sql_imported[3] = {
+        "SELECT x.mask, count(*), NULL, NULL FROM " SHARED " x JOIN orders o ON o.id = x.oid WHERE" EARLIER
+        " GROUP BY x.mask",
+        "SELECT x.mask, l.class, count(*), sum(l.value) FROM " SHARED " x JOIN orders o ON o.id = x.oid"
+        " JOIN labels l ON l.order_id = o.id WHERE" EARLIER " GROUP BY x.mask, l.class",
+        "SELECT 0, l.class, count(*), sum(l.value) FROM orders o JOIN labels l ON l.order_id = o.id WHERE" EARLIER
+        " AND EXISTS (SELECT 1 FROM order_entities x WHERE x.order_id = o.id) GROUP BY l.class"};
+    const char *const *sql = decisions ? sql_decided : sql_imported;
 #undef EARLIER
 #undef EFFECTIVE
 #undef SHARED

@@ -97,7 +97,12 @@ static void shoot(CraftWindow *w, const char *view, const char *style)
     g_mkdir_with_parents(d, 0755);
     char *path = g_strdup_printf("%s/%s-%s.png", d, view, style);
     spin(150);
-    CHECK(craft_window_screenshot(w, path, NULL));
+    GError *error = NULL;
+    gboolean shot = craft_window_screenshot(w, path, &error);
+    if (!shot)
+        fprintf(stderr, "screenshot: %s\n", error ? error->message : "?");
+    g_clear_error(&error);
+    CHECK(shot);
     last_tick = 0; /* the off-screen render is the test's, not the app's */
     frame_start = 0;
     g_free(path);
