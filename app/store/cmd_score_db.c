@@ -29,11 +29,11 @@ static void help(void)
            "  --no-subsets         store the full model's scores only\n"
            "  --perturbation       also store perturbation importance (slow on wide models)\n"
            "  --threads N          CPU threads (default: all cores)\n"
-           "  --batch N            orders per engine batch and per commit (default 64)\n\n"
+           "  --batch N            orders per engine batch (default 64)\n\n"
            "A run is all or nothing: its batches are staged in SQLite's temporary folder and stored\n"
            "in one short transaction at the end, so a failed, interrupted or killed run leaves the\n"
            "stored scores and cases as they were (the run is recorded as failed or cancelled).\n"
-           "An order whose stored inputs do not fit the model is skipped with its reason (craft order\n"
+           "An order whose stored inputs do not fit the model is skipped with its reason (craft cases\n"
            "show ID says it); the others are stored, and the run exits 65 naming the first few.\n"
            "Progress goes to standard error on a terminal.\n");
 }
@@ -133,7 +133,7 @@ int craft_store_score_command(int argc, char **argv)
                 for (int i = 0; i < n; i++)
                     fprintf(stderr, "  %s: could not score: %s\n", e[i].order_id, e[i].reason);
             if ((uint64_t)n < st.failed)
-                fprintf(stderr, "  ... and %llu more (craft order show ID --db %s says why)\n",
+                fprintf(stderr, "  ... and %llu more (craft cases show ID --db %s says why)\n",
                         (unsigned long long)(st.failed - (uint64_t)n), db);
             craft_score_errors_free(e, n);
             status = EXIT_DATA;
