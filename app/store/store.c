@@ -414,7 +414,10 @@ int craft_store_open(craft_store **out, const char *path, int flags, craft_error
         craft_store_close(s);
         return e2.code ? (int)e2.code : CRAFT_EIO;
     }
-    if (s->readonly && version != CRAFT_STORE_VERSION) {
+    /* A read-only handle cannot migrate. Version 4 only added what scoring writes
+     * (score_errors, scoring_runs.failed), so a version 3 store still reads (an
+     * order's scoring error is then simply not known). */
+    if (s->readonly && (version < 3 || version > CRAFT_STORE_VERSION)) {
         craft_fail(err, CRAFT_EUNSUPPORTED, "%s: schema version %d, this program needs %d (open it writable once)",
                    path, version, CRAFT_STORE_VERSION);
         craft_store_close(s);

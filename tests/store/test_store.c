@@ -161,6 +161,34 @@ static void test_migrations_from_each_version(void)
                                         " 'predictions', 'explanations', 'orders')"),
                         6);
     }
+    /* read-only handles (no migration): a version 3 store reads (version 4 only added
+     * scoring errors), and stays at 3; a version 2 store is refused */
+    for (int v = 2; v <= 3; v++) {
+        char name[32];
+        snprintf(name, sizeof name, "ro%d.db", v);
+        const char *db = path_in(name);
+        remove_store(db);
+        sqlite3 *h;
+        craft_error err = {0};
+        CU_ASSERT_EQUAL_FATAL(sqlite3_open(db, &h), SQLITE_OK);
+        CU_ASSERT_EQUAL(craft_store_migrate(h, v, &err), CRAFT_OK);
+        sqlite3_close(h);
+        craft_store *s = NULL;
+        int rc = craft_store_open(&s, db, CRAFT_STORE_READONLY, &err);
+        CU_ASSERT_EQUAL(rc, v == 3 ? CRAFT_OK : CRAFT_EUNSUPPORTED);
+        if (!rc) {
+            craft_dataset_info *d = NULL;
+            int n = -1;
+            CU_ASSERT_EQUAL(craft_store_datasets(s, &d, &n, &err), CRAFT_OK);
+            CU_ASSERT_EQUAL(n, 0);
+            craft_dataset_info_free(d, n);
+            craft_score_error *e = NULL;
+            CU_ASSERT_NOT_EQUAL(craft_store_score_errors(s, 1, 0, NULL, 0, &e, &n, &err), CRAFT_OK);
+            CU_ASSERT_PTR_NULL(e);
+            craft_store_close(s);
+        }
+        CU_ASSERT_EQUAL(count(NULL, db, "PRAGMA user_version"), v);
+    }
     /* a file from a newer program is refused, not touched */
     const char *db = path_in("newer.db");
     remove_store(db);
