@@ -25,7 +25,11 @@ static void help(void)
            "  assign ORDER_ID NAME (\"\" unassigns)\n"
            "  priority ORDER_ID N\n"
            "  note ORDER_ID TEXT\n"
-           "  entity TYPE ID       an entity's history: orders, cases, labels per class\n\n"
+           "  entity TYPE ID       an entity's history: orders, cases, labels per class\n"
+           "  bench                page-read times of the queue (the list options' query; every\n"
+           "                       sort unless --sort) at its top, middle and end: by OFFSET, by\n"
+           "                       key after the page before, by key before the page after\n"
+           "                       (--limit rows a page, default 256; median of 3 warm reads)\n\n"
            "Options:\n"
            "  --db DB              the case store\n"
            "  --json               JSON output\n"
@@ -98,7 +102,8 @@ static int parse_status_mask(const char *list, uint32_t *mask)
     return ok ? 0 : -1;
 }
 
-static int do_list(craft_store *s, const opts *op)
+/* The queue query of the list options (also the bench's); 0 or an exit status. */
+static int list_query(craft_store *s, const opts *op, craft_queue_query *qo)
 {
     craft_queue_query q;
     craft_queue_query_init(&q);
@@ -145,6 +150,17 @@ static int do_list(craft_store *s, const opts *op)
     } else if (q.sort == CRAFT_SORT_CLASS_SCORE) {
         return cli_usage("cases", "--sort class needs --class");
     }
+    *qo = q;
+    return 0;
+}
+
+static int do_list(craft_store *s, const opts *op)
+{
+    craft_queue_query q;
+    craft_error err = {0};
+    int rc = list_query(s, op, &q);
+    if (rc)
+        return rc;
     craft_queue_page pg;
     craft_queue_counts counts;
     if (craft_store_queue(s, &q, &pg, &err) || craft_store_queue_counts(s, &q, &counts, &err))
@@ -202,6 +218,138 @@ static int do_list(craft_store *s, const opts *op)
     }
     craft_queue_page_free(&pg);
     return 0;
+}
+
+/* ------------------------------------------------------------ bench */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Reads one page (reps times, after one untimed read); the median in ms, the
+ * last page kept in *pg. */
+static int timed_page(craft_store *s, const craft_queue_query *q, int reps, craft_queue_page *pg, double *ms,
+                      craft_error *err)
+{
+    double t[16];
+    reps = reps < 1 ? 1 : reps > 15 ? 15 : reps;
+    for (int r = 0; r <= reps; r++) {
+        craft_queue_page_free(pg);
+        double t0 = now_ms();
+        if (craft_store_queue(s, q, pg, err))
+            return err->code;
+        if (r)
+            t[r - 1] = now_ms() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    *ms = t[reps / 2];
+    return CRAFT_OK;
+}
+
+static int same_rows(const craft_queue_page *a, const craft_queue_page *b)
+{
+    if (a->n != b->n)
+        return 0;
+    for (int i = 0; i < a->n; i++)
+        if (a->rows[i].order != b->rows[i].order)
+            return 0;
+    return 1;
+}
+
+/* Page reads at the top, middle and end of the queue for each sort: by OFFSET
+ * (how a far jump reads), by key after the page before (scrolling down) and by
+ * key before the page after (scrolling up). */
+static int do_bench(craft_store *s, const opts *op)
+{
+    static const char *const names[] = {"top", "class", "time", "status", "priority", "order", "updated"};
+    const char *sorts[8];
+    int n_sorts = 0;
+    if (op->sort)
+        sorts[n_sorts++] = op->sort;
+    else
+        for (int i = 0; i < 7; i++)
+            sorts[n_sorts++] = names[i];
+    int limit = op->limit == 50 ? 256 : op->limit, reps = 3, bad = 0;
+    printf("%-9s %-7s %10s %12s %12s %12s  %s\n", "sort", "where", "row", "offset ms", "keyset ms", "back ms",
+           "same rows");
+    for (int si = 0; si < n_sorts; si++) {
+        opts o2 = *op;
+        o2.sort = sorts[si];
+        if (!strcmp(sorts[si], "class") && !o2.cls)
+            o2.cls = "D1";
+        craft_queue_query q;
+        int rc = list_query(s, &o2, &q);
+        if (rc)
+            return rc;
+        craft_error err = {0};
+        craft_queue_counts c;
+        if (craft_store_queue_counts(s, &q, &c, &err))
+            return cli_fail("cases", &err);
+        int64_t n = 0;
+        if (q.status_mask) {
+            for (int st = 0; st < CRAFT_CASE_N_STATUS; st++)
+                if (q.status_mask & (1u << st)) n += c.status[st];
+        } else {
+            n = q.cases_only ? c.total - c.no_case : c.total;
+        }
+        q.limit = limit;
+        int64_t at[3] = {0, n / 2, n > limit ? n - limit : 0};
+        const char *where[3] = {"top", "middle", "end"};
+        for (int w = 0; w < 3; w++) {
+            craft_queue_page off = {0}, key = {0}, back = {0}, edge = {0};
+            double t_off = 0, t_key = 0, t_back = 0;
+            craft_queue_query qo = q;
+            qo.offset = at[w];
+            rc = timed_page(s, &qo, reps, &off, &t_off, &err);
+            /* the key of the row before the page, and of the row after it */
+            craft_queue_query qe = q;
+            qe.limit = 1;
+            if (!rc && at[w] > 0) {
+                qe.offset = at[w] - 1;
+                if (!(rc = craft_store_queue(s, &qe, &edge, &err)) && edge.n) {
+                    craft_queue_query qk = q;
+                    qk.seek = &edge.rows[0].key;
+                    rc = timed_page(s, &qk, reps, &key, &t_key, &err);
+                }
+                craft_queue_page_free(&edge);
+            } else if (!rc) {
+                rc = timed_page(s, &q, reps, &key, &t_key, &err);
+            }
+            if (!rc && at[w] + limit < n) {
+                qe.offset = at[w] + limit;
+                if (!(rc = craft_store_queue(s, &qe, &edge, &err)) && edge.n) {
+                    craft_queue_query qb = q;
+                    qb.seek = &edge.rows[0].key;
+                    qb.seek_back = 1;
+                    rc = timed_page(s, &qb, reps, &back, &t_back, &err);
+                }
+                craft_queue_page_free(&edge);
+            }
+            if (rc)
+                return cli_fail("cases", &err);
+            int same = same_rows(&off, &key) && (!back.n || same_rows(&off, &back));
+            bad += !same;
+            printf("%-9s %-7s %10lld %12.2f %12.2f ", sorts[si], where[w], (long long)at[w], t_off, t_key);
+            if (back.n)
+                printf("%12.2f  %s\n", t_back, same ? "yes" : "NO");
+            else
+                printf("%12s  %s\n", "-", same ? "yes" : "NO");
+            fflush(stdout);
+            craft_queue_page_free(&off);
+            craft_queue_page_free(&key);
+            craft_queue_page_free(&back);
+        }
+    }
+    return bad ? EXIT_SOFTWARE : 0;
 }
 
 static void show_json(craft_store *s, const craft_order_detail *d)
@@ -577,7 +725,7 @@ int cmd_cases(int argc, char **argv)
         }
     }
     int need = -1;
-    if (!strcmp(action, "list")) need = 0;
+    if (!strcmp(action, "list") || !strcmp(action, "bench")) need = 0;
     else if (!strcmp(action, "show")) need = 1;
     else if (!strcmp(action, "decide") || !strcmp(action, "assign") || !strcmp(action, "priority") ||
              !strcmp(action, "note") || !strcmp(action, "entity")) need = 2;
@@ -596,6 +744,7 @@ int cmd_cases(int argc, char **argv)
         return cli_fail("cases", &err);
     int status;
     if (!strcmp(action, "list")) status = do_list(s, &op);
+    else if (!strcmp(action, "bench")) status = do_bench(s, &op);
     else if (!strcmp(action, "show")) status = do_show(s, &op);
     else if (!strcmp(action, "entity")) status = do_entity(s, &op);
     else status = do_action(s, action, &op);

@@ -167,55 +167,213 @@ static int check_query(craft_store *s, const craft_queue_query *q, int64_t *mode
     return CRAFT_OK;
 }
 
-int craft_store_queue(craft_store *s, const craft_queue_query *q, craft_queue_page *out, craft_error *err)
+/* ------------------------------------------------------ sort keys */
+
+int craft_queue_key_copy(craft_queue_key *dst, const craft_queue_key *src)
 {
-    memset(out, 0, sizeof *out);
-    int64_t model_id = 0;
-    if (check_query(s, q, &model_id, err))
-        return err->code;
-    out->model_id = model_id;
-    if (model_id && store_model_classes(s, model_id, &out->classes, &out->n_classes, err))
-        return err->code;
-    if ((q->sort == CRAFT_SORT_CLASS_SCORE && (q->sort_class < 0 || q->sort_class >= out->n_classes)) ||
-        (q->cls >= out->n_classes)) {
-        craft_queue_page_free(out);
-        return craft_fail(err, CRAFT_EINPUT, "class %d is not one of the model's %d classes",
-                          q->sort == CRAFT_SORT_CLASS_SCORE ? q->sort_class : q->cls, out->n_classes);
+    *dst = *src;
+    for (int i = 0; i < CRAFT_QUEUE_KEY_COLUMNS; i++) {
+        dst->v[i].t = NULL;
+        if (i < src->n && src->v[i].type == CRAFT_QV_TEXT && !(dst->v[i].t = store_strdup(src->v[i].t))) {
+            craft_queue_key_clear(dst);
+            return CRAFT_ENOMEM;
+        }
     }
-    if (!model_id && (q->sort == CRAFT_SORT_TOP_SCORE || q->sort == CRAFT_SORT_CLASS_SCORE))
-        return CRAFT_OK; /* nothing scored yet: an empty queue */
+    return CRAFT_OK;
+}
+
+void craft_queue_key_clear(craft_queue_key *k)
+{
+    if (!k)
+        return;
+    for (int i = 0; i < CRAFT_QUEUE_KEY_COLUMNS; i++)
+        free(k->v[i].t);
+    memset(k, 0, sizeof *k);
+}
+
+/* One sort column: its SQL, its direction, whether it can be NULL in this query,
+ * and whether a range on it may lead the plan (not for a column of a LEFT JOINed
+ * table: a range there turns the join inner, and SQLite then sorts every case). */
+typedef struct {
+    const char *expr;
+    int desc, nullable, range_ok;
+} sort_col;
+
+/* The sort columns of q (before the order row id, always ascending). */
+static int sort_cols(const craft_queue_query *q, sort_col *c)
+{
+    int needs_scores = q->sort == CRAFT_SORT_CLASS_SCORE || q->sort == CRAFT_SORT_TOP_SCORE;
+    /* a case column is NULL only for orders without a case */
+    int case_nullable = !(q->cases_only || q->status_mask || q->assignee);
+    int desc = !q->ascending;
+    switch (q->sort) {
+    case CRAFT_SORT_CLASS_SCORE: c[0] = (sort_col){"cs.score", desc, 0, 1}; return 1;
+    case CRAFT_SORT_TIME: c[0] = (sort_col){"o.ts", desc, 1, 1}; return 1;
+    case CRAFT_SORT_STATUS:
+        c[0] = (sort_col){"c.status", !desc, case_nullable, !case_nullable};
+        c[1] = (sort_col){"c.priority", 1, case_nullable, 0};
+        c[2] = (sort_col){"p.top_score", 1, !needs_scores, 0};
+        return 3;
+    case CRAFT_SORT_PRIORITY:
+        c[0] = (sort_col){"c.priority", desc, case_nullable, !case_nullable};
+        c[1] = (sort_col){"p.top_score", 1, !needs_scores, 0};
+        return 2;
+    case CRAFT_SORT_ORDER_ID: c[0] = (sort_col){"o.order_id", !desc, 0, 1}; return 1;
+    case CRAFT_SORT_UPDATED: c[0] = (sort_col){"c.updated", desc, case_nullable, !case_nullable}; return 1;
+    default: c[0] = (sort_col){"p.top_score", desc, 0, 1}; return 1;
+    }
+}
+
+/* "x comes strictly after the key's value" in a column read in direction desc
+ * (SQLite orders NULL first ascending, last descending). */
+static void cat_after(query_text *t, const sort_col *c, int desc, int i, const craft_queue_value *v)
+{
+    char buf[160];
+    if (v->type == CRAFT_QV_NULL)
+        snprintf(buf, sizeof buf, desc ? "0" : "%s IS NOT NULL", c->expr);
+    else if (desc && c->nullable)
+        snprintf(buf, sizeof buf, "(%s < :k%d OR %s IS NULL)", c->expr, i, c->expr);
+    else
+        snprintf(buf, sizeof buf, "%s %s :k%d", c->expr, desc ? "<" : ">", i);
+    cat(t, buf);
+}
+
+static void cat_equal(query_text *t, const sort_col *c, int i, const craft_queue_value *v)
+{
+    char buf[160];
+    if (v->type == CRAFT_QV_NULL)
+        snprintf(buf, sizeof buf, "%s IS NULL", c->expr);
+    else
+        snprintf(buf, sizeof buf, "%s = :k%d", c->expr, i);
+    cat(t, buf);
+}
+
+/* The rows after (back: before) the key, in the sort of cols: a range on the first
+ * column where it is one (so an index seek starts there), then the exact
+ * lexicographic comparison, the order row id last. not_null: the caller reads
+ * the first column's NULLs (which follow every value, descending) separately. */
+static void cat_seek(query_text *t, const sort_col *cols, int n, const craft_queue_key *k, int back, int not_null)
+{
+    char buf[200];
+    int d0 = cols[0].desc ^ back;
+    const craft_queue_value *v0 = &k->v[0];
+    if (v0->type == CRAFT_QV_NULL) {
+        if (d0) { /* after NULL, descending: only the other NULLs */
+            snprintf(buf, sizeof buf, " AND %s IS NULL", cols[0].expr);
+            cat(t, buf);
+        }
+    } else if (cols[0].range_ok && (!d0 || !cols[0].nullable || not_null)) {
+        snprintf(buf, sizeof buf, " AND %s %s :k0", cols[0].expr, d0 ? "<=" : ">=");
+        cat(t, buf);
+        if (not_null) {
+            snprintf(buf, sizeof buf, " AND %s IS NOT NULL", cols[0].expr);
+            cat(t, buf);
+        }
+    }
+    /* (a0 OR (e0 AND (a1 OR (e1 AND ... id)))) */
+    cat(t, " AND ");
+    for (int i = 0; i < n; i++) {
+        cat(t, "(");
+        cat_after(t, &cols[i], cols[i].desc ^ back, i, &k->v[i]);
+        cat(t, " OR (");
+        cat_equal(t, &cols[i], i, &k->v[i]);
+        cat(t, " AND ");
+    }
+    cat(t, back ? "o.id < :kid" : "o.id > :kid");
+    for (int i = 0; i < n; i++)
+        cat(t, "))");
+}
+
+static void bind_seek(sqlite3_stmt *st, const craft_queue_key *k)
+{
+    for (int i = 0; i < k->n; i++) {
+        char name[16];
+        snprintf(name, sizeof name, ":k%d", i);
+        int at = sqlite3_bind_parameter_index(st, name);
+        if (!at)
+            continue;
+        const craft_queue_value *v = &k->v[i];
+        switch (v->type) {
+        case CRAFT_QV_INT: sqlite3_bind_int64(st, at, v->i); break;
+        case CRAFT_QV_REAL: sqlite3_bind_double(st, at, v->d); break;
+        case CRAFT_QV_TEXT: sqlite3_bind_text(st, at, v->t ? v->t : "", -1, SQLITE_TRANSIENT); break;
+        default: sqlite3_bind_null(st, at); break;
+        }
+    }
+    bind_named(st, ":kid", k->order);
+}
+
+static int read_value(sqlite3_stmt *st, int col, craft_queue_value *v)
+{
+    memset(v, 0, sizeof *v);
+    switch (sqlite3_column_type(st, col)) {
+    case SQLITE_INTEGER: v->type = CRAFT_QV_INT; v->i = sqlite3_column_int64(st, col); break;
+    case SQLITE_FLOAT: v->type = CRAFT_QV_REAL; v->d = sqlite3_column_double(st, col); break;
+    case SQLITE_NULL: v->type = CRAFT_QV_NULL; break;
+    default:
+        v->type = CRAFT_QV_TEXT;
+        if (!(v->t = store_col_text(st, col)))
+            return CRAFT_ENOMEM;
+        break;
+    }
+    return CRAFT_OK;
+}
+
+/* The FROM, WHERE and seek of one segment of a queue read. segment 0: the whole
+ * read; 1: rows whose first sort column is not NULL; 2: rows where it is NULL
+ * (which all come after a non-NULL key: no seek condition). */
+static void cat_segment(query_text *t, const craft_queue_query *q, const sort_col *cols, int n_cols, int segment)
+{
+    build_from_where(t, q, 1);
+    if (q->seek && segment != 2)
+        cat_seek(t, cols, n_cols, q->seek, q->seek_back != 0, segment == 1);
+    if (segment == 2) {
+        cat(t, " AND ");
+        cat(t, cols[0].expr);
+        cat(t, " IS NULL");
+    }
+}
+
+static int bind_segment(craft_store *s, sqlite3_stmt **st, const query_text *t, const craft_queue_query *q,
+                        int64_t model_id, int64_t offset, int limit, craft_error *err)
+{
+    if (store_prepare(s, st, t->sql, err))
+        return err->code;
+    craft_queue_query qq = *q;
+    qq.offset = offset;
+    qq.limit = limit;
+    bind_query(*st, &qq, model_id);
+    if (q->seek)
+        bind_seek(*st, q->seek);
+    return CRAFT_OK;
+}
+
+/* Reads up to `limit` rows of a segment into out (appended, keys included). */
+static int read_segment(craft_store *s, const craft_queue_query *q, int64_t model_id, const sort_col *cols,
+                        int n_cols, int segment, int64_t offset, int limit, craft_queue_page *out, craft_error *err)
+{
+    int back = q->seek_back != 0;
     query_text t = {""};
     cat(&t, "SELECT o.id, o.order_id, o.ts, c.id, c.status, c.assignee, c.priority, p.scores, p.top_class, p.top_score");
-    build_from_where(&t, q, 1);
-    const char *dir = q->ascending ? " ASC" : " DESC";
-    char order[256];
-    switch (q->sort) {
-    case CRAFT_SORT_CLASS_SCORE: snprintf(order, sizeof order, " ORDER BY cs.score%s, o.id", dir); break;
-    case CRAFT_SORT_TIME: snprintf(order, sizeof order, " ORDER BY o.ts%s, o.id", dir); break;
-    case CRAFT_SORT_STATUS:
-        snprintf(order, sizeof order, " ORDER BY c.status%s, c.priority DESC, p.top_score DESC, o.id",
-                 q->ascending ? " DESC" : " ASC");
-        break;
-    case CRAFT_SORT_PRIORITY: snprintf(order, sizeof order, " ORDER BY c.priority%s, p.top_score DESC, o.id", dir); break;
-    case CRAFT_SORT_ORDER_ID: snprintf(order, sizeof order, " ORDER BY o.order_id%s", q->ascending ? " DESC" : " ASC"); break;
-    case CRAFT_SORT_UPDATED: snprintf(order, sizeof order, " ORDER BY c.updated%s, o.id", dir); break;
-    default: snprintf(order, sizeof order, " ORDER BY p.top_score%s, o.id", dir); break;
+    for (int i = 0; i < n_cols; i++) {
+        cat(&t, ", ");
+        cat(&t, cols[i].expr);
     }
-    cat(&t, order);
+    cat_segment(&t, q, cols, n_cols, segment);
+    /* The order: the sort columns, then the order row id ascending (reading
+     * backwards: every direction turned, the page reversed after reading). */
+    cat(&t, " ORDER BY ");
+    for (int i = 0; i < n_cols; i++) {
+        cat(&t, cols[i].expr);
+        cat(&t, cols[i].desc ^ back ? " DESC, " : " ASC, ");
+    }
+    cat(&t, back ? "o.id DESC" : "o.id ASC");
     cat(&t, " LIMIT :limit OFFSET :offset");
     sqlite3_stmt *st;
-    if (store_prepare(s, &st, t.sql, err)) {
-        craft_queue_page_free(out);
+    if (bind_segment(s, &st, &t, q, model_id, offset, limit, err))
         return err->code;
-    }
-    bind_query(st, q, model_id);
-    int rc;
-    if (!(out->rows = calloc((size_t)q->limit, sizeof *out->rows))) {
-        sqlite3_finalize(st);
-        craft_queue_page_free(out);
-        return craft_fail(err, CRAFT_ENOMEM, "out of memory");
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->n < q->limit) {
+    int rc = SQLITE_DONE, oom = 0, end = out->n + limit;
+    while (!oom && out->n < end && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         craft_queue_row *r = &out->rows[out->n++];
         r->order = sqlite3_column_int64(st, 0);
         r->order_id = store_col_text(st, 1);
@@ -231,12 +389,94 @@ int craft_store_queue(craft_store *s, const craft_queue_query *q, craft_queue_pa
             r->scores[k] = sc && k < ns ? sc[k] : NAN;
         r->top_class = sc ? sqlite3_column_int(st, 8) : -1;
         r->top_score = sc ? (float)sqlite3_column_double(st, 9) : NAN;
+        r->key.sort = q->sort;
+        r->key.n = n_cols;
+        r->key.order = r->order;
+        for (int i = 0; i < n_cols; i++)
+            oom |= read_value(st, 10 + i, &r->key.v[i]) != CRAFT_OK;
+        oom |= !r->order_id;
     }
+    if (out->n >= end)
+        rc = SQLITE_DONE;
     sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        craft_queue_page_free(out);
+    if (oom)
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return store_fail(s, err, "reading the queue");
+    return CRAFT_OK;
+}
+
+/* The rows of segment 1 (for an offset that may reach into segment 2). */
+static int count_segment(craft_store *s, const craft_queue_query *q, int64_t model_id, const sort_col *cols,
+                         int n_cols, int64_t *n, craft_error *err)
+{
+    query_text t = {""};
+    cat(&t, "SELECT count(*)");
+    cat_segment(&t, q, cols, n_cols, 1);
+    sqlite3_stmt *st;
+    if (bind_segment(s, &st, &t, q, model_id, 0, 1, err))
+        return err->code;
+    int rc = sqlite3_step(st);
+    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? CRAFT_OK : store_fail(s, err, "counting the queue");
+}
+
+int craft_store_queue(craft_store *s, const craft_queue_query *q, craft_queue_page *out, craft_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int64_t model_id = 0;
+    if (check_query(s, q, &model_id, err))
+        return err->code;
+    out->model_id = model_id;
+    if (model_id && store_model_classes(s, model_id, &out->classes, &out->n_classes, err))
+        return err->code;
+    if ((q->sort == CRAFT_SORT_CLASS_SCORE && (q->sort_class < 0 || q->sort_class >= out->n_classes)) ||
+        (q->cls >= out->n_classes)) {
+        craft_queue_page_free(out);
+        return craft_fail(err, CRAFT_EINPUT, "class %d is not one of the model's %d classes",
+                          q->sort == CRAFT_SORT_CLASS_SCORE ? q->sort_class : q->cls, out->n_classes);
     }
+    sort_col cols[CRAFT_QUEUE_KEY_COLUMNS];
+    int n_cols = sort_cols(q, cols);
+    const craft_queue_key *seek = q->seek;
+    if (seek && (seek->sort != q->sort || seek->n != n_cols)) {
+        craft_queue_page_free(out);
+        return craft_fail(err, CRAFT_EINPUT, "a queue key of another sort (%d, not %d)", seek->sort, q->sort);
+    }
+    int back = q->seek_back != 0; /* without a key: from the end */
+    if (!model_id && (q->sort == CRAFT_SORT_TOP_SCORE || q->sort == CRAFT_SORT_CLASS_SCORE))
+        return CRAFT_OK; /* nothing scored yet: an empty queue */
+    if (!(out->rows = calloc((size_t)q->limit, sizeof *out->rows))) {
+        craft_queue_page_free(out);
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    }
+    /* A descending read after a value of a nullable column that an index range
+     * serves (the time): the values below the key by that range, then the NULLs
+     * (last, descending) as a second segment. */
+    int split = seek && cols[0].nullable && cols[0].range_ok && (cols[0].desc ^ back) &&
+                seek->v[0].type != CRAFT_QV_NULL;
+    int rc = read_segment(s, q, model_id, cols, n_cols, split ? 1 : 0, q->offset, q->limit, out, err);
+    if (!rc && split && out->n < q->limit) {
+        int64_t offset = 0;
+        if (out->n == 0 && q->offset > 0) { /* the offset may reach past the values: how far */
+            int64_t in_values = 0;
+            rc = count_segment(s, q, model_id, cols, n_cols, &in_values, err);
+            offset = q->offset > in_values ? q->offset - in_values : 0;
+        }
+        if (!rc)
+            rc = read_segment(s, q, model_id, cols, n_cols, 2, offset, q->limit - out->n, out, err);
+    }
+    if (rc) {
+        craft_queue_page_free(out);
+        return rc;
+    }
+    if (back) /* read backwards: put the page in queue order */
+        for (int i = 0, j = out->n - 1; i < j; i++, j--) {
+            craft_queue_row tmp = out->rows[i];
+            out->rows[i] = out->rows[j];
+            out->rows[j] = tmp;
+        }
     return CRAFT_OK;
 }
 
@@ -248,6 +488,7 @@ void craft_queue_page_free(craft_queue_page *p)
         free(p->rows[i].order_id);
         free(p->rows[i].ts);
         free(p->rows[i].assignee);
+        craft_queue_key_clear(&p->rows[i].key);
     }
     free(p->rows);
     store_free_strings(p->classes, p->n_classes);

@@ -153,9 +153,37 @@ typedef struct {
     int sort;                        /* craft_queue_sort */
     int sort_class;                  /* for CRAFT_SORT_CLASS_SCORE */
     int ascending;                   /* 0: descending (highest scores, newest first) */
-    int64_t offset;
+    int64_t offset;                  /* rows skipped (after `seek` when one is given) */
     int limit;                       /* rows per page (1..10000) */
+    const struct craft_queue_key *seek; /* keyset paging: NULL, or the key of a row of this same query
+                                        (craft_queue_row.key): the page starts just after it */
+    int seek_back;                   /* the `limit` rows just before the key instead, or without a key
+                                        the last rows of the queue (still returned in queue order;
+                                        offset counts backwards from the key or the end) */
 } craft_queue_query;
+
+/* A queue row's position in its sort: the sort columns' values and the order row
+ * id (the last tie-break). Pass it back as craft_queue_query.seek to read the next
+ * (or previous) page by an index seek instead of skipping `offset` rows. */
+enum { CRAFT_QV_NULL = 0, CRAFT_QV_INT, CRAFT_QV_REAL, CRAFT_QV_TEXT };
+typedef struct {
+    int type;                        /* CRAFT_QV_* */
+    int64_t i;
+    double d;
+    char *t;                         /* owned */
+} craft_queue_value;
+
+#define CRAFT_QUEUE_KEY_COLUMNS 3
+typedef struct craft_queue_key {
+    int sort;                        /* the craft_queue_sort it was read under */
+    int n;                           /* sort columns before the order row id (0: no key) */
+    craft_queue_value v[CRAFT_QUEUE_KEY_COLUMNS];
+    int64_t order;
+} craft_queue_key;
+
+/* Deep copy (dst is overwritten, not freed) and release of a key's strings. */
+int craft_queue_key_copy(craft_queue_key *dst, const craft_queue_key *src);
+void craft_queue_key_clear(craft_queue_key *k);
 
 /* A query that returns the review queue: cases of the latest model, top score first, 100 rows. */
 void craft_queue_query_init(craft_queue_query *q);
@@ -172,6 +200,7 @@ typedef struct {
     float scores[CRAFT_STORE_MAX_CLASSES]; /* the model's full prediction; NaN when unscored */
     int top_class;                   /* -1 when unscored */
     float top_score;
+    craft_queue_key key;             /* its sort key (craft_store_queue only; n = 0 elsewhere) */
 } craft_queue_row;
 
 typedef struct {
