@@ -2,7 +2,13 @@
  * first case shows without a wait); every other page is read by one worker
  * thread with its own read-only connection, newest request first, while the list
  * shows placeholder rows; a finished page replaces its placeholders through
- * items-changed. So scrolling never waits on the store, however deep the page. */
+ * items-changed. So scrolling never waits on the store, however deep the page.
+ *
+ * Pages are read by key (keyset paging, store.h): the first and last row keys of
+ * every page read are kept, so the page after (or before) a known one is an index
+ * seek from its edge, whatever its depth. A jump to a page far from any known
+ * one (a scrollbar drag) skips rows from the nearest known place: the top, the
+ * end (read backwards), or a kept key, whichever is closest. */
 #include "craft-queue-model.h"
 
 #include "craft-queue-item.h"
@@ -22,6 +28,11 @@ struct _CraftQueueModel {
     GHashTable *pages;        /* page index -> GPtrArray of CraftQueueItem */
     GHashTable *pending;      /* page indices requested from the worker */
     GQueue lru;               /* page indices, most recent first */
+    GHashTable *first_keys;   /* page index -> craft_queue_key of its first row (kept when the page goes) */
+    GHashTable *last_keys;    /* page index -> craft_queue_key of its last row */
+    guint pages_by_key;       /* page reads that started at a kept key */
+    gboolean sorted_by_case;  /* a sort by a case column over orders that may have none: no index serves
+                                 it, every page is a full sort, so page 0 too is read by the worker */
     guint pages_fetched;
     int64_t *ids;             /* a chosen set of orders (score-space selection), or NULL */
     guint generation;         /* bumped at every new query: stale pages are dropped */
@@ -40,6 +51,8 @@ typedef struct {
     float *class_min;
     int64_t *ids;
     int n_ids;
+    craft_queue_key seek;     /* seek.n > 0 or seek.order: read from this key (q.seek points here) */
+    gboolean has_seek;
     craft_queue_page result;
     int rc;
 } PageJob;
@@ -60,6 +73,7 @@ static void page_job_free(PageJob *j)
     g_free(j->search);
     g_free(j->class_min);
     g_free(j->ids);
+    craft_queue_key_clear(&j->seek);
     craft_queue_page_free(&j->result);
     g_free(j);
 }
@@ -70,6 +84,27 @@ static GPtrArray *items_of(const craft_queue_page *p)
     for (int i = 0; i < p->n; i++)
         g_ptr_array_add(items, craft_queue_item_new(&p->rows[i], p->classes));
     return items;
+}
+
+static void key_free(gpointer k)
+{
+    craft_queue_key_clear(k);
+    g_free(k);
+}
+
+/* Keeps the page's first and last row keys (for reading its neighbours by key). */
+static void keep_keys(CraftQueueModel *self, guint page, const craft_queue_page *p)
+{
+    if (p->n < 1 || p->rows[0].key.n < 1)
+        return;
+    craft_queue_key *a = g_new0(craft_queue_key, 1), *b = g_new0(craft_queue_key, 1);
+    if (craft_queue_key_copy(a, &p->rows[0].key) || craft_queue_key_copy(b, &p->rows[p->n - 1].key)) {
+        key_free(a);
+        key_free(b);
+        return;
+    }
+    g_hash_table_insert(self->first_keys, GUINT_TO_POINTER(page), a);
+    g_hash_table_insert(self->last_keys, GUINT_TO_POINTER(page), b);
 }
 
 static void cache_page(CraftQueueModel *self, guint page, GPtrArray *items)
@@ -100,6 +135,7 @@ static GPtrArray *fetch_now(CraftQueueModel *self, guint page)
     GPtrArray *items;
     if (read_page(self->store, &q, ids, n_ids, &p, &err) == CRAFT_OK) {
         items = items_of(&p);
+        keep_keys(self, page, &p);
     } else {
         g_warning("case queue: %s", err.msg);
         items = g_ptr_array_new_with_free_func(g_object_unref);
@@ -125,6 +161,7 @@ static gboolean page_arrived(gpointer data)
             guint at = j->page * CRAFT_QUEUE_PAGE;
             guint n = MIN((guint)CRAFT_QUEUE_PAGE, self->n_items - MIN(at, self->n_items));
             cache_page(self, j->page, items);
+            keep_keys(self, j->page, &j->result);
             if (n)
                 g_list_model_items_changed(G_LIST_MODEL(self), at, n, n);
         }
@@ -170,6 +207,54 @@ static gint newest_first(gconstpointer a, gconstpointer b, gpointer user)
     return (x < y) - (x > y);
 }
 
+/* Where the worker starts reading page: the kept key, the top or the end with
+ * the fewest rows to skip (0 for the neighbour of a page read before). */
+static void plan_read(CraftQueueModel *self, guint page, PageJob *j)
+{
+    guint start = page * CRAFT_QUEUE_PAGE, n = self->n_items;
+    guint rows = MIN((guint)CRAFT_QUEUE_PAGE, n - MIN(start, n));
+    guint best = start; /* from the top */
+    const craft_queue_key *key = NULL;
+    gboolean back = FALSE;
+    if (rows && n - (start + rows) < best) { /* from the end, backwards */
+        best = n - (start + rows);
+        back = TRUE;
+    }
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, self->last_keys);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        guint a = GPOINTER_TO_UINT(k);
+        if (a < page && start - (a + 1) * CRAFT_QUEUE_PAGE <= best) { /* a key wins a tie */
+            best = start - (a + 1) * CRAFT_QUEUE_PAGE;
+            key = v;
+            back = FALSE;
+        }
+    }
+    g_hash_table_iter_init(&it, self->first_keys);
+    while (rows && g_hash_table_iter_next(&it, &k, &v)) {
+        guint b = GPOINTER_TO_UINT(k);
+        if (b > page && b * CRAFT_QUEUE_PAGE - (start + rows) <= best) {
+            best = b * CRAFT_QUEUE_PAGE - (start + rows);
+            key = v;
+            back = TRUE;
+        }
+    }
+    j->q.offset = best;
+    j->q.seek_back = back;
+    if (back)
+        j->q.limit = (int)rows; /* a short last page ends where the queue ends */
+    if (key && craft_queue_key_copy(&j->seek, key) == CRAFT_OK) {
+        j->has_seek = TRUE;
+        j->q.seek = &j->seek;
+        self->pages_by_key++;
+    } else if (key) { /* out of memory: from the top */
+        j->q.offset = start;
+        j->q.seek_back = 0;
+        j->q.limit = CRAFT_QUEUE_PAGE;
+    }
+}
+
 static void request_page(CraftQueueModel *self, guint page)
 {
     if (g_hash_table_contains(self->pending, GUINT_TO_POINTER(page)))
@@ -190,6 +275,10 @@ static void request_page(CraftQueueModel *self, guint page)
     j->q.class_min = j->class_min;
     j->q.offset = (int64_t)page * CRAFT_QUEUE_PAGE;
     j->q.limit = CRAFT_QUEUE_PAGE;
+    j->q.seek = NULL;
+    j->q.seek_back = 0;
+    if (!self->ids)
+        plan_read(self, page, j);
     if (self->ids) {
         guint at = MIN((guint)j->q.offset, self->n_items);
         j->n_ids = (int)MIN((guint)CRAFT_QUEUE_PAGE, self->n_items - at);
@@ -205,7 +294,7 @@ static gpointer get_item(GListModel *m, guint position)
         return NULL;
     guint page = position / CRAFT_QUEUE_PAGE;
     GPtrArray *items = g_hash_table_lookup(self->pages, GUINT_TO_POINTER(page));
-    if (!items && (page == 0 || !self->store_path))
+    if (!items && ((page == 0 && !self->sorted_by_case) || !self->store_path))
         items = fetch_now(self, page);
     if (!items) {
         request_page(self, page);
@@ -248,6 +337,10 @@ static void clear_query(CraftQueueModel *self)
     g_clear_pointer(&self->store_path, g_free);
     g_hash_table_remove_all(self->pages);
     g_hash_table_remove_all(self->pending);
+    self->pages_by_key = 0;
+    self->sorted_by_case = FALSE;
+    g_hash_table_remove_all(self->first_keys);
+    g_hash_table_remove_all(self->last_keys);
     g_queue_clear(&self->lru);
 }
 
@@ -268,6 +361,11 @@ gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, 
     gboolean ok = TRUE;
     if (store && q) {
         self->q = *q;
+        self->q.seek = NULL; /* pages choose their own start */
+        self->q.seek_back = 0;
+        int by = q->sort;
+        self->sorted_by_case = (by == CRAFT_SORT_STATUS || by == CRAFT_SORT_PRIORITY || by == CRAFT_SORT_UPDATED) &&
+                               !(q->cases_only || q->status_mask || q->assignee);
         self->assignee = g_strdup(q->assignee);
         self->search = g_strdup(q->search && *q->search ? q->search : NULL);
         self->class_min = q->class_min ? g_memdup2(q->class_min, sizeof(float) * q->n_class_min) : NULL;
@@ -293,6 +391,7 @@ gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, 
             /* class names come with any page */
             craft_queue_query one = self->q;
             one.limit = 1;
+            one.sort = CRAFT_SORT_ORDER_ID; /* any row will do: the one an index gives first */
             craft_queue_page p = {0};
             if (craft_store_queue(store, &one, &p, &err) == CRAFT_OK) {
                 g_strfreev(self->classes);
@@ -336,6 +435,7 @@ const craft_queue_counts *craft_queue_model_get_counts(CraftQueueModel *self) { 
 char **craft_queue_model_get_classes(CraftQueueModel *self) { return self->classes; }
 guint craft_queue_model_get_pages_fetched(CraftQueueModel *self) { return self->pages_fetched; }
 guint craft_queue_model_get_pages_pending(CraftQueueModel *self) { return g_hash_table_size(self->pending); }
+guint craft_queue_model_get_pages_by_key(CraftQueueModel *self) { return self->pages_by_key; }
 
 static void craft_queue_model_dispose(GObject *o)
 {
@@ -355,6 +455,8 @@ static void craft_queue_model_finalize(GObject *o)
     clear_query(self);
     g_hash_table_unref(self->pages);
     g_hash_table_unref(self->pending);
+    g_hash_table_unref(self->first_keys);
+    g_hash_table_unref(self->last_keys);
     g_strfreev(self->classes);
     G_OBJECT_CLASS(craft_queue_model_parent_class)->finalize(o);
 }
@@ -369,6 +471,8 @@ static void craft_queue_model_init(CraftQueueModel *self)
 {
     self->pages = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_ptr_array_unref);
     self->pending = g_hash_table_new(NULL, NULL);
+    self->first_keys = g_hash_table_new_full(NULL, NULL, NULL, key_free);
+    self->last_keys = g_hash_table_new_full(NULL, NULL, NULL, key_free);
     g_queue_init(&self->lru);
     self->pool = g_thread_pool_new(page_worker, NULL, 1, FALSE, NULL);
     g_thread_pool_set_sort_function(self->pool, newest_first, NULL);

@@ -39,6 +39,8 @@ char **craft_queue_model_get_classes(CraftQueueModel *self);
 guint craft_queue_model_get_pages_fetched(CraftQueueModel *self);
 /* Pages requested from the worker and not yet arrived. */
 guint craft_queue_model_get_pages_pending(CraftQueueModel *self);
+/* Page reads of the current query that started from a kept row key (the neighbour of a page read before). */
+guint craft_queue_model_get_pages_by_key(CraftQueueModel *self);
 
 G_END_DECLS
 

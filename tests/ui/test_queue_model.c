@@ -1,0 +1,179 @@
+/* test_queue_model: the queue's lazy list model reads its pages by key. Scrolling
+ * down page by page, every page after the first starts at the kept key of the page
+ * before it; a jump to the last page reads it backwards from the end; scrolling up
+ * from there reads each page by the key of the page after it; a jump into the
+ * middle skips rows from the nearest kept key. Every row shown equals the row at
+ * the same position of the plain query. Needs no display (GIO only). */
+#include <cjson/cJSON.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "craft-queue-item.h"
+#include "craft-queue-model.h"
+#include "store.h"
+
+static int failures;
+#define CHECK(c) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #c); failures++; } } while (0)
+
+#define COPIES 50
+
+static gboolean make_store(const char *db, const char *dir)
+{
+    const char *fx = g_getenv("CRAFT_FIXTURES");
+    char *in = g_build_filename(fx, "tiny-multilabel.orders.jsonl", NULL);
+    char *model = g_build_filename(fx, "tiny-multilabel.safetensors", NULL);
+    char *orders = g_build_filename(dir, "orders.jsonl", NULL);
+    char *text = NULL;
+    gboolean ok = g_file_get_contents(in, &text, NULL, NULL);
+    FILE *g = ok ? fopen(orders, "w") : NULL;
+    ok = g != NULL;
+    char **lines = ok ? g_strsplit(text, "\n", -1) : NULL;
+    for (int i = 0; ok && lines[i]; i++) {
+        if (!*lines[i])
+            continue;
+        for (int c = 0; c < COPIES; c++) { /* identical orders: tied scores */
+            cJSON *o = cJSON_Parse(lines[i]);
+            char id[64];
+            snprintf(id, sizeof id, "Q-%02d-%03d", i, c);
+            cJSON_ReplaceItemInObject(o, "order_id", cJSON_CreateString(id));
+            char *s = cJSON_PrintUnformatted(o);
+            fprintf(g, "%s\n", s);
+            free(s);
+            cJSON_Delete(o);
+        }
+    }
+    if (g)
+        fclose(g);
+    g_strfreev(lines);
+    g_free(text);
+    craft_store *s = NULL;
+    craft_error err = {0};
+    craft_import_options io = {0};
+    craft_import_stats is = {0};
+    craft_model *m = NULL;
+    craft_store_score_options so = {.flag_threshold = 0.3f, .batch = 64};
+    craft_store_score_stats ss = {0};
+    const char *paths[] = {orders};
+    if (ok && (craft_store_open(&s, db, CRAFT_STORE_CREATE, &err) || craft_store_import(s, paths, 1, &io, &is, &err) ||
+               craft_model_load(&m, model, &err) || craft_store_score(s, m, model, &so, &ss, &err))) {
+        fprintf(stderr, "making the store: %s\n", err.msg);
+        ok = FALSE;
+    }
+    if (m)
+        craft_model_free(m);
+    if (s)
+        craft_store_close(s);
+    g_unlink(orders);
+    g_free(in);
+    g_free(model);
+    g_free(orders);
+    return ok;
+}
+
+/* The order id at position i, waiting for its page to arrive from the worker. */
+static char *order_at(CraftQueueModel *m, guint i)
+{
+    gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    for (;;) {
+        CraftQueueItem *it = g_list_model_get_item(G_LIST_MODEL(m), i);
+        if (!it)
+            return NULL;
+        if (!craft_queue_item_is_placeholder(it)) {
+            char *id = g_strdup(craft_queue_item_get_order_id(it));
+            g_object_unref(it);
+            return id;
+        }
+        g_object_unref(it);
+        if (g_get_monotonic_time() > end)
+            return NULL;
+        while (craft_queue_model_get_pages_pending(m) && g_get_monotonic_time() < end)
+            g_main_context_iteration(NULL, TRUE);
+    }
+}
+
+/* Every row of page p equals the plain query's rows there. */
+static void check_page(CraftQueueModel *m, guint p, const craft_queue_page *ref)
+{
+    guint n = g_list_model_get_n_items(G_LIST_MODEL(m));
+    int bad = 0;
+    for (guint i = p * CRAFT_QUEUE_PAGE; i < MIN(n, (p + 1) * CRAFT_QUEUE_PAGE); i++) {
+        char *id = order_at(m, i);
+        bad += !id || (int)i >= ref->n || strcmp(id, ref->rows[i].order_id);
+        g_free(id);
+    }
+    if (bad)
+        fprintf(stderr, "page %u: %d rows differ\n", p, bad);
+    CHECK(bad == 0);
+}
+
+int main(void)
+{
+    if (!g_getenv("CRAFT_FIXTURES"))
+        return 77;
+    char *dir = g_dir_make_tmp("craft-queue-model-XXXXXX", NULL);
+    char *db = g_build_filename(dir, "q.db", NULL);
+    if (!make_store(db, dir))
+        return 1;
+    craft_store *s = NULL;
+    craft_error err = {0};
+    if (craft_store_open(&s, db, CRAFT_STORE_READWRITE, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    static const int sorts[] = {CRAFT_SORT_TOP_SCORE, CRAFT_SORT_CLASS_SCORE, CRAFT_SORT_TIME, CRAFT_SORT_STATUS};
+    for (size_t si = 0; si < G_N_ELEMENTS(sorts); si++) {
+        craft_queue_query q;
+        craft_queue_query_init(&q);
+        q.cases_only = 0;
+        q.sort = sorts[si];
+        q.sort_class = 2;
+        craft_queue_query all = q;
+        all.limit = 10000;
+        craft_queue_page ref = {0};
+        CHECK(craft_store_queue(s, &all, &ref, &err) == CRAFT_OK);
+        CHECK(ref.n == 24 * COPIES);
+        guint pages = (guint)(ref.n + CRAFT_QUEUE_PAGE - 1) / CRAFT_QUEUE_PAGE;
+        CHECK(pages >= 4);
+
+        /* scrolling down: every page after the first by the key of the one before */
+        CraftQueueModel *m = craft_queue_model_new();
+        CHECK(craft_queue_model_set_query(m, s, &q, NULL));
+        CHECK(g_list_model_get_n_items(G_LIST_MODEL(m)) == (guint)ref.n);
+        for (guint p = 0; p < pages; p++)
+            check_page(m, p, &ref);
+        CHECK(craft_queue_model_get_pages_by_key(m) == pages - 1);
+
+        /* a jump to the end, then scrolling up */
+        CHECK(craft_queue_model_set_query(m, s, &q, NULL));
+        check_page(m, 0, &ref);
+        check_page(m, pages - 1, &ref);
+        CHECK(craft_queue_model_get_pages_by_key(m) == 0); /* read backwards from the end */
+        for (guint p = pages - 1; p-- > 1;)
+            check_page(m, p, &ref);
+        CHECK(craft_queue_model_get_pages_by_key(m) == pages - 2);
+
+        /* a jump into the middle: from the nearest kept key (page 0's last row) */
+        CHECK(craft_queue_model_set_query(m, s, &q, NULL));
+        check_page(m, 0, &ref);
+        check_page(m, 2, &ref);
+        CHECK(craft_queue_model_get_pages_by_key(m) == 1);
+        check_page(m, 1, &ref); /* between two kept pages */
+        CHECK(craft_queue_model_get_pages_by_key(m) == 2);
+        g_object_unref(m);
+        craft_queue_page_free(&ref);
+    }
+    craft_store_close(s);
+    g_unlink(db);
+    char *wal = g_strconcat(db, "-wal", NULL), *shm = g_strconcat(db, "-shm", NULL);
+    g_unlink(wal);
+    g_unlink(shm);
+    g_rmdir(dir);
+    g_free(wal);
+    g_free(shm);
+    g_free(db);
+    g_free(dir);
+    printf("%s\n", failures ? "FAILED" : "queue model pages by key: ok");
+    return failures ? 1 : 0;
+}
