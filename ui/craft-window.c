@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bars.h"
+#include "craft-application.h"
 #include "craft-heatmap-widget.h"
 #include "craft-plot-style.h"
 #include "craft-queue-item.h"
@@ -91,6 +92,8 @@ struct _CraftWindow {
     volatile gint job_done_milli;       /* progress 0..1000, written by the worker */
     guint job_timer;
     char *job_name;
+    char *job_message;                  /* the last job's outcome: its toast or what went wrong */
+    guint job_steps_shown;              /* steps of the running job shown so far (under step_lock) */
     guint export_timer;                 /* the export's stage label */
     guint exports_done, exports_failed; /* finished exports (tests wait on these) */
     char *export_message;               /* the last export's toast */
@@ -98,6 +101,11 @@ struct _CraftWindow {
 };
 
 G_DEFINE_FINAL_TYPE(CraftWindow, craft_window, ADW_TYPE_APPLICATION_WINDOW)
+
+enum { SIGNAL_JOB_PROGRESS, N_WINDOW_SIGNALS };
+static guint window_signals[N_WINDOW_SIGNALS];
+static GMutex step_lock;                /* a long job's steps shown (job_steps_shown) */
+static GCond step_shown;
 
 static const char *actor_name(void)
 {
@@ -341,6 +349,8 @@ static void load_inputs(CraftWindow *self, const char *order_id)
 
 gboolean craft_window_rescore_ready(CraftWindow *self) { return self->live_ready; }
 guint craft_window_get_exports_done(CraftWindow *self) { return self->exports_done; }
+gboolean craft_window_job_running(CraftWindow *self) { return self->job_timer != 0; }
+const char *craft_window_get_job_message(CraftWindow *self) { return self->job_message; }
 guint craft_window_get_exports_failed(CraftWindow *self) { return self->exports_failed; }
 const char *craft_window_get_export_message(CraftWindow *self) { return self->export_message; }
 
@@ -1646,6 +1656,9 @@ static void job_begin(CraftWindow *self, const char *name)
 {
     self->job_cancel_flag = 0;
     g_atomic_int_set(&self->job_done_milli, 0);
+    g_mutex_lock(&step_lock);
+    self->job_steps_shown = 0;
+    g_mutex_unlock(&step_lock);
     g_free(self->job_name);
     self->job_name = g_strdup(name);
     gtk_label_set_text(self->progress_label, name);
@@ -1681,6 +1694,7 @@ typedef struct {
     guint64 n_rejects;
     char *config_json;                  /* train: the architecture to train */
     int epochs;
+    guint steps_posted;                 /* train: epoch reports sent to the main thread */
     gboolean then_score;                /* train: score the store with the new model when done */
 } Job;
 
@@ -1785,14 +1799,83 @@ static void show_rejects(CraftWindow *self, Job *j)
     gtk_window_present(GTK_WINDOW(d));
 }
 
-/* The trainer's per-epoch log lines, parsed for the progress bar ("epoch N ..."). */
+/* A job's step, shown on the main thread: the progress bar, its label, and the
+ * job-progress signal. */
+typedef struct {
+    CraftWindow *win;                   /* a reference */
+    guint index;                        /* 1, 2, ... within the job */
+    double fraction;
+    char *text;
+} JobStep;
+
+/* The worker waits for each step to be shown before it goes on (at most a
+ * moment): the user sees every epoch, and a Cancel pressed while epoch N is
+ * shown stops the training before epoch N + 1 ends. */
+static gboolean job_step_main(gpointer data)
+{
+    JobStep *st = data;
+    if (st->win->job_timer) { /* the job is still running */
+        gtk_progress_bar_set_fraction(st->win->progress_bar, st->fraction);
+        gtk_label_set_text(st->win->progress_label, st->text);
+    }
+    g_signal_emit(st->win, window_signals[SIGNAL_JOB_PROGRESS], 0, st->fraction, st->text);
+    g_mutex_lock(&step_lock);
+    st->win->job_steps_shown = MAX(st->win->job_steps_shown, st->index);
+    g_cond_broadcast(&step_shown);
+    g_mutex_unlock(&step_lock);
+    return G_SOURCE_REMOVE;
+}
+
+static void job_step_wait(CraftWindow *win, guint index)
+{
+    gint64 until = g_get_monotonic_time() + 2 * G_TIME_SPAN_SECOND;
+    g_mutex_lock(&step_lock);
+    while (win->job_steps_shown < index && !win->job_cancel_flag)
+        if (!g_cond_wait_until(&step_shown, &step_lock, until))
+            break;
+    g_mutex_unlock(&step_lock);
+}
+
+static void job_step_free(gpointer data)
+{
+    JobStep *st = data;
+    g_object_unref(st->win);
+    g_free(st->text);
+    g_free(st);
+}
+
+/* The trainer's per-epoch log lines ("epoch N  loss ...  val PR-AUC V ..."): each
+ * moves the progress bar and says the epoch and its validation PR-AUC. Called on
+ * the worker; the step is shown by the main loop, ahead of the job's end (same
+ * priority, queued first). */
 static ssize_t train_log_write(void *cookie, const char *buf, size_t size)
 {
     Job *j = cookie;
     int epoch = 0;
-    for (const char *p = buf; p && p < buf + size; p = memchr(p, '\n', buf + size - p), p = p ? p + 1 : NULL)
-        if (sscanf(p, "epoch %d", &epoch) == 1 && j->epochs > 0)
-            g_atomic_int_set(&j->win->job_done_milli, MIN(1000, 1000 * epoch / j->epochs));
+    for (const char *p = buf; p && p < buf + size; p = memchr(p, '\n', buf + size - p), p = p ? p + 1 : NULL) {
+        char line[256]; /* buf is not NUL-terminated: scan a terminated copy of the line */
+        const char *end = memchr(p, '\n', buf + size - p);
+        size_t len = MIN((size_t)((end ? end : buf + size) - p), sizeof line - 1);
+        memcpy(line, p, len);
+        line[len] = 0;
+        if (sscanf(line, "epoch %d", &epoch) != 1 || j->epochs <= 0)
+            continue;
+        int milli = MIN(1000, 1000 * epoch / j->epochs);
+        g_atomic_int_set(&j->win->job_done_milli, milli);
+        const char *val = strstr(line, "PR-AUC");
+        double ap = NAN;
+        if (val)
+            sscanf(val, "PR-AUC %lf", &ap);
+        JobStep *st = g_new0(JobStep, 1);
+        st->win = g_object_ref(j->win);
+        st->index = ++j->steps_posted;
+        st->fraction = milli / 1000.0;
+        st->text = isnan(ap) ? g_strdup_printf("Training: epoch %d of %d", epoch, j->epochs)
+                             : g_strdup_printf("Training: epoch %d of %d, validation PR-AUC %.3f", epoch, j->epochs, ap);
+        guint index = st->index;
+        g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, job_step_main, st, job_step_free);
+        job_step_wait(j->win, index);
+    }
     return (ssize_t)size;
 }
 
@@ -1837,8 +1920,16 @@ static void train_thread(GTask *task, gpointer src, gpointer data, GCancellable 
     if (dir) g_rmdir(dir);
     g_free(orders);
     g_free(dir);
+    if (j->win->job_cancel_flag || res.cancelled) {
+        /* Cancel undoes: the checkpoint written so far goes, the store is not scored */
+        g_unlink(j->model_path);
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                "Training cancelled after %d of %d epochs; no model was kept and the store is unchanged",
+                                res.epochs_run, j->epochs);
+        return;
+    }
     if (!rc && res.best_epoch <= 0)
-        rc = craft_fail(&err, CRAFT_ECANCELLED, "training was cancelled before the first epoch finished; no model was written");
+        rc = craft_fail(&err, CRAFT_EINPUT, "no epoch improved on the validation orders; no model was written");
     if (rc) {
         g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
         return;
@@ -1856,10 +1947,17 @@ static void job_done(GObject *src, GAsyncResult *res, gpointer user)
     GError *error = NULL;
     job_end(self);
     gboolean ok = g_task_propagate_boolean(G_TASK(res), &error);
-    if (!ok) {
+    g_free(self->job_message);
+    if (!ok && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+        self->job_message = g_strdup(error->message);
+        craft_window_toast(self, error->message); /* asked for: not an error */
+        g_clear_error(&error);
+    } else if (!ok) {
+        self->job_message = g_strdup_printf("%s: %s", self->job_name, error->message);
         show_error(self, self->job_name, error->message);
         g_clear_error(&error);
     } else {
+        self->job_message = g_strdup(j->result);
         craft_window_toast(self, j->result);
     }
     if (j->n_rejects)
@@ -1875,10 +1973,12 @@ static void job_done(GObject *src, GAsyncResult *res, gpointer user)
 static void open_after_job(CraftWindow *self)
 {
     GError *e2 = NULL;
-    if (!craft_window_open_store(self, self->store_path, &e2)) {
+    char *path = g_strdup(self->store_path); /* opening replaces (frees) store_path */
+    if (!craft_window_open_store(self, path, &e2)) {
         show_error(self, "Reopening the store", e2->message);
         g_error_free(e2);
     }
+    g_free(path);
 }
 
 static void start_job(CraftWindow *self, const char *name, const char *input, const char *model_path,
@@ -1908,7 +2008,9 @@ static void act_train(GSimpleAction *a, GVariant *p, gpointer user)
     j->win = self;
     j->store = g_strdup(self->store_path);
     j->config_json = craft_config_to_json(&self->model->cfg);
-    j->epochs = 8;
+    GtkApplication *app = gtk_window_get_application(GTK_WINDOW(self));
+    GSettings *settings = app && CRAFT_IS_APPLICATION(app) ? craft_application_get_settings(CRAFT_APPLICATION(app)) : NULL;
+    j->epochs = settings ? g_settings_get_int(settings, "train-epochs") : 8;
     j->then_score = TRUE;
     GDateTime *now = g_date_time_new_now_local();
     char *stamp = g_date_time_format(now, "%Y%m%d-%H%M%S");
@@ -2080,6 +2182,7 @@ static void craft_window_finalize(GObject *o)
     g_free(self->model_record);
     g_free(self->export_message);
     g_free(self->job_name);
+    g_free(self->job_message);
     g_ptr_array_unref(self->switches);
     G_OBJECT_CLASS(craft_window_parent_class)->finalize(o);
 }
@@ -2138,6 +2241,9 @@ static void craft_window_class_init(CraftWindowClass *klass)
     GtkWidgetClass *wc = GTK_WIDGET_CLASS(klass);
     oc->dispose = craft_window_dispose;
     oc->finalize = craft_window_finalize;
+    /* a long job's step (a training epoch): fraction done and what it says, on the main thread */
+    window_signals[SIGNAL_JOB_PROGRESS] = g_signal_new("job-progress", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                                       NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_DOUBLE, G_TYPE_STRING);
     /* referencing the bundle pulls its object, whose constructor registers it, out of
      * the static library (the linker drops unreferenced objects) */
     (void)craftdesk_get_resource();

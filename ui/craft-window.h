@@ -35,6 +35,12 @@ gboolean craft_window_set_modality(CraftWindow *self, int aux, gboolean on);
 /* Drags a selection rectangle over the score space (widget pixels) as the user
  * would; FALSE while its points are still loading. */
 gboolean craft_window_select_space_rect(CraftWindow *self, double ax, double ay, double bx, double by);
+/* TRUE while a long job (import, score, train, and the scoring a training starts) runs. */
+gboolean craft_window_job_running(CraftWindow *self);
+/* The last finished job's outcome: its toast, what went wrong, or that it was cancelled; NULL before one.
+ * While a job runs the window emits "job-progress" (double fraction, const char *text) at each step
+ * (a training epoch), on the main thread. */
+const char *craft_window_get_job_message(CraftWindow *self);
 /* How many of the order view's tabs show as selected (checked), and the view name of one. */
 guint craft_window_get_selected_tabs(CraftWindow *self, const char **view);
 /* The queue's list widget (tests scroll it). */
