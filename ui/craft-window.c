@@ -2123,29 +2123,59 @@ gboolean craft_window_set_modality(CraftWindow *self, int aux, gboolean on)
     return FALSE;
 }
 
-gboolean craft_window_screenshot(CraftWindow *self, const char *path, GError **error)
+/* One render of the window into a PNG; why it failed otherwise. A widget with a
+ * layout pending draws nothing (GtkWidgetPaintable), so this runs right after a paint. */
+static gboolean screenshot_now(GtkWidget *w, const char *path, const char **why)
 {
-    GtkWidget *w = GTK_WIDGET(self);
     GdkPaintable *paintable = gtk_widget_paintable_new(w);
     int width = gtk_widget_get_width(w), height = gtk_widget_get_height(w);
     GtkSnapshot *snap = gtk_snapshot_new();
     gdk_paintable_snapshot(paintable, snap, width, height);
     GskRenderNode *node = gtk_snapshot_free_to_node(snap);
     gboolean ok = FALSE;
-    const char *why = "the window drew nothing";
+    *why = "the window drew nothing";
     if (node) {
         GskRenderer *r = gtk_native_get_renderer(GTK_NATIVE(w));
         GdkTexture *tex = r ? gsk_renderer_render_texture(r, node, &GRAPHENE_RECT_INIT(0, 0, width, height)) : NULL;
         ok = tex && gdk_texture_save_to_png(tex, path);
-        why = !r ? "the window has no renderer" : !tex ? "rendering failed" : "the PNG could not be written";
+        *why = !r ? "the window has no renderer" : !tex ? "rendering failed" : "the PNG could not be written";
         if (tex) g_object_unref(tex);
         gsk_render_node_unref(node);
     }
     g_object_unref(paintable);
-    if (!ok)
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "could not write the screenshot %s (%dx%d): %s", path, width,
-                    height, why);
     return ok;
+}
+
+typedef struct { GtkWidget *w; const char *path, *why; gboolean done, ok; } Shot;
+
+static void shot_after_paint(GdkFrameClock *clock, Shot *s)
+{
+    if (!s->done) {
+        s->ok = screenshot_now(s->w, s->path, &s->why);
+        s->done = TRUE;
+    }
+}
+
+gboolean craft_window_screenshot(CraftWindow *self, const char *path, GError **error)
+{
+    GtkWidget *w = GTK_WIDGET(self);
+    Shot s = {w, path, NULL, FALSE, FALSE};
+    GdkFrameClock *clock = gtk_widget_get_frame_clock(w);
+    if (clock) {
+        /* the next frame, once laid out and painted (at most a few seconds away) */
+        gulong id = g_signal_connect(clock, "after-paint", G_CALLBACK(shot_after_paint), &s);
+        gtk_widget_queue_draw(w);
+        gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+        while (!s.done && g_get_monotonic_time() < end)
+            g_main_context_iteration(NULL, TRUE); /* the frame clock wakes it */
+        g_signal_handler_disconnect(clock, id);
+    }
+    if (!s.done)
+        s.ok = screenshot_now(w, path, &s.why);
+    if (!s.ok)
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "could not write the screenshot %s (%dx%d): %s", path,
+                    gtk_widget_get_width(w), gtk_widget_get_height(w), s.why);
+    return s.ok;
 }
 
 /* ------------------------------------------------------------------ class */
@@ -2200,6 +2230,8 @@ static void on_view_changed(GtkStack *stack, GParamSpec *p, CraftWindow *self)
         if (!g_strcmp0(g_object_get_data(G_OBJECT(c), "view"), name))
             gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(c), TRUE);
 }
+
+const char *craft_window_get_order_title(CraftWindow *self) { return gtk_label_get_text(self->order_title); }
 
 /* How many of the order view's tabs show as selected, and the view of the (last) one. */
 guint craft_window_get_selected_tabs(CraftWindow *self, const char **view)

@@ -41,11 +41,14 @@ gboolean craft_window_job_running(CraftWindow *self);
  * While a job runs the window emits "job-progress" (double fraction, const char *text) at each step
  * (a training epoch), on the main thread. */
 const char *craft_window_get_job_message(CraftWindow *self);
+/* The order view's title as shown ("Order X · status", or "Order X · loading…" while it is read). */
+const char *craft_window_get_order_title(CraftWindow *self);
 /* How many of the order view's tabs show as selected (checked), and the view name of one. */
 guint craft_window_get_selected_tabs(CraftWindow *self, const char **view);
 /* The queue's list widget (tests scroll it). */
 GtkWidget *craft_window_get_queue_view(CraftWindow *self);
-/* Renders the window into a PNG file (what the user sees). */
+/* Renders the window into a PNG file (what the user sees) at its next painted frame,
+ * running the main loop until then (a window with a layout pending draws nothing). */
 gboolean craft_window_screenshot(CraftWindow *self, const char *path, GError **error);
 void craft_window_toast(CraftWindow *self, const char *text);
 

@@ -230,6 +230,27 @@ static void on_activate(GApplication *app, gpointer user)
     adw_style_manager_set_color_scheme(adw_style_manager_get_default(), ADW_COLOR_SCHEME_FORCE_LIGHT);
     CHECK(craft_window_set_modality(w, aux, TRUE));
 
+    /* the next cases, as J does: the title names the next order at once and says it is
+     * loading while a worker reads it; then it shows, its inputs ready for the toggles */
+    set_phase("next case (J)");
+    {
+        g_action_group_activate_action(G_ACTION_GROUP(w), "next-case", NULL);
+        const char *title = craft_window_get_order_title(w);
+        printf("  next case: the title at once: %s\n", title);
+        CHECK(title && strstr(title, "loading"));
+        CHECK(craft_window_get_order_id(w) == NULL || g_list_model_get_n_items(G_LIST_MODEL(q)) == 1);
+        for (int i = 0; i < 4; i++) {
+            spin(60);
+            g_action_group_activate_action(G_ACTION_GROUP(w), "next-case", NULL);
+        }
+        CHECK(SPIN_UNTIL(craft_window_get_order_id(w) && craft_window_rescore_ready(w), 30000));
+        title = craft_window_get_order_title(w);
+        CHECK(title && !strstr(title, "loading") && strstr(title, craft_window_get_order_id(w)));
+        for (int i = 0; i < 5; i++)
+            g_action_group_activate_action(G_ACTION_GROUP(w), "previous-case", NULL);
+        CHECK(SPIN_UNTIL(craft_window_get_order_id(w) && !strcmp(craft_window_get_order_id(w), order), 30000));
+    }
+
     /* the queue scrolled like a hurried analyst: three pages a frame, then jumps */
     set_phase("scroll the queue");
     {
