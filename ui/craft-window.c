@@ -70,7 +70,8 @@ struct _CraftWindow {
     craft_engine *live_engine;          /* one-order engine of `model`, main thread */
     craft_order_batch live_batch;       /* the selected order's engine inputs */
     gboolean live_batch_ok, live_ready;
-    guint live_gen;                     /* which selection the order and inputs workers are reading */
+    gint live_gen;                      /* which selection the order and inputs workers are reading
+                                         * (changed with g_atomic_int_inc; workers skip superseded work) */
     char *loading_id;                   /* the order being read (NULL once shown) */
     guint loading_timer;                /* shows the loading state of a slow read */
     GCancellable *order_cancel;
@@ -269,7 +270,14 @@ static void update_subset(CraftWindow *self)
 
 /* ------------------------------------------- the selected order's inputs */
 
-typedef struct { char *path, *order_id; craft_config cfg; craft_order_batch ob; guint gen; gint64 started; } InputsJob;
+typedef struct {
+    char *path, *order_id;
+    craft_config cfg;
+    craft_order_batch ob;
+    gint gen;
+    const gint *current;                /* the window's live_gen: a newer selection makes this work moot */
+    gint64 started;
+} InputsJob;
 
 static void inputs_job_free(InputsJob *j)
 {
@@ -286,6 +294,10 @@ static void inputs_thread(GTask *task, gpointer src, gpointer data, GCancellable
     InputsJob *j = data;
     craft_store *s = NULL;
     craft_error err = {0};
+    if (g_atomic_int_get(j->current) != j->gen) { /* J held down: only the last order is read */
+        g_task_return_boolean(task, FALSE);
+        return;
+    }
     int rc = craft_store_open(&s, j->path, CRAFT_STORE_READONLY, &err);
     if (!rc)
         rc = craft_store_order_batch(s, &j->cfg, j->order_id, &j->ob, &err);
@@ -333,6 +345,7 @@ static void load_inputs(CraftWindow *self, const char *order_id)
     j->path = g_strdup(self->store_path);
     j->order_id = g_strdup(order_id);
     j->gen = self->live_gen;
+    j->current = &self->live_gen;
     j->started = g_get_monotonic_time();
     craft_error err = {0};
     if (craft_config_copy(&j->cfg, &self->model->cfg, &err) ||
@@ -497,7 +510,7 @@ static char *features_markup(const craft_order_detail *d, const craft_config *cf
     return g_string_free(s, FALSE);
 }
 
-typedef struct { char *path, *order_id; craft_kv entities; guint gen; char *text; } EntitiesJob;
+typedef struct { char *path, *order_id; craft_kv entities; gint gen; char *text; } EntitiesJob;
 
 static void entities_job_free(EntitiesJob *j)
 {
@@ -666,7 +679,8 @@ static void update_highlight(CraftWindow *self)
 typedef struct {
     char *path, *order_id;
     int64_t model_id;
-    guint gen;
+    gint gen;
+    const gint *current;                /* the window's live_gen */
     gint64 started;
     craft_config cfg;                   /* the model's config, for the features' bins (has_cfg) */
     gboolean has_cfg;
@@ -694,6 +708,10 @@ static void order_thread(GTask *task, gpointer src, gpointer data, GCancellable 
     OrderJob *j = data;
     craft_store *st = NULL;
     craft_error err = {0};
+    if (g_atomic_int_get(j->current) != j->gen) { /* superseded before it began */
+        g_task_return_boolean(task, FALSE);
+        return;
+    }
     if (craft_store_open(&st, j->path, CRAFT_STORE_READONLY, &err) != CRAFT_OK ||
         craft_store_order_get(st, j->order_id, j->model_id, &j->detail, &err) != CRAFT_OK) {
         j->error = g_strdup(err.msg);
@@ -796,7 +814,7 @@ static void order_done(GObject *src, GAsyncResult *res, gpointer user)
 static void show_order(CraftWindow *self, const char *order_id)
 {
     gint64 t0 = g_get_monotonic_time();
-    self->live_gen++;
+    g_atomic_int_inc(&self->live_gen);
     self->live_ready = FALSE;
     if (self->order_cancel) {
         g_cancellable_cancel(self->order_cancel);
@@ -818,6 +836,7 @@ static void show_order(CraftWindow *self, const char *order_id)
     j->order_id = g_strdup(order_id);
     j->model_id = self->model_id;
     j->gen = self->live_gen;
+    j->current = &self->live_gen;
     j->started = t0;
     if (self->model) {
         craft_error err = {0};
@@ -1420,7 +1439,7 @@ static void fill_model(CraftWindow *self)
 static void drop_model(CraftWindow *self)
 {
     self->live_ready = FALSE;
-    self->live_gen++;
+    g_atomic_int_inc(&self->live_gen);
     if (self->live_batch_ok)
         craft_order_batch_free(&self->live_batch);
     self->live_batch_ok = FALSE;
