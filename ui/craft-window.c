@@ -946,14 +946,19 @@ static void refresh_queue(CraftWindow *self)
     fill_queue_query(self, &q);
     guint cls = gtk_drop_down_get_selected(self->class_filter);
     GError *error = NULL;
+    gint64 t0 = g_get_monotonic_time();
     detach_selection(self);
+    gint64 t1 = g_get_monotonic_time();
     gboolean ok = craft_queue_model_set_query(self->queue, self->store, &q, &error);
+    gint64 t2 = g_get_monotonic_time();
     attach_selection(self);
     if (!ok) {
         show_error(self, "Case queue", error->message);
         g_error_free(error);
     }
     update_counts(self);
+    g_debug("  queue query: detach %.1f ms, set_query %.1f ms, attach and counts %.1f ms", (t1 - t0) / 1000.0,
+            (t2 - t1) / 1000.0, (g_get_monotonic_time() - t2) / 1000.0);
     int want = cls == 0 || cls == GTK_INVALID_LIST_POSITION ? 0 : (int)cls - 1;
     if (self->model && want != self->space_cls && want < self->model->cfg.n_classes)
         load_score_space(self);
