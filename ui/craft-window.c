@@ -99,6 +99,7 @@ struct _CraftWindow {
     guint exports_done, exports_failed; /* finished exports (tests wait on these) */
     char *export_message;               /* the last export's toast */
     guint decisions_done, decisions_failed;
+    gboolean disposed;
 };
 
 G_DEFINE_FINAL_TYPE(CraftWindow, craft_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -1098,6 +1099,8 @@ static void space_done(GObject *src, GAsyncResult *res, gpointer user)
     CraftWindow *self = CRAFT_WINDOW(src);
     GError *error = NULL;
     SpaceJob *j = g_task_get_task_data(G_TASK(res));
+    if (self->disposed)
+        return; /* the window closed while the worker read */
     if (!g_task_propagate_boolean(G_TASK(res), &error)) {
         show_error(self, "Score space", error->message);
         g_error_free(error);
@@ -1323,6 +1326,8 @@ static void subset_done(GObject *src, GAsyncResult *res, gpointer user)
     CraftWindow *self = CRAFT_WINDOW(src);
     SubsetJob *j = g_task_get_task_data(G_TASK(res));
     GError *error = NULL;
+    if (self->disposed)
+        return;
     if (!g_task_propagate_boolean(G_TASK(res), &error)) {
         show_error(self, "Subset table", error->message);
         g_error_free(error);
@@ -1559,6 +1564,8 @@ static void decide_done(GObject *src, GAsyncResult *res, gpointer user)
     CraftWindow *self = CRAFT_WINDOW(src);
     DecideJob *j = g_task_get_task_data(G_TASK(res));
     g_task_propagate_boolean(G_TASK(res), NULL);
+    if (self->disposed)
+        return; /* stored; the window is gone */
     if (j->error) {
         self->decisions_failed++;
         show_error(self, "Decision not saved", j->error);
@@ -2208,6 +2215,9 @@ static void craft_window_dispose(GObject *o)
 {
     CraftWindow *self = CRAFT_WINDOW(o);
     self->job_cancel_flag = 1;
+    /* workers still running finish on a window without widgets: their results are dropped */
+    self->disposed = TRUE;
+    g_atomic_int_inc(&self->live_gen);
     g_clear_handle_id(&self->job_timer, g_source_remove);
     g_clear_handle_id(&self->export_timer, g_source_remove);
     g_clear_handle_id(&self->loading_timer, g_source_remove);
