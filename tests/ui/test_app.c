@@ -100,6 +100,7 @@ static void shoot(CraftWindow *w, const char *view, const char *style)
     g_mkdir_with_parents(d, 0755);
     char *path = g_strdup_printf("%s/%s-%s.png", d, view, style);
     spin(150);
+    CHECK(gtk_widget_get_width(GTK_WIDGET(w)) == 1280 && gtk_widget_get_height(GTK_WIDGET(w)) == 800);
     GError *error = NULL;
     gboolean shot = craft_window_screenshot(w, path, &error);
     if (!shot)
@@ -157,6 +158,19 @@ static void on_activate(GApplication *app, gpointer user)
     gtk_window_present(GTK_WINDOW(w));
     g_timeout_add(5, watchdog, NULL);
     spin(300);
+    /* the default size counts the window's frame (its resize borders): grow it by what
+     * the frame takes, so the window itself, and every screenshot, is 1280x800 */
+    for (int tries = 0; tries < 3 && (gtk_widget_get_width(GTK_WIDGET(w)) != 1280 ||
+                                      gtk_widget_get_height(GTK_WIDGET(w)) != 800); tries++) {
+        int dw = 1280 - gtk_widget_get_width(GTK_WIDGET(w)), dh = 800 - gtk_widget_get_height(GTK_WIDGET(w));
+        int cw, ch;
+        gtk_window_get_default_size(GTK_WINDOW(w), &cw, &ch);
+        gtk_widget_set_visible(GTK_WIDGET(w), FALSE); /* a shown window keeps its size */
+        gtk_window_set_default_size(GTK_WINDOW(w), cw + dw, ch + dh);
+        gtk_window_present(GTK_WINDOW(w));
+        spin(200);
+    }
+    printf("  window: %dx%d\n", gtk_widget_get_width(GTK_WIDGET(w)), gtk_widget_get_height(GTK_WIDGET(w)));
     GdkFrameClock *clock = gtk_widget_get_frame_clock(GTK_WIDGET(w));
     if (clock) {
         g_signal_connect(clock, "before-paint", G_CALLBACK(frame_before), NULL);
@@ -297,6 +311,15 @@ static void on_activate(GApplication *app, gpointer user)
     craft_audit_free(a, n);
     craft_case_free(&c);
     craft_store_close(s);
+    /* the audit trail with the decision, as the History view shows it, light and dark */
+    g_action_group_activate_action(G_ACTION_GROUP(w), "show-view", g_variant_new_string("history"));
+    shoot(w, "history-decided", "light");
+    adw_style_manager_set_color_scheme(adw_style_manager_get_default(), ADW_COLOR_SCHEME_FORCE_DARK);
+    shoot(w, "history-decided", "dark");
+    adw_style_manager_set_color_scheme(adw_style_manager_get_default(), ADW_COLOR_SCHEME_FORCE_LIGHT);
+    g_action_group_activate_action(G_ACTION_GROUP(w), "show-view", g_variant_new_string("explanation"));
+    spin(100);
+    last_tick = 0; /* the style switch re-renders everything: the test's doing */
 
     /* without CRAFTDESK_EXPORT_PATH the save dialog opens with a suggested name and the
      * report formats; cancelling it exports nothing (GTK builds the dialog: its own phase) */
