@@ -797,7 +797,20 @@ static void order_done(GObject *src, GAsyncResult *res, gpointer user)
     end_loading(self);
     if (!j->has_detail) {
         show_error(self, j->order_id, j->error ? j->error : "could not be read");
+        /* the previous order's view must not stay under this one's title or inputs */
+        if (self->has_detail)
+            craft_order_detail_free(&self->detail);
+        self->has_detail = FALSE;
+        self->n_journey = 0;
+        self->live_ready = FALSE;
+        g_atomic_int_inc(&self->live_gen);
         gtk_label_set_text(self->order_title, "No order selected");
+        build_toggles(self);
+        update_subset(self);
+        craft_heatmap_widget_set_data(self->heatmap, 0, NULL, 0, NULL, NULL, NULL);
+        GtkLabel *texts[] = {self->rank_label, self->features_label, self->entities_label, self->history_label};
+        for (size_t i = 0; i < G_N_ELEMENTS(texts); i++) gtk_label_set_text(texts[i], "");
+        gtk_widget_queue_draw(GTK_WIDGET(self->journey_area));
         return;
     }
     if (self->has_detail)
