@@ -114,18 +114,49 @@ static const char *actor_name(void)
     return g_get_user_name();
 }
 
+/* A toast that shows text as written: a toast's title is Pango markup (libadwaita 1.2),
+ * and texts carry order ids and paths, which are data ("&", "<"). */
+static AdwToast *plain_toast(const char *text)
+{
+    char *e = g_markup_escape_text(text, -1);
+    AdwToast *t = adw_toast_new(e);
+    g_free(e);
+    return t;
+}
+
 void craft_window_toast(CraftWindow *self, const char *text)
 {
-    adw_toast_overlay_add_toast(self->toasts, adw_toast_new(text));
+    adw_toast_overlay_add_toast(self->toasts, plain_toast(text));
+}
+
+/* An error stays until dismissed; one too long for a toast's single line (a path and
+ * what to do) gets a Details button with the whole text (win.show-message). */
+static void error_toast(CraftWindow *self, const char *text, gboolean urgent)
+{
+    AdwToast *toast = plain_toast(text);
+    adw_toast_set_timeout(toast, 0);
+    if (urgent) adw_toast_set_priority(toast, ADW_TOAST_PRIORITY_HIGH);
+    if (g_utf8_strlen(text, -1) > 80) {
+        adw_toast_set_button_label(toast, "_Details");
+        adw_toast_set_detailed_action_name(toast, "win.show-message");
+        adw_toast_set_action_target_value(toast, g_variant_new_string(text));
+    }
+    adw_toast_overlay_add_toast(self->toasts, toast);
 }
 
 static void show_error(CraftWindow *self, const char *what, const char *msg)
 {
     char *t = g_strdup_printf("%s: %s", what, msg);
-    AdwToast *toast = adw_toast_new(t);
-    adw_toast_set_timeout(toast, 0); /* errors stay until dismissed */
-    adw_toast_overlay_add_toast(self->toasts, toast);
+    error_toast(self, t, FALSE);
     g_free(t);
+}
+
+static void act_show_message(GSimpleAction *a, GVariant *p, gpointer user)
+{
+    GtkWidget *d = adw_message_dialog_new(GTK_WINDOW(user), "What went wrong", NULL);
+    adw_message_dialog_set_body(ADW_MESSAGE_DIALOG(d), g_variant_get_string(p, NULL)); /* plain text */
+    adw_message_dialog_add_response(ADW_MESSAGE_DIALOG(d), "close", "_Close");
+    gtk_window_present(GTK_WINDOW(d));
 }
 
 /* ------------------------------------------------------------- order view */
@@ -2456,10 +2487,13 @@ static gboolean export_tick(gpointer user)
  * for it); errors stay until dismissed. */
 static void export_toast(CraftWindow *self, const char *text, gboolean error)
 {
-    AdwToast *toast = adw_toast_new(text);
-    adw_toast_set_priority(toast, ADW_TOAST_PRIORITY_HIGH);
-    if (error) adw_toast_set_timeout(toast, 0);
-    adw_toast_overlay_add_toast(self->toasts, toast);
+    if (error) {
+        error_toast(self, text, TRUE);
+    } else {
+        AdwToast *toast = plain_toast(text);
+        adw_toast_set_priority(toast, ADW_TOAST_PRIORITY_HIGH);
+        adw_toast_overlay_add_toast(self->toasts, toast);
+    }
     g_free(self->export_message);
     self->export_message = g_strdup(text);
 }
@@ -2651,7 +2685,7 @@ static const GActionEntry win_actions[] = {
     {"decide-confirm", act_decide}, {"decide-false-positive", act_decide},
     {"decide-escalate", act_decide}, {"decide-needs-info", act_decide},
     {"toggle-modality", act_toggle_modality, "i"}, {"search", act_search}, {"show-score-space", act_space},
-    {"train", act_train}, {"show-view", act_show_view, "s"},
+    {"train", act_train}, {"show-view", act_show_view, "s"}, {"show-message", act_show_message, "s"},
     {"export-case", act_export_case}, {"export-selection", act_export_selection},
 };
 

@@ -458,6 +458,29 @@ static void on_activate(GApplication *app, gpointer user)
     printf("  export: bad folder -> %s\n", craft_window_get_export_message(w));
     CHECK(strstr(craft_window_get_export_message(w), "failed") != NULL);
     shoot(w, "export-error", "light");
+    /* the error's toast is one line: its Details button shows the whole message */
+    {
+        const char *msg = craft_window_get_export_message(w);
+        CHECK(g_utf8_strlen(msg, -1) > 80);
+        g_action_group_activate_action(G_ACTION_GROUP(w), "show-message", g_variant_new_string(msg));
+        AdwMessageDialog *dialog = NULL;
+        for (int tries = 0; tries < 100 && !dialog; tries++) {
+            spin(10);
+            GListModel *tops = gtk_window_get_toplevels();
+            for (guint i = 0; i < g_list_model_get_n_items(tops) && !dialog; i++) {
+                GObject *o = g_list_model_get_item(tops, i);
+                if (ADW_IS_MESSAGE_DIALOG(o) && gtk_widget_get_visible(GTK_WIDGET(o))) dialog = ADW_MESSAGE_DIALOG(o);
+                g_object_unref(o);
+            }
+        }
+        CHECK(dialog != NULL);
+        if (dialog) {
+            CHECK(!g_strcmp0(adw_message_dialog_get_body(dialog), msg));
+            adw_message_dialog_response(dialog, "close");
+            spin(50);
+            if (gtk_widget_get_visible(GTK_WIDGET(dialog))) gtk_window_close(GTK_WINDOW(dialog));
+        }
+    }
     g_unsetenv("CRAFTDESK_EXPORT_PATH");
     g_remove(pdf); g_remove(csv);
     g_free(bad); g_free(pdf); g_free(exported); g_free(csv); g_free(dir);
