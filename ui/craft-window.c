@@ -1542,7 +1542,12 @@ static gboolean open_store_timed(CraftWindow *self, const char *path, GError **e
     tm = g_get_monotonic_time();
     char *base = g_path_get_basename(path);
     adw_window_title_set_title(self->title, base);
-    adw_window_title_set_subtitle(self->title, self->model ? self->model->sha256 : "not scored yet");
+    /* the model by the first 12 digits of its SHA-256, as the Model view and the audit
+     * trail name it; the whole digest on hover */
+    char *sub = self->model ? g_strdup_printf("model %.12s", self->model->sha256) : g_strdup("not scored yet");
+    adw_window_title_set_subtitle(self->title, sub);
+    gtk_widget_set_tooltip_text(GTK_WIDGET(self->title), self->model ? self->model->sha256 : NULL);
+    g_free(sub);
     g_free(base);
     gtk_stack_set_visible_child_name(self->main_stack, "store");
     /* a store without cases opens on every order (highest score first), not on an empty queue */
