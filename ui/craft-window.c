@@ -124,23 +124,30 @@ static AdwToast *plain_toast(const char *text)
     return t;
 }
 
-void craft_window_toast(CraftWindow *self, const char *text)
+/* A text too long for a toast's single line gets a Details button with the whole text. */
+static void add_details_button(AdwToast *toast, const char *text)
 {
-    adw_toast_overlay_add_toast(self->toasts, plain_toast(text));
+    if (g_utf8_strlen(text, -1) <= 80)
+        return;
+    adw_toast_set_button_label(toast, "_Details");
+    adw_toast_set_detailed_action_name(toast, "win.show-message");
+    adw_toast_set_action_target_value(toast, g_variant_new_string(text));
 }
 
-/* An error stays until dismissed; one too long for a toast's single line (a path and
- * what to do) gets a Details button with the whole text (win.show-message). */
+void craft_window_toast(CraftWindow *self, const char *text)
+{
+    AdwToast *toast = plain_toast(text);
+    add_details_button(toast, text);
+    adw_toast_overlay_add_toast(self->toasts, toast);
+}
+
+/* An error stays until dismissed (a long one with its Details button). */
 static void error_toast(CraftWindow *self, const char *text, gboolean urgent)
 {
     AdwToast *toast = plain_toast(text);
     adw_toast_set_timeout(toast, 0);
     if (urgent) adw_toast_set_priority(toast, ADW_TOAST_PRIORITY_HIGH);
-    if (g_utf8_strlen(text, -1) > 80) {
-        adw_toast_set_button_label(toast, "_Details");
-        adw_toast_set_detailed_action_name(toast, "win.show-message");
-        adw_toast_set_action_target_value(toast, g_variant_new_string(text));
-    }
+    add_details_button(toast, text);
     adw_toast_overlay_add_toast(self->toasts, toast);
 }
 
@@ -1843,14 +1850,28 @@ static void score_thread(GTask *task, gpointer src, gpointer data, GCancellable 
     int rc = craft_store_open(&s, j->store, CRAFT_STORE_READWRITE, &err);
     if (!rc && !j->model) rc = craft_model_load(&j->model, j->model_path, &err);
     if (!rc) rc = craft_store_score(s, j->model, j->model_path, &o, &stats, &err);
+    /* orders the model could not take were skipped: say how many, and the first one's reason */
+    GString *skipped = g_string_new(NULL);
+    if (!rc && stats.failed > 0) {
+        craft_score_error *fe = NULL;
+        int nfe = 0;
+        craft_error ferr = {0};
+        g_string_printf(skipped, "; %" G_GUINT64_FORMAT " %s could not be scored", stats.failed,
+                        stats.failed == 1 ? "order" : "orders");
+        if (craft_store_score_errors(s, stats.model_id, stats.run_id, NULL, 1, &fe, &nfe, &ferr) == CRAFT_OK && nfe > 0)
+            g_string_append_printf(skipped, " (%s: %s)", fe[0].order_id, fe[0].reason);
+        craft_score_errors_free(fe, nfe);
+    }
     if (s) craft_store_close(s);
     if (rc) {
+        g_string_free(skipped, TRUE);
         g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
         return;
     }
     j->result = g_strdup_printf("Scored %" G_GUINT64_FORMAT " orders: %" G_GUINT64_FORMAT " flagged, %"
-                                G_GUINT64_FORMAT " new cases (%.1f s)", stats.scored, stats.flagged, stats.new_cases,
-                                stats.seconds);
+                                G_GUINT64_FORMAT " new cases (%.1f s)%s", stats.scored, stats.flagged, stats.new_cases,
+                                stats.seconds, skipped->str);
+    g_string_free(skipped, TRUE);
     g_task_return_boolean(task, TRUE);
 }
 
