@@ -8,7 +8,10 @@
  * every page read are kept, so the page after (or before) a known one is an index
  * seek from its edge, whatever its depth. A jump to a page far from any known
  * one (a scrollbar drag) skips rows from the nearest known place: the top, the
- * end (read backwards), or a kept key, whichever is closest. */
+ * end (read backwards), or a kept key, whichever is closest. For the sorts an
+ * index serves, a second worker reads the whole queue once by key after each new
+ * query (in chunks, dropped when the query changes) and keeps the last key of
+ * every page: once it is through, a jump anywhere is a seek too. */
 #include "craft-queue-model.h"
 
 #include "craft-queue-item.h"
@@ -38,6 +41,9 @@ struct _CraftQueueModel {
     int64_t *ids;             /* a chosen set of orders (score-space selection), or NULL */
     guint generation;         /* bumped at every new query: stale pages are dropped */
     GThreadPool *pool;
+    GThreadPool *anchor_pool; /* the pass that keeps every page's last key */
+    gboolean anchors_done;    /* that pass is through for the current query */
+    guint anchor_min_rows;    /* queues this long or longer get the pass */
     guint64 sequence;
 };
 
@@ -172,6 +178,22 @@ static gboolean page_arrived(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+/* The worker thread's own read-only connection to path (kept for the next job). */
+static craft_store *worker_connection(const char *path, craft_error *err)
+{
+    craft_store *s = g_private_get(&worker_store);
+    const char *open_path = g_private_get(&worker_path);
+    if (!s || g_strcmp0(open_path, path)) {
+        g_private_replace(&worker_store, NULL);
+        s = NULL;
+        if (craft_store_open(&s, path, CRAFT_STORE_READONLY, err) == CRAFT_OK) {
+            g_private_replace(&worker_store, s);
+            g_private_replace(&worker_path, g_strdup(path));
+        }
+    }
+    return s;
+}
+
 static void page_worker(gpointer data, gpointer pool_data)
 {
     PageJob *j = data;
@@ -184,21 +206,103 @@ static void page_worker(gpointer data, gpointer pool_data)
         g_idle_add(page_arrived, j);
         return;
     }
-    craft_store *s = g_private_get(&worker_store);
-    const char *open_path = g_private_get(&worker_path);
     craft_error err = {0};
-    if (!s || g_strcmp0(open_path, j->path)) {
-        g_private_replace(&worker_store, NULL);
-        s = NULL;
-        if (craft_store_open(&s, j->path, CRAFT_STORE_READONLY, &err) == CRAFT_OK) {
-            g_private_replace(&worker_store, s);
-            g_private_replace(&worker_path, g_strdup(j->path));
-        }
-    }
+    craft_store *s = worker_connection(j->path, &err);
     j->rc = s ? read_page(s, &j->q, j->ids, j->n_ids, &j->result, &err) : (int)err.code;
     if (j->rc && j->rc != CRAFT_ECANCELLED)
         g_warning("case queue: %s", err.msg);
     g_idle_add(page_arrived, j);
+}
+
+/* ------------------------------------------------------------ anchors */
+
+#define ANCHOR_CHUNK 8192 /* rows per read of the anchor pass (32 pages) */
+
+typedef struct {
+    GWeakRef model;
+    guint generation;
+    guint first_page;         /* keys[i] is the last key of page first_page + i */
+    GPtrArray *keys;          /* craft_queue_key* */
+    gboolean done;            /* the pass reached the end */
+} AnchorBatch;
+
+static void anchor_batch_free(AnchorBatch *b)
+{
+    g_weak_ref_clear(&b->model);
+    g_ptr_array_unref(b->keys);
+    g_free(b);
+}
+
+static gboolean anchors_arrived(gpointer data)
+{
+    AnchorBatch *b = data;
+    CraftQueueModel *self = g_weak_ref_get(&b->model);
+    if (self && b->generation == self->generation) {
+        for (guint i = 0; i < b->keys->len; i++) {
+            gpointer page = GUINT_TO_POINTER(b->first_page + i);
+            if (g_ptr_array_index(b->keys, i) && !g_hash_table_contains(self->last_keys, page)) {
+                g_hash_table_insert(self->last_keys, page, g_ptr_array_index(b->keys, i));
+                g_ptr_array_index(b->keys, i) = NULL; /* the table owns it now */
+            }
+        }
+        self->anchors_done |= b->done;
+    }
+    if (self)
+        g_object_unref(self);
+    anchor_batch_free(b);
+    return G_SOURCE_REMOVE;
+}
+
+/* Reads the whole queue by key, ANCHOR_CHUNK rows at a time, handing the last key
+ * of every page to the main thread after each chunk; stops when the query changes. */
+static void anchor_worker(gpointer data, gpointer pool_data)
+{
+    PageJob *j = data;
+    craft_error err = {0};
+    craft_store *s = worker_connection(j->path, &err);
+    craft_queue_key key = {0};
+    guint64 at = 0; /* rows read */
+    for (gboolean done = FALSE; s && !done;) {
+        CraftQueueModel *self = g_weak_ref_get(&j->model);
+        gboolean stale = !self || (guint)g_atomic_int_get(&self->generation) != j->generation;
+        if (self)
+            g_object_unref(self);
+        if (stale)
+            break;
+        craft_queue_page pg = {0};
+        j->q.seek = key.n ? &key : NULL;
+        j->q.offset = 0;
+        j->q.limit = ANCHOR_CHUNK;
+        if (craft_store_queue(s, &j->q, &pg, &err) != CRAFT_OK) {
+            g_warning("case queue: %s", err.msg);
+            break;
+        }
+        done = pg.n < ANCHOR_CHUNK;
+        AnchorBatch *b = g_new0(AnchorBatch, 1);
+        GObject *m = g_weak_ref_get(&j->model);
+        g_weak_ref_init(&b->model, m);
+        if (m)
+            g_object_unref(m);
+        b->generation = j->generation;
+        b->first_page = (guint)(at / CRAFT_QUEUE_PAGE);
+        b->keys = g_ptr_array_new_with_free_func(key_free);
+        b->done = done;
+        for (int i = 0; i < pg.n; i++)
+            if ((at + (guint64)i + 1) % CRAFT_QUEUE_PAGE == 0) {
+                craft_queue_key *k = g_new0(craft_queue_key, 1);
+                if (craft_queue_key_copy(k, &pg.rows[i].key) != CRAFT_OK)
+                    g_clear_pointer(&k, g_free);
+                g_ptr_array_add(b->keys, k); /* NULL: that page goes without */
+            }
+        at += (guint64)pg.n;
+        craft_queue_key_clear(&key);
+        if (pg.n && craft_queue_key_copy(&key, &pg.rows[pg.n - 1].key) != CRAFT_OK)
+            done = TRUE;
+        craft_queue_page_free(&pg);
+        g_idle_add(anchors_arrived, b);
+    }
+    craft_queue_key_clear(&key);
+    page_job_free(j);
 }
 
 /* Newest request first: the rows the user is looking at now. */
@@ -288,6 +392,26 @@ static void request_page(CraftQueueModel *self, guint page)
     g_thread_pool_push(self->pool, j, NULL);
 }
 
+/* Starts the anchor pass for the current query (sorts an index serves, long queues). */
+static void anchor_start(CraftQueueModel *self)
+{
+    self->anchors_done = FALSE;
+    if (self->ids || !self->store_path || self->sorted_by_case || self->n_items < MAX(self->anchor_min_rows, 1))
+        return;
+    PageJob *j = g_new0(PageJob, 1);
+    g_weak_ref_init(&j->model, self);
+    j->generation = self->generation;
+    j->path = g_strdup(self->store_path);
+    j->q = self->q;
+    j->assignee = g_strdup(self->assignee);
+    j->search = g_strdup(self->search);
+    j->class_min = self->class_min ? g_memdup2(self->class_min, sizeof(float) * self->q.n_class_min) : NULL;
+    j->q.assignee = j->assignee;
+    j->q.search = j->search;
+    j->q.class_min = j->class_min;
+    g_thread_pool_push(self->anchor_pool, j, NULL);
+}
+
 static gpointer get_item(GListModel *m, guint position)
 {
     CraftQueueModel *self = CRAFT_QUEUE_MODEL(m);
@@ -340,6 +464,7 @@ static void clear_query(CraftQueueModel *self)
     g_hash_table_remove_all(self->pending);
     self->pages_by_key = 0;
     self->sorted_by_case = FALSE;
+    self->anchors_done = FALSE;
     g_hash_table_remove_all(self->first_keys);
     g_hash_table_remove_all(self->last_keys);
     g_queue_clear(&self->lru);
@@ -403,6 +528,8 @@ gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, 
             craft_queue_page_free(&p);
         }
     }
+    if (ok)
+        anchor_start(self);
     announce_replaced(self, old);
     return ok;
 }
@@ -437,6 +564,8 @@ char **craft_queue_model_get_classes(CraftQueueModel *self) { return self->class
 guint craft_queue_model_get_pages_fetched(CraftQueueModel *self) { return self->pages_fetched; }
 guint craft_queue_model_get_pages_pending(CraftQueueModel *self) { return g_hash_table_size(self->pending); }
 guint craft_queue_model_get_pages_by_key(CraftQueueModel *self) { return self->pages_by_key; }
+gboolean craft_queue_model_get_anchored(CraftQueueModel *self) { return self->anchors_done; }
+void craft_queue_model_set_anchor_min_rows(CraftQueueModel *self, guint rows) { self->anchor_min_rows = rows; }
 
 static void craft_queue_model_dispose(GObject *o)
 {
@@ -446,6 +575,10 @@ static void craft_queue_model_dispose(GObject *o)
         /* queued requests are dropped; a running one finishes and finds the model gone */
         g_thread_pool_free(self->pool, TRUE, FALSE);
         self->pool = NULL;
+    }
+    if (self->anchor_pool) {
+        g_thread_pool_free(self->anchor_pool, TRUE, FALSE);
+        self->anchor_pool = NULL;
     }
     G_OBJECT_CLASS(craft_queue_model_parent_class)->dispose(o);
 }
@@ -476,6 +609,8 @@ static void craft_queue_model_init(CraftQueueModel *self)
     self->last_keys = g_hash_table_new_full(NULL, NULL, NULL, key_free);
     g_queue_init(&self->lru);
     self->pool = g_thread_pool_new(page_worker, NULL, 1, FALSE, NULL);
+    self->anchor_pool = g_thread_pool_new(anchor_worker, NULL, 1, FALSE, NULL);
+    self->anchor_min_rows = 64 * CRAFT_QUEUE_PAGE;
     g_thread_pool_set_sort_function(self->pool, newest_first, NULL);
 }
 

@@ -41,6 +41,11 @@ guint craft_queue_model_get_pages_fetched(CraftQueueModel *self);
 guint craft_queue_model_get_pages_pending(CraftQueueModel *self);
 /* Page reads of the current query that started from a kept row key (the neighbour of a page read before). */
 guint craft_queue_model_get_pages_by_key(CraftQueueModel *self);
+/* TRUE once the background pass over the current query has kept the last key of every
+ * page (for the sorts an index serves, queues of at least the set number of rows;
+ * default 64 pages): from then on a jump to any page is read by key. */
+gboolean craft_queue_model_get_anchored(CraftQueueModel *self);
+void craft_queue_model_set_anchor_min_rows(CraftQueueModel *self, guint rows);
 
 G_END_DECLS
 
