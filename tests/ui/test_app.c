@@ -91,7 +91,7 @@ static void spin(int ms)
 
 /* Runs the main loop until cond holds or ms pass; returns cond. */
 #define SPIN_UNTIL(cond, ms) ({ gint64 _end = g_get_monotonic_time() + (ms) * 1000; gboolean _ok; \
-    while (!(_ok = (cond)) && g_get_monotonic_time() < _end) g_main_context_iteration(NULL, FALSE); _ok; })
+    while (!(_ok = (cond)) && g_get_monotonic_time() < _end) { g_main_context_iteration(NULL, FALSE); } _ok; })
 
 static void shoot(CraftWindow *w, const char *view, const char *style)
 {
