@@ -23,6 +23,7 @@
 
 #include "craft.h"
 #include "../store/kill_util.h"
+#include "../store/store_test_util.h"
 
 static char hd_dir[256];
 
@@ -97,16 +98,6 @@ static inline double now_s(void)
 static inline double urand(void)
 {
     return rand() / (RAND_MAX + 1.0);
-}
-
-static inline void remove_store(const char *p)
-{
-    char t[600];
-    unlink(p);
-    snprintf(t, sizeof t, "%s-wal", p);
-    unlink(t);
-    snprintf(t, sizeof t, "%s-shm", p);
-    unlink(t);
 }
 
 static inline int copy_file(const char *from, const char *to)
@@ -220,45 +211,6 @@ static inline char *slurp(const char *path)
 }
 
 /* ------------------------------------------------------ store queries */
-
-/* The first column of the first row of sql as text ("" for NULL, "?" on error), in buf. */
-static inline const char *sql_text(const char *db, const char *sql, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "?");
-    sqlite3 *h = NULL;
-    /* read-write where allowed: closing it then removes the -wal and -shm files (a
-     * read-only connection leaves them, and they would let a later writer work in a
-     * read-only folder) */
-    int rc = sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL);
-    if (rc != SQLITE_OK) {
-        sqlite3_close(h);
-        rc = sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL);
-    }
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(h, 10000);
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-            const unsigned char *t = sqlite3_column_text(st, 0);
-            snprintf(buf, cap, "%s", t ? (const char *)t : "");
-        }
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(h);
-    return buf;
-}
-
-static inline long long sql_int(const char *db, const char *sql)
-{
-    char b[64];
-    const char *t = sql_text(db, sql, b, sizeof b);
-    return strcmp(t, "?") ? atoll(t) : -1;
-}
-
-static inline int integrity_ok(const char *db)
-{
-    char b[256];
-    return strcmp(sql_text(db, "PRAGMA integrity_check", b, sizeof b), "ok") == 0;
-}
 
 /* Everything an import or a scoring run touches, as one comparable string. */
 static inline void store_digest(const char *db, char *out, size_t cap)

@@ -21,6 +21,7 @@
 
 #include "store.h"
 #include "kill_util.h"
+#include "store_test_util.h"
 
 static char dir[256];
 
@@ -33,54 +34,15 @@ static const char *path_in(const char *name)
     return buf[k];
 }
 
-static void remove_store(const char *p)
-{
-    char tmp[600];
-    unlink(p);
-    snprintf(tmp, sizeof tmp, "%s-wal", p);
-    unlink(tmp);
-    snprintf(tmp, sizeof tmp, "%s-shm", p);
-    unlink(tmp);
-}
-
-static int64_t count(const char *db, const char *sql)
-{
-    sqlite3 *h;
-    int64_t n = -1;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout(h, 5000);
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-            n = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(h);
-    return n;
-}
-
 /* What the import leaves besides rows: no dangling reference (it runs with the
  * foreign key checks off), and the graph's by-entity index (which a big import
  * drops and builds again) in place. */
 static void check_references_and_index(const char *db)
 {
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'order_entities_entity'"
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'order_entities_entity'"
                               " AND sql LIKE '%order_entities(entity, order_id)%'"),
                     1);
-}
-
-static int integrity_ok(const char *db)
-{
-    sqlite3 *h;
-    int ok = 0;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-            ok = !strcmp((const char *)sqlite3_column_text(st, 0), "ok");
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(h);
-    return ok;
 }
 
 /* Every rejected row: its line and reason (lines up to MAX_LINES). */
@@ -214,7 +176,7 @@ static void test_every_malformed_kind_is_a_bad_row(void)
     /* all-or-nothing: every bad row listed, nothing stored */
     CU_ASSERT_EQUAL(import_one(db, file, 0, &r, &st), CRAFT_EINPUT);
     CU_ASSERT_EQUAL(r.n, n);
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM orders"), 0);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 0);
     for (int i = 0; i < n; i++) {
         const char *got = r.reason[i + 2];
         int ok = got && strstr(got, bad_cases[i].reason);
@@ -228,8 +190,8 @@ static void test_every_malformed_kind_is_a_bad_row(void)
     CU_ASSERT_EQUAL(import_one(db, file, 1, &r, &st), CRAFT_OK);
     CU_ASSERT_EQUAL(st.stored, 3);
     CU_ASSERT_EQUAL(st.bad, (uint64_t)n);
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM orders"), 3);
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM orders WHERE order_id = 'G-2' AND ts = '2026-01-02T03:04:05Z'"), 1);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 3);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders WHERE order_id = 'G-2' AND ts = '2026-01-02T03:04:05Z'"), 1);
     rejects_free(&r);
 }
 
@@ -482,12 +444,12 @@ static void test_batched_handoff(void)
     craft_import_stats st;
     CU_ASSERT_EQUAL(import_one(db, file, 0, &r, &st), CRAFT_OK);
     CU_ASSERT_EQUAL(st.stored, 1003);
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM orders"), 1003);
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM labels"), 1003);
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM order_text WHERE length(value) = 3145728"), 11);
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM order_text WHERE value = 'short'"), 1003 - 11);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 1003);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM labels"), 1003);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM order_text WHERE length(value) = 3145728"), 11);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM order_text WHERE value = 'short'"), 1003 - 11);
     /* file order is kept: row ids follow the lines */
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM orders WHERE id = 1 + CAST(substr(order_id, 3) AS INTEGER)"), 1003);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders WHERE id = 1 + CAST(substr(order_id, 3) AS INTEGER)"), 1003);
     check_references_and_index(db);
     rejects_free(&r);
 
@@ -501,12 +463,12 @@ static void test_batched_handoff(void)
     craft_import_options o = {.cancel = &cancel};
     const char *paths[2] = {more, file};
     CU_ASSERT_EQUAL(craft_store_import(s, paths, 2, &o, &st, &err), CRAFT_ECANCELLED);
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM orders"), 1003);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 1003);
     check_references_and_index(db);
     /* a duplicate late in the second file of two: nothing of either file is stored */
     cancel = 0;
     CU_ASSERT_EQUAL(craft_store_import(s, paths, 2, &o, &st, &err), CRAFT_EINPUT);
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM orders"), 1003);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 1003);
     const char *one[1] = {more};
     CU_ASSERT_EQUAL(craft_store_import(s, one, 1, &o, &st, &err), CRAFT_OK);
     CU_ASSERT_EQUAL(st.stored, 3000);
@@ -515,8 +477,8 @@ static void test_batched_handoff(void)
     CU_ASSERT_EQUAL(craft_store_import(s, one, 1, &o, &st, &err), CRAFT_OK);
     CU_ASSERT_EQUAL(st.replaced, 3000);
     craft_store_close(s);
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM orders"), 4003);
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM labels"), 4003);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 4003);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM labels"), 4003);
     check_references_and_index(db);
     /* the foreign keys are on again for the connection's other work */
     CU_ASSERT_EQUAL_FATAL(craft_store_open(&s, db, 0, &err), CRAFT_OK);
@@ -679,7 +641,7 @@ static void test_killed_cli_import(void)
     }
     waitpid(pid, &status, 0);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM orders"), 8200);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 8200);
     digest(db, now, sizeof now);
     CU_ASSERT_STRING_EQUAL(now, after);
     CU_ASSERT(integrity_ok(db));
@@ -714,7 +676,7 @@ static void test_cli_rejects_file(void)
     int status;
     waitpid(pid, &status, 0);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM orders"), 2);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 2);
     f = fopen(out, "r");
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     char line[4096];

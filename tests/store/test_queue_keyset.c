@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_test_util.h"
 
 #define COPIES 6
 #define MAX_ROWS 2000
@@ -22,20 +23,6 @@
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 static char dir[256], db[512];
-
-static int64_t count_sql(const char *sql)
-{
-    sqlite3 *h;
-    int64_t n = -1;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-            n = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(h);
-    return n;
-}
 
 /* The fixture's orders, COPIES times under new ids; copy c of order i gets a time
  * stamp shared by all its copies (ties), none for every fifth order. */
@@ -322,12 +309,12 @@ static void test_keyset_equals_order_by(void)
 {
     make_store();
     /* the store has what the test is about: tied scores, tied and missing times, unscored orders */
-    CU_ASSERT(count_sql("SELECT count(*) - count(DISTINCT top_score) FROM predictions WHERE off = 0") >= 100);
-    CU_ASSERT(count_sql("SELECT count(*) FROM orders WHERE ts IS NULL") >= COPIES * 4);
-    CU_ASSERT(count_sql("SELECT count(*) - count(DISTINCT ts) FROM orders WHERE ts IS NOT NULL") >= 100);
-    CU_ASSERT(count_sql("SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM predictions p"
+    CU_ASSERT(sql_int(db, "SELECT count(*) - count(DISTINCT top_score) FROM predictions WHERE off = 0") >= 100);
+    CU_ASSERT(sql_int(db, "SELECT count(*) FROM orders WHERE ts IS NULL") >= COPIES * 4);
+    CU_ASSERT(sql_int(db, "SELECT count(*) - count(DISTINCT ts) FROM orders WHERE ts IS NOT NULL") >= 100);
+    CU_ASSERT(sql_int(db, "SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM predictions p"
                         " WHERE p.order_id = o.id)") == 24);
-    int64_t cases = count_sql("SELECT count(*) FROM cases");
+    int64_t cases = sql_int(db, "SELECT count(*) FROM cases");
     CU_ASSERT(cases > 30 && cases < 24 * COPIES);
     craft_store *s = NULL;
     craft_error err = {0};

@@ -17,6 +17,7 @@
 
 #include "store.h"
 #include "kill_util.h"
+#include "store_test_util.h"
 
 int craft_store_migrate(sqlite3 *db, int target, craft_error *err); /* store_internal.h */
 
@@ -29,16 +30,6 @@ static const char *path_in(const char *name)
     k = (k + 1) % 4;
     snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
     return buf[k];
-}
-
-static void remove_store(const char *p)
-{
-    char tmp[600];
-    unlink(p);
-    snprintf(tmp, sizeof tmp, "%s-wal", p);
-    unlink(tmp);
-    snprintf(tmp, sizeof tmp, "%s-shm", p);
-    unlink(tmp);
 }
 
 /* Writes n orders of F features (every 30th categorical) with text, entities, labels.
@@ -70,36 +61,6 @@ static void write_orders(const char *path, int first, int n, int F, int bad_at, 
     fclose(f);
 }
 
-static int64_t count(craft_store *s_unused, const char *db, const char *sql)
-{
-    (void)s_unused;
-    sqlite3 *h;
-    int64_t n = -1;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout(h, 5000);
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-            n = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(h);
-    return n;
-}
-
-static int integrity_ok(const char *db)
-{
-    sqlite3 *h;
-    int ok = 0;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-            ok = !strcmp((const char *)sqlite3_column_text(st, 0), "ok");
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(h);
-    return ok;
-}
-
 static int import_files(craft_store *s, const char *file, int replace, int skip_bad, craft_import_stats *st,
                         craft_error *err)
 {
@@ -128,8 +89,8 @@ static void test_new_store_mode_and_version(void)
     if (stat(wal, &st) == 0)
         CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
     craft_store_close(s);
-    CU_ASSERT_EQUAL(count(NULL, db, "PRAGMA user_version"), CRAFT_STORE_VERSION);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
+    CU_ASSERT_EQUAL(sql_int(db, "PRAGMA user_version"), CRAFT_STORE_VERSION);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
     /* reopening is a no-op migration */
     CU_ASSERT_EQUAL_FATAL(craft_store_open(&s, db, 0, &err), CRAFT_OK);
     CU_ASSERT_EQUAL(craft_store_opened_version(s), CRAFT_STORE_VERSION);
@@ -151,14 +112,14 @@ static void test_migrations_from_each_version(void)
         CU_ASSERT_EQUAL(sqlite3_exec(h, "INSERT INTO datasets(name, created) VALUES('old', 1)", NULL, NULL, NULL),
                         SQLITE_OK);
         sqlite3_close(h);
-        CU_ASSERT_EQUAL(count(NULL, db, "PRAGMA user_version"), v);
+        CU_ASSERT_EQUAL(sql_int(db, "PRAGMA user_version"), v);
         craft_store *s;
         CU_ASSERT_EQUAL_FATAL(craft_store_open(&s, db, 0, &err), CRAFT_OK);
         CU_ASSERT_EQUAL(craft_store_opened_version(s), v);
         craft_store_close(s);
-        CU_ASSERT_EQUAL(count(NULL, db, "PRAGMA user_version"), CRAFT_STORE_VERSION);
-        CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM datasets WHERE name = 'old'"), 1);
-        CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM sqlite_master WHERE name IN ('cases', 'audit', 'notes',"
+        CU_ASSERT_EQUAL(sql_int(db, "PRAGMA user_version"), CRAFT_STORE_VERSION);
+        CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM datasets WHERE name = 'old'"), 1);
+        CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('cases', 'audit', 'notes',"
                                         " 'predictions', 'explanations', 'orders')"),
                         6);
     }
@@ -188,7 +149,7 @@ static void test_migrations_from_each_version(void)
             CU_ASSERT_PTR_NULL(e);
             craft_store_close(s);
         }
-        CU_ASSERT_EQUAL(count(NULL, db, "PRAGMA user_version"), v);
+        CU_ASSERT_EQUAL(sql_int(db, "PRAGMA user_version"), v);
     }
     /* a file from a newer program is refused, not touched */
     const char *db = path_in("newer.db");
@@ -200,7 +161,7 @@ static void test_migrations_from_each_version(void)
     craft_store *s;
     craft_error err = {0};
     CU_ASSERT_EQUAL(craft_store_open(&s, db, 0, &err), CRAFT_EUNSUPPORTED);
-    CU_ASSERT_EQUAL(count(NULL, db, "PRAGMA user_version"), 99);
+    CU_ASSERT_EQUAL(sql_int(db, "PRAGMA user_version"), 99);
     /* not a database at all */
     const char *junk = path_in("junk.db");
     FILE *f = fopen(junk, "w");
@@ -244,10 +205,10 @@ static void test_import_all_or_nothing_and_skip_bad(void)
     CU_ASSERT_EQUAL(import_files(s, good, 0, 0, &st, &err), CRAFT_OK);
     CU_ASSERT_EQUAL(st.stored, 200);
     CU_ASSERT_EQUAL(st.new_features, 300);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM orders"), 200);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM dataset_features WHERE type = 1"), 10);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM order_entities"), 400);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM entities"), 54);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 200);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM dataset_features WHERE type = 1"), 10);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM order_entities"), 400);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM entities"), 54);
     /* one bad row: nothing stored, the row named by line */
     rejects r = {0};
     craft_import_options o = {.on_reject = collect, .reject_user = &r};
@@ -257,7 +218,7 @@ static void test_import_all_or_nothing_and_skip_bad(void)
     CU_ASSERT_EQUAL(r.n, 1);
     CU_ASSERT_EQUAL(r.lines[0], 57);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.reasons[0], "f1"));
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM orders"), 200);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 200);
     /* skip-bad: the 199 good rows go in */
     memset(&r, 0, sizeof r);
     o.skip_bad = 1;
@@ -265,9 +226,9 @@ static void test_import_all_or_nothing_and_skip_bad(void)
     CU_ASSERT_EQUAL(st.stored, 199);
     CU_ASSERT_EQUAL(st.bad, 1);
     CU_ASSERT_EQUAL(r.n, 1);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM orders"), 399);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 399);
     /* features round-trip through the blob */
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT length(num) FROM orders WHERE order_id = 'O-0000000'"), 300 * 4);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT length(num) FROM orders WHERE order_id = 'O-0000000'"), 300 * 4);
     craft_store_close(s);
     CU_ASSERT(integrity_ok(db));
 }
@@ -289,21 +250,21 @@ static void test_import_duplicates_and_replace(void)
     CU_ASSERT_EQUAL(craft_store_import(s, paths, 1, &o, &st, &err), CRAFT_EINPUT);
     CU_ASSERT_EQUAL(r.n, 10);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.reasons[0], "duplicate order_id \"O-0000040\""));
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM orders"), 50);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 50);
     /* a duplicate inside one file is caught too */
     const char *c = path_in("c.jsonl");
     write_orders(c, 100, 10, 20, 0, 5);
     CU_ASSERT_EQUAL(import_files(s, c, 0, 0, &st, &err), CRAFT_EINPUT);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM orders"), 50);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 50);
     /* --replace: the ten are replaced, text and entities not doubled */
     o.replace = 1;
     memset(&r, 0, sizeof r);
     CU_ASSERT_EQUAL(craft_store_import(s, paths, 1, &o, &st, &err), CRAFT_OK);
     CU_ASSERT_EQUAL(st.stored, 20);
     CU_ASSERT_EQUAL(st.replaced, 10);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM orders"), 60);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM order_text"), 60);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM order_entities"), 120);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 60);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM order_text"), 60);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM order_entities"), 120);
     craft_store_close(s);
 }
 
@@ -346,7 +307,7 @@ static void test_import_csv_and_type_errors(void)
     CU_ASSERT_DOUBLE_EQUAL(d.values[amount], 1.5, 1e-7);
     CU_ASSERT_STRING_EQUAL(d.categories[ship], "ground");
     craft_order_detail_free(&d);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT tokens * 100 + dim FROM embeddings"), 102);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT tokens * 100 + dim FROM embeddings"), 102);
     craft_store_close(s);
 }
 
@@ -407,7 +368,7 @@ static void test_killed_import_leaves_store_unchanged(void)
         int held = kill_holding_lock(h, pid);
         sqlite3_close(h);
         CU_ASSERT(integrity_ok(db));
-        int64_t n = count(NULL, db, "SELECT count(*) FROM orders");
+        int64_t n = sql_int(db, "SELECT count(*) FROM orders");
         /* all or nothing: the before-count, or (killed after its commit, during the
          * checkpoint, or not killed at all) every order */
         CU_ASSERT(n == 100 || n == 6100);
@@ -429,7 +390,7 @@ static void test_killed_import_leaves_store_unchanged(void)
         round++;
     }
     CU_ASSERT(killed_midway >= 3);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM orders"), 100);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 100);
 }
 
 /* A reader keeps reading, and sees the before-state, while a child imports. */
@@ -545,14 +506,14 @@ static void test_score_into_store(void)
     const char *db = path_in("score.db");
     int K = m->cfg.n_classes;
     /* 24 orders x 4 subsets (tab, +txt, +graph, all) */
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM predictions"), 96);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM explanations"), 24);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM class_scores"), 24 * K);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions"), 96);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM explanations"), 24);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM class_scores"), 24 * K);
     /* the flag rule: a case exactly for orders with some score >= 0.3 */
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM predictions p WHERE off = 0 AND top_score >= 0.3"),
-                    count(NULL, db, "SELECT count(*) FROM cases"));
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM audit WHERE action = 'create'"),
-                    count(NULL, db, "SELECT count(*) FROM cases"));
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions p WHERE off = 0 AND top_score >= 0.3"),
+                    sql_int(db, "SELECT count(*) FROM cases"));
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM audit WHERE action = 'create'"),
+                    sql_int(db, "SELECT count(*) FROM cases"));
     /* stored scores equal the expected fixture outputs of the same model */
     FILE *f = fopen(fixture("tiny-multilabel.expected.jsonl"), "r");
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
@@ -589,12 +550,12 @@ static void test_score_into_store(void)
     craft_store_score_options o = {.explain = 1, .subsets = 1, .flag_threshold = 0.3f};
     craft_store_score_stats ss;
     craft_error err;
-    int64_t cases = count(NULL, db, "SELECT count(*) FROM cases");
+    int64_t cases = sql_int(db, "SELECT count(*) FROM cases");
     CU_ASSERT_EQUAL(craft_store_score(s, m, NULL, &o, &ss, &err), CRAFT_OK);
     CU_ASSERT_EQUAL(ss.new_cases, 0);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM cases"), cases);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM predictions"), 96);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM class_scores"), 24 * K);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM cases"), cases);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions"), 96);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM class_scores"), 24 * K);
     craft_model_free(m);
     craft_store_close(s);
 }
@@ -669,7 +630,7 @@ static void test_score_all_or_nothing_and_bad_orders(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "stored nothing"));
     score_dump(db, now, sizeof now);
     CU_ASSERT_STRING_EQUAL(now, before);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM scoring_runs WHERE status = 'cancelled'"), 1);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM scoring_runs WHERE status = 'cancelled'"), 1);
     /* the earliest unscored order's text embedding no longer fits the model (11 wide, the model takes 10) */
     char first[64] = "";
     sqlite3_stmt *q;
@@ -685,15 +646,15 @@ static void test_score_all_or_nothing_and_bad_orders(void)
                                     " order_id = (SELECT id FROM orders WHERE id > 6 ORDER BY ts, id LIMIT 1)",
                                     NULL, NULL, NULL),
                     SQLITE_OK);
-    CU_ASSERT_EQUAL_FATAL(count(NULL, db, "SELECT count(*) FROM keep"), 1);
+    CU_ASSERT_EQUAL_FATAL(sql_int(db, "SELECT count(*) FROM keep"), 1);
     o.cancel = NULL;
     o.progress = NULL;
     o.only_unscored = 1;
     CU_ASSERT_EQUAL(craft_store_score(s, m, NULL, &o, &ss, &err), CRAFT_OK);
     CU_ASSERT_EQUAL(ss.failed, 1);
     CU_ASSERT_EQUAL(ss.scored, 24 - 6 - 1);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM predictions WHERE off = 0"), 23);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM scoring_runs WHERE status = 'complete' AND failed = 1"), 1);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions WHERE off = 0"), 23);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM scoring_runs WHERE status = 'complete' AND failed = 1"), 1);
     craft_score_error *e = NULL;
     int n = 0;
     CU_ASSERT_EQUAL(craft_store_score_errors(s, 0, ss.run_id, NULL, 0, &e, &n, &err), CRAFT_OK);
@@ -709,8 +670,8 @@ static void test_score_all_or_nothing_and_bad_orders(void)
     CU_ASSERT_EQUAL(craft_store_score(s, m, NULL, &o, &ss, &err), CRAFT_OK);
     CU_ASSERT_EQUAL(ss.failed, 0);
     CU_ASSERT_EQUAL(ss.scored, 1);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM predictions WHERE off = 0"), 24);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM score_errors"), 0);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions WHERE off = 0"), 24);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM score_errors"), 0);
     CU_ASSERT_EQUAL(craft_store_score_errors(s, 0, 0, first, 0, &e, &n, &err), CRAFT_OK);
     CU_ASSERT_EQUAL(n, 0);
     craft_score_errors_free(e, n);
@@ -803,19 +764,19 @@ static void test_case_actions_and_audit(void)
     char sql[200];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM labels WHERE source = 'decision' AND value = 0 AND case_id = %lld",
              (long long)c2);
-    CU_ASSERT_EQUAL(count(NULL, db, sql), m->cfg.n_classes);
+    CU_ASSERT_EQUAL(sql_int(db, sql), m->cfg.n_classes);
     CU_ASSERT_EQUAL(craft_store_case_decide(s, c2, CRAFT_CASE_IN_REVIEW, NULL, "carl", NULL, &err), CRAFT_OK);
-    CU_ASSERT_EQUAL(count(NULL, db, sql), 0);
+    CU_ASSERT_EQUAL(sql_int(db, sql), 0);
 
     /* refused actions change nothing and write no audit row */
-    int64_t before = count(NULL, db, "SELECT count(*) FROM audit");
+    int64_t before = sql_int(db, "SELECT count(*) FROM audit");
     CU_ASSERT_EQUAL(craft_store_case_decide(s, c1, CRAFT_CASE_CONFIRMED, "D9", "ana", NULL, &err), CRAFT_EINPUT);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "D9"));
     CU_ASSERT_EQUAL(craft_store_case_decide(s, c1, 17, NULL, "ana", NULL, &err), CRAFT_EINPUT);
     CU_ASSERT_EQUAL(craft_store_case_decide(s, c1, CRAFT_CASE_ESCALATED, NULL, "", NULL, &err), CRAFT_EINPUT);
     CU_ASSERT_EQUAL(craft_store_case_add_note(s, c1, "", "ana", &err), CRAFT_EINPUT);
     CU_ASSERT_EQUAL(craft_store_case_assign(s, 999999, "x", "ana", &err), CRAFT_EINPUT);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM audit"), before);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM audit"), before);
     CU_ASSERT_EQUAL_FATAL(craft_store_case_get(s, c1, &c, &err), CRAFT_OK);
     CU_ASSERT_EQUAL(c.status, CRAFT_CASE_CONFIRMED);
     craft_case_free(&c);
@@ -826,7 +787,7 @@ static void test_case_actions_and_audit(void)
     CU_ASSERT_NOT_EQUAL(sqlite3_exec(h, "UPDATE audit SET actor = 'mallory'", NULL, NULL, NULL), SQLITE_OK);
     CU_ASSERT_NOT_EQUAL(sqlite3_exec(h, "DELETE FROM audit", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(h);
-    CU_ASSERT_EQUAL(count(NULL, db, "SELECT count(*) FROM audit"), before);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM audit"), before);
 
     /* the trainer's export carries the decisions as labels */
     char *buf = NULL;

@@ -19,6 +19,7 @@
 #include "craft-application.h"
 #include "craft-window.h"
 #include "store.h"
+#include "../store/store_test_util.h"
 
 static int failures;
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #c); failures++; } } while (0)
@@ -111,20 +112,6 @@ static char *store_state(void)
     return g_string_free(s, FALSE);
 }
 
-static int64_t count_sql(const char *sql)
-{
-    sqlite3 *h = NULL;
-    int64_t n = -1;
-    if (sqlite3_open_v2(store, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-            n = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(h);
-    return n;
-}
-
 /* Checkpoints beside the store (the trainer writes them there). */
 static GPtrArray *model_files(void)
 {
@@ -175,9 +162,9 @@ static void on_activate(GApplication *app, gpointer user)
     }
     Progress p = {g_array_new(FALSE, FALSE, sizeof(double)), g_ptr_array_new_with_free_func(g_free), FALSE, w};
     g_signal_connect(w, "job-progress", G_CALLBACK(on_progress), &p);
-    int64_t n_orders = count_sql("SELECT count(*) FROM orders");
+    int64_t n_orders = sql_int(store, "SELECT count(*) FROM orders");
     CHECK(n_orders == 24 * COPIES);
-    CHECK(count_sql("SELECT count(*) FROM models") == 1);
+    CHECK(sql_int(store, "SELECT count(*) FROM models") == 1);
 
     /* 1. cancel once the first epoch is reported */
     g_settings_set_int(settings, "train-epochs", 200);
@@ -224,14 +211,14 @@ static void on_activate(GApplication *app, gpointer user)
     CHECK(msg && g_str_has_prefix(msg, "Scored"));
     GPtrArray *files2 = model_files();
     CHECK(files2->len == files0->len + 1);
-    CHECK(count_sql("SELECT count(*) FROM models") == 2);
-    int64_t new_id = count_sql("SELECT max(id) FROM models");
+    CHECK(sql_int(store, "SELECT count(*) FROM models") == 2);
+    int64_t new_id = sql_int(store, "SELECT max(id) FROM models");
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM predictions WHERE model_id = %lld AND off = 0", (long long)new_id);
-    CHECK(count_sql(sql) == n_orders);
+    CHECK(sql_int(store, sql) == n_orders);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM scoring_runs WHERE model_id = %lld AND finished IS NOT NULL",
              (long long)new_id);
-    CHECK(count_sql(sql) == 1);
+    CHECK(sql_int(store, sql) == 1);
     /* the registered model is the file the training wrote */
     craft_store *s = NULL;
     craft_error err = {0};
