@@ -14,6 +14,7 @@
 #include "craft-queue-item.h"
 #include "craft-queue-model.h"
 #include "store.h"
+#include "../store/store_fill.h"
 
 static int failures;
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #c); failures++; } } while (0)
@@ -49,23 +50,8 @@ static gboolean make_store(const char *db, const char *dir)
         fclose(g);
     g_strfreev(lines);
     g_free(text);
-    craft_store *s = NULL;
-    craft_error err = {0};
-    craft_import_options io = {0};
-    craft_import_stats is = {0};
-    craft_model *m = NULL;
-    craft_store_score_options so = {.flag_threshold = 0.3f, .batch = 64};
-    craft_store_score_stats ss = {0};
-    const char *paths[] = {orders};
-    if (ok && (craft_store_open(&s, db, CRAFT_STORE_CREATE, &err) || craft_store_import(s, paths, 1, &io, &is, &err) ||
-               craft_model_load(&m, model, &err) || craft_store_score(s, m, model, &so, &ss, &err))) {
-        fprintf(stderr, "making the store: %s\n", err.msg);
-        ok = FALSE;
-    }
-    if (m)
-        craft_model_free(m);
-    if (s)
-        craft_store_close(s);
+    const craft_store_score_options so = {.flag_threshold = 0.3f, .batch = 64};
+    ok = ok && make_scored_store(db, orders, model, &so) == 0;
     g_unlink(orders);
     g_free(in);
     g_free(model);

@@ -19,6 +19,7 @@
 #include "craft-application.h"
 #include "craft-window.h"
 #include "store.h"
+#include "../store/store_fill.h"
 #include "../store/store_test_util.h"
 
 static int failures;
@@ -54,23 +55,8 @@ static gboolean make_store(const char *fixtures)
         }
     }
     ok = ok && g_file_set_contents(orders, out->str, (gssize)out->len, NULL);
-    craft_store *s = NULL;
-    craft_error err = {0};
-    craft_import_options io = {0};
-    craft_import_stats is = {0};
-    craft_model *m = NULL;
-    craft_store_score_options so = {.explain = 1, .subsets = 1, .flag_threshold = 0.5f, .batch = 32};
-    craft_store_score_stats ss = {0};
-    const char *paths[] = {orders};
-    if (ok && (craft_store_open(&s, store, CRAFT_STORE_CREATE, &err) || craft_store_import(s, paths, 1, &io, &is, &err) ||
-               craft_model_load(&m, model, &err) || craft_store_score(s, m, model, &so, &ss, &err))) {
-        fprintf(stderr, "making the store: %s\n", err.msg);
-        ok = FALSE;
-    }
-    if (m)
-        craft_model_free(m);
-    if (s)
-        craft_store_close(s);
+    const craft_store_score_options so = {.explain = 1, .subsets = 1, .flag_threshold = 0.5f, .batch = 32};
+    ok = ok && make_scored_store(store, orders, model, &so) == 0;
     g_remove(orders);
     g_strfreev(lines);
     g_string_free(out, TRUE);
