@@ -3,6 +3,7 @@
 #ifndef CRAFT_STORE_TEST_UTIL_H
 #define CRAFT_STORE_TEST_UTIL_H
 
+#include <CUnit/Basic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,25 @@ static inline int integrity_ok(const char *db)
 {
     char b[256];
     return strcmp(sql_text(db, "PRAGMA integrity_check", b, sizeof b), "ok") == 0;
+}
+
+/* Runs the registered suites; when every test passed (and some ran), removes the
+ * suite's scratch folder `dir`, which is kept after a failure to look at. Returns the
+ * exit status: non-zero on any failure. */
+static inline int run_suites_then_remove(const char *dir)
+{
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    unsigned run = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    if (failed || !run)
+        return 1;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return 0;
 }
 
 #endif

@@ -531,15 +531,24 @@ static void write_wide(const char *path, int first, int n)
     fclose(f);
 }
 
-static void test_killed_cli_import(void)
+/* The craft binary of this build ($CRAFT_BUILD/app/cli/craft) in buf: 1, or 0 (and a
+ * note that the test is skipped) when there is none. */
+static int craft_binary(char *buf, size_t cap)
 {
     const char *build = getenv("CRAFT_BUILD");
-    char craft[600];
-    snprintf(craft, sizeof craft, "%s/app/cli/craft", build ? build : "");
-    if (!build || access(craft, X_OK)) {
+    snprintf(buf, cap, "%s/app/cli/craft", build ? build : "");
+    if (!build || access(buf, X_OK)) {
         fprintf(stderr, "(no craft binary: CRAFT_BUILD unset) ");
-        return;
+        return 0;
     }
+    return 1;
+}
+
+static void test_killed_cli_import(void)
+{
+    char craft[600];
+    if (!craft_binary(craft, sizeof craft))
+        return;
     const char *db = path_in("killcli.db"), *seed = path_in("kseed.jsonl"), *big = path_in("kbig.jsonl");
     remove_store(db);
     write_wide(seed, 0, 200);
@@ -653,13 +662,9 @@ static void test_killed_cli_import(void)
  * row was not), one per bad row, with file, line, reason and the row. */
 static void test_cli_rejects_file(void)
 {
-    const char *build = getenv("CRAFT_BUILD");
     char craft[600];
-    snprintf(craft, sizeof craft, "%s/app/cli/craft", build ? build : "");
-    if (!build || access(craft, X_OK)) {
-        fprintf(stderr, "(no craft binary: CRAFT_BUILD unset) ");
+    if (!craft_binary(craft, sizeof craft))
         return;
-    }
     const char *db = path_in("rej.db"), *file = path_in("rej.jsonl"), *out = path_in("rej.out");
     remove_store(db);
     FILE *f = fopen(file, "w");
@@ -721,13 +726,5 @@ int main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (!failures && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    return failures ? 1 : 0;
+    return run_suites_then_remove(dir);
 }

@@ -404,13 +404,5 @@ int main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    int failed = (int)CU_get_number_of_failures() + (int)CU_get_number_of_tests_failed();
-    CU_cleanup_registry();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (!failed && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    return failed ? 1 : 0;
+    return run_suites_then_remove(dir);
 }

@@ -910,13 +910,5 @@ int main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (!failures && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    return failures ? 1 : 0;
+    return run_suites_then_remove(dir);
 }
