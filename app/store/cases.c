@@ -364,9 +364,7 @@ int craft_store_case_add_note(craft_store *s, int64_t case_id, const char *text,
 
 /* ------------------------------------------------------- audit and notes */
 
-/* Steps `st` to the end, appending one element of `size` bytes per row, filled by
- * `read`. Returns SQLITE_DONE when every row was read; the caller frees on failure. */
-static int collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, void *), void **out, int *n)
+int store_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, void *), void **out, int *n)
 {
     int rc, cap = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -403,7 +401,7 @@ int craft_store_case_audit(craft_store *s, int64_t case_id, craft_audit_entry **
                       err))
         return err->code;
     sqlite3_bind_int64(st, 1, case_id);
-    int rc = collect_rows(st, sizeof **out, read_audit_row, (void **)out, n);
+    int rc = store_collect_rows(st, sizeof **out, read_audit_row, (void **)out, n);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
         craft_audit_free(*out, *n);
@@ -445,7 +443,7 @@ int craft_store_case_notes(craft_store *s, int64_t case_id, craft_note **out, in
     if (store_prepare(s, &st, "SELECT id, case_id, at, author, text FROM notes WHERE case_id = ? ORDER BY id", err))
         return err->code;
     sqlite3_bind_int64(st, 1, case_id);
-    int rc = collect_rows(st, sizeof **out, read_note_row, (void **)out, n);
+    int rc = store_collect_rows(st, sizeof **out, read_note_row, (void **)out, n);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
         craft_notes_free(*out, *n);

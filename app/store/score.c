@@ -751,6 +751,15 @@ int craft_store_score(craft_store *s, const craft_model *m, const char *model_pa
     return rc;
 }
 
+static void read_score_error_row(sqlite3_stmt *st, void *elem)
+{
+    craft_score_error *e = elem;
+    e->order_id = store_col_text(st, 0);
+    e->run_id = sqlite3_column_int64(st, 1);
+    e->reason = store_col_text(st, 2);
+    e->at = sqlite3_column_double(st, 3);
+}
+
 int craft_store_score_errors(craft_store *s, int64_t model_id, int64_t run_id, const char *order_id, int limit,
                              craft_score_error **out, int *n, craft_error *err)
 {
@@ -770,28 +779,10 @@ int craft_store_score_errors(craft_store *s, int64_t model_id, int64_t run_id, c
         sqlite3_bind_text(st, 2, order_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
     sqlite3_bind_int64(st, 4, run_id);
-    int rc, cap = 0;
-    craft_score_error *v = NULL;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 8;
-            craft_score_error *nv = realloc(v, sizeof *v * cap);
-            if (!nv) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            v = nv;
-        }
-        craft_score_error *e = &v[(*n)++];
-        e->order_id = store_col_text(st, 0);
-        e->run_id = sqlite3_column_int64(st, 1);
-        e->reason = store_col_text(st, 2);
-        e->at = sqlite3_column_double(st, 3);
-    }
+    int rc = store_collect_rows(st, sizeof **out, read_score_error_row, (void **)out, n);
     sqlite3_finalize(st);
-    *out = v;
     if (rc != SQLITE_DONE) {
-        craft_score_errors_free(v, *n);
+        craft_score_errors_free(*out, *n);
         *out = NULL;
         *n = 0;
         return rc == SQLITE_NOMEM ? craft_fail(err, CRAFT_ENOMEM, "out of memory")

@@ -25,6 +25,10 @@ int store_fail(craft_store *s, craft_error *err, const char *what);
 double store_time(void);   /* Unix seconds (wall clock) */
 char *store_strdup(const char *s);
 char *store_col_text(sqlite3_stmt *st, int col);   /* copy of a text column, NULL for NULL */
+/* Steps `st` to the end, appending one element of `size` bytes per row to the growing
+ * array *out (*n elements), filled by `read`. Returns SQLITE_DONE when every row was
+ * read (SQLITE_NOMEM when the array could not grow); the caller frees on failure. */
+int store_collect_rows(sqlite3_stmt *st, size_t size, void (*read)(sqlite3_stmt *, void *), void **out, int *n);
 /* Class names of a model's config JSON (caller frees with store_free_strings). */
 int store_model_classes(craft_store *s, int64_t model_id, char ***classes, int *n, craft_error *err);
 void store_free_strings(char **v, int n);
