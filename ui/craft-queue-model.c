@@ -360,16 +360,13 @@ static void plan_read(CraftQueueModel *self, guint page, PageJob *j)
     }
 }
 
-static void request_page(CraftQueueModel *self, guint page)
+/* A job for the workers: the current query, with its own copies of the strings and
+ * thresholds it points to (the model's may change while the job runs). */
+static PageJob *page_job_new(CraftQueueModel *self)
 {
-    if (g_hash_table_contains(self->pending, GUINT_TO_POINTER(page)))
-        return;
-    g_hash_table_add(self->pending, GUINT_TO_POINTER(page));
     PageJob *j = g_new0(PageJob, 1);
     g_weak_ref_init(&j->model, self);
     j->generation = self->generation;
-    j->page = page;
-    j->sequence = ++self->sequence;
     j->path = g_strdup(self->store_path);
     j->q = self->q;
     j->assignee = g_strdup(self->assignee);
@@ -378,6 +375,17 @@ static void request_page(CraftQueueModel *self, guint page)
     j->q.assignee = j->assignee;
     j->q.search = j->search;
     j->q.class_min = j->class_min;
+    return j;
+}
+
+static void request_page(CraftQueueModel *self, guint page)
+{
+    if (g_hash_table_contains(self->pending, GUINT_TO_POINTER(page)))
+        return;
+    g_hash_table_add(self->pending, GUINT_TO_POINTER(page));
+    PageJob *j = page_job_new(self);
+    j->page = page;
+    j->sequence = ++self->sequence;
     j->q.offset = (int64_t)page * CRAFT_QUEUE_PAGE;
     j->q.limit = CRAFT_QUEUE_PAGE;
     j->q.seek = NULL;
@@ -398,17 +406,7 @@ static void anchor_start(CraftQueueModel *self)
     self->anchors_done = FALSE;
     if (self->ids || !self->store_path || self->sorted_by_case || self->n_items < MAX(self->anchor_min_rows, 1))
         return;
-    PageJob *j = g_new0(PageJob, 1);
-    g_weak_ref_init(&j->model, self);
-    j->generation = self->generation;
-    j->path = g_strdup(self->store_path);
-    j->q = self->q;
-    j->assignee = g_strdup(self->assignee);
-    j->search = g_strdup(self->search);
-    j->class_min = self->class_min ? g_memdup2(self->class_min, sizeof(float) * self->q.n_class_min) : NULL;
-    j->q.assignee = j->assignee;
-    j->q.search = j->search;
-    j->q.class_min = j->class_min;
+    PageJob *j = page_job_new(self);
     g_thread_pool_push(self->anchor_pool, j, NULL);
 }
 
