@@ -54,3 +54,10 @@ CraftQueueItem *craft_queue_item_new_placeholder(void)
 }
 
 gboolean craft_queue_item_is_placeholder(CraftQueueItem *self) { return self->order_id == NULL; }
+
+gboolean craft_queue_item_equal(CraftQueueItem *a, CraftQueueItem *b)
+{
+    return a->case_id == b->case_id && a->status == b->status &&
+           (a->top_score == b->top_score || (isnan(a->top_score) && isnan(b->top_score))) &&
+           !g_strcmp0(a->order_id, b->order_id) && !g_strcmp0(a->ts, b->ts) && !g_strcmp0(a->top_class, b->top_class);
+}

@@ -23,6 +23,8 @@ const char *craft_queue_item_get_ts(CraftQueueItem *self);
 /* A row still being read from the store (order id NULL, no scores). */
 CraftQueueItem *craft_queue_item_new_placeholder(void);
 gboolean craft_queue_item_is_placeholder(CraftQueueItem *self);
+/* TRUE when both show the same (a row that did not change between two reads). */
+gboolean craft_queue_item_equal(CraftQueueItem *a, CraftQueueItem *b);
 G_END_DECLS
 
 #endif

@@ -1,5 +1,6 @@
-/* craft-queue-model.c: lazy paged queue model. Page 0 is read at once (the
- * first case shows without a wait); every other page is read by one worker
+/* craft-queue-model.c: lazy paged queue model. Page 0 comes with the query's
+ * counts in one snapshot (read by a worker, applied at once: the first case shows
+ * with the counts, and a new query never reads on the main thread); every other page is read by one worker
  * thread with its own read-only connection, newest request first, while the list
  * shows placeholder rows; a finished page replaces its placeholders through
  * items-changed. So scrolling never waits on the store, however deep the page.
@@ -14,6 +15,7 @@
  * every page: once it is through, a jump anywhere is a seek too. */
 #include "craft-queue-model.h"
 
+#include "craft-background.h"
 #include "craft-queue-item.h"
 
 #define CACHED_PAGES 64
@@ -196,6 +198,7 @@ static craft_store *worker_connection(const char *path, craft_error *err)
 
 static void page_worker(gpointer data, gpointer pool_data)
 {
+    craft_background_thread();
     PageJob *j = data;
     CraftQueueModel *self = g_weak_ref_get(&j->model);
     gboolean stale = !self || (guint)g_atomic_int_get(&self->generation) != j->generation;
@@ -257,6 +260,7 @@ static gboolean anchors_arrived(gpointer data)
  * of every page to the main thread after each chunk; stops when the query changes. */
 static void anchor_worker(gpointer data, gpointer pool_data)
 {
+    craft_background_thread();
     PageJob *j = data;
     craft_error err = {0};
     craft_store *s = worker_connection(j->path, &err);
@@ -428,21 +432,6 @@ static gpointer get_item(GListModel *m, guint position)
     return i < items->len ? g_object_ref(g_ptr_array_index(items, i)) : NULL;
 }
 
-/* A list widget handling items-changed(pos, removed, added) looks up each added
- * item to reuse the rows it had (GTK 4.8), which would read every page of a large
- * queue: so a new query is announced as "all removed", then "all added". */
-static void announce_replaced(CraftQueueModel *self, guint old)
-{
-    guint now = self->n_items;
-    if (old) {
-        self->n_items = 0; /* the model must hold nothing while "all removed" is heard */
-        g_list_model_items_changed(G_LIST_MODEL(self), 0, old, 0);
-        self->n_items = now;
-    }
-    if (self->n_items)
-        g_list_model_items_changed(G_LIST_MODEL(self), 0, 0, self->n_items);
-}
-
 static void craft_queue_model_list_init(GListModelInterface *iface)
 {
     iface->get_item_type = get_item_type;
@@ -474,79 +463,283 @@ static void set_store(CraftQueueModel *self, craft_store *store)
     self->store_path = store ? g_strdup(craft_store_path(store)) : NULL;
 }
 
+/* ------------------------------------------------------------ snapshots */
+
+struct _CraftQueueSnapshot {
+    gboolean empty;           /* no store: the model shows nothing */
+    craft_queue_query q;      /* its strings and thresholds point into the copies below */
+    char *assignee, *search;
+    float *class_min;
+    int64_t *ids;             /* chosen orders, or NULL for a query */
+    guint n_ids;
+    gboolean has_counts;      /* counts given with the chosen orders */
+    craft_queue_counts counts;
+    guint n_items;
+    gboolean sorted_by_case;
+    char **classes;           /* NULL: unknown (keep the model's) */
+    craft_queue_page page0;   /* read when has_page0 */
+    gboolean has_page0;
+    GPtrArray *items0;        /* page0's rows as items (made where it was read) */
+};
+
+void craft_queue_snapshot_free(CraftQueueSnapshot *s)
+{
+    if (!s)
+        return;
+    g_free(s->assignee);
+    g_free(s->search);
+    g_free(s->class_min);
+    g_free(s->ids);
+    g_strfreev(s->classes);
+    craft_queue_page_free(&s->page0);
+    if (s->items0)
+        g_ptr_array_unref(s->items0);
+    g_free(s);
+}
+
+CraftQueueSnapshot *craft_queue_snapshot_new_query(const craft_queue_query *q)
+{
+    CraftQueueSnapshot *s = g_new0(CraftQueueSnapshot, 1);
+    if (!q) {
+        s->empty = TRUE;
+        return s;
+    }
+    s->q = *q;
+    s->q.seek = NULL; /* pages choose their own start */
+    s->q.seek_back = 0;
+    int by = q->sort;
+    s->sorted_by_case = by == CRAFT_SORT_STATUS || by == CRAFT_SORT_PRIORITY ||
+                        (by == CRAFT_SORT_UPDATED && !(q->cases_only || q->status_mask || q->assignee));
+    s->assignee = g_strdup(q->assignee);
+    s->search = g_strdup(q->search && *q->search ? q->search : NULL);
+    s->class_min = q->class_min ? g_memdup2(q->class_min, sizeof(float) * q->n_class_min) : NULL;
+    s->q.assignee = s->assignee;
+    s->q.search = s->search;
+    s->q.class_min = s->class_min;
+    return s;
+}
+
+CraftQueueSnapshot *craft_queue_snapshot_new_orders(int64_t model_id, const int64_t *ids, guint n,
+                                                    const craft_queue_counts *counts)
+{
+    CraftQueueSnapshot *s = g_new0(CraftQueueSnapshot, 1);
+    craft_queue_query_init(&s->q);
+    s->q.model_id = model_id;
+    s->ids = g_memdup2(ids, sizeof(int64_t) * (n ? n : 1));
+    s->n_ids = n;
+    s->n_items = n;
+    s->counts.total = n;
+    if (counts) {
+        s->counts = *counts;
+        s->has_counts = TRUE;
+    }
+    return s;
+}
+
+static char **classes_of(const craft_queue_page *p)
+{
+    char **c = g_new0(char *, p->n_classes + 1);
+    for (int k = 0; k < p->n_classes; k++)
+        c[k] = g_strdup(p->classes[k]);
+    return c;
+}
+
+gboolean craft_queue_snapshot_read(CraftQueueSnapshot *s, craft_store *store, GError **error)
+{
+    if (s->empty)
+        return TRUE;
+    craft_error err = {0};
+    if (s->ids) {
+        craft_queue_query q = s->q;
+        q.limit = CRAFT_QUEUE_PAGE;
+        if (read_page(store, &q, s->ids, (int)MIN(s->n_ids, (guint)CRAFT_QUEUE_PAGE), &s->page0, &err) != CRAFT_OK) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+            return FALSE;
+        }
+        s->has_page0 = TRUE;
+        s->items0 = items_of(&s->page0);
+        return TRUE;
+    }
+    if (craft_store_queue_counts(store, &s->q, &s->counts, &err) != CRAFT_OK) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+        return FALSE;
+    }
+    /* with a status filter the queue holds only those statuses */
+    int64_t n = 0;
+    if (s->q.status_mask) {
+        for (int st = 0; st < CRAFT_CASE_N_STATUS; st++)
+            if (s->q.status_mask & (1u << st)) n += s->counts.status[st];
+    } else if (s->q.cases_only) {
+        n = s->counts.total - s->counts.no_case;
+    } else {
+        n = s->counts.total;
+    }
+    s->n_items = (guint)MIN(n, (int64_t)G_MAXUINT);
+    if (!s->sorted_by_case) { /* page 0 now, so the first rows show with the counts */
+        craft_queue_query q = s->q;
+        q.offset = 0;
+        q.limit = CRAFT_QUEUE_PAGE;
+        if (read_page(store, &q, NULL, 0, &s->page0, &err) != CRAFT_OK) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+            return FALSE;
+        }
+        s->has_page0 = TRUE;
+        s->items0 = items_of(&s->page0);
+        s->classes = classes_of(&s->page0);
+    } else { /* class names come with any page: the one row an index gives first */
+        craft_queue_query one = s->q;
+        one.limit = 1;
+        one.sort = CRAFT_SORT_ORDER_ID;
+        craft_queue_page p = {0};
+        if (craft_store_queue(store, &one, &p, &err) == CRAFT_OK)
+            s->classes = classes_of(&p);
+        craft_queue_page_free(&p);
+    }
+    return TRUE;
+}
+
+/* The new first page with the old items kept where a row did not change: a list
+ * widget finds the rows it shows by item, so an unchanged row keeps its widgets
+ * (re-creating every shown row costs tens of ms on the main thread). */
+static void reuse_items(GPtrArray *items, GPtrArray *old)
+{
+    GHashTable *by_order = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < old->len; i++) {
+        CraftQueueItem *it = g_ptr_array_index(old, i);
+        if (!craft_queue_item_is_placeholder(it))
+            g_hash_table_insert(by_order, (gpointer)craft_queue_item_get_order_id(it), it);
+    }
+    for (guint i = 0; i < items->len; i++) {
+        CraftQueueItem *it = g_ptr_array_index(items, i);
+        CraftQueueItem *was = craft_queue_item_is_placeholder(it) ? NULL
+                            : g_hash_table_lookup(by_order, craft_queue_item_get_order_id(it));
+        if (was && craft_queue_item_equal(was, it)) {
+            g_ptr_array_index(items, i) = g_object_ref(was);
+            g_object_unref(it);
+        }
+    }
+    g_hash_table_unref(by_order);
+}
+
+void craft_queue_model_apply(CraftQueueModel *self, craft_store *store, CraftQueueSnapshot *snap)
+{
+    guint old = self->n_items;
+    GPtrArray *old0 = g_hash_table_lookup(self->pages, GUINT_TO_POINTER(0));
+    guint old_w = old0 ? MIN(old0->len, old) : 0; /* the old rows known from the top */
+    if (old0)
+        g_ptr_array_ref(old0);
+    /* The change is told in three steps, each leaving the model in a state it can
+     * show: the old rows after the first page go; the first page becomes the new one
+     * (one change over both, so unchanged rows keep their widgets); the new rows after
+     * it come. A list widget looks up every added item when a row it tracks (the
+     * selected or focused one) is among the removed: so no step adds more than a page. */
+    if (old > old_w) {
+        self->n_items = old_w;
+        g_list_model_items_changed(G_LIST_MODEL(self), old_w, old - old_w, 0);
+    }
+    clear_query(self);
+    memset(&self->counts, 0, sizeof self->counts);
+    guint now = 0, new_w = 0;
+    if (store && !snap->empty) {
+        set_store(self, store);
+        self->q = snap->q;
+        self->assignee = g_steal_pointer(&snap->assignee);
+        self->search = g_steal_pointer(&snap->search);
+        self->class_min = g_steal_pointer(&snap->class_min);
+        self->ids = g_steal_pointer(&snap->ids);
+        self->counts = snap->counts;
+        now = snap->n_items;
+        self->sorted_by_case = snap->sorted_by_case;
+        if (snap->classes) {
+            g_strfreev(self->classes);
+            self->classes = g_steal_pointer(&snap->classes);
+        }
+        if (snap->has_page0) {
+            GPtrArray *items = g_steal_pointer(&snap->items0);
+            if (old0)
+                reuse_items(items, old0);
+            new_w = MIN(items->len, now);
+            cache_page(self, 0, items);
+            keep_keys(self, 0, &snap->page0);
+        }
+    }
+    gboolean anchor = store && !snap->empty && !self->ids;
+    craft_queue_snapshot_free(snap);
+    self->n_items = new_w;
+    if (old_w || new_w)
+        g_list_model_items_changed(G_LIST_MODEL(self), 0, old_w, new_w);
+    self->n_items = now;
+    if (anchor)
+        anchor_start(self); /* after the count is set: short queues go without */
+    if (now > new_w)
+        g_list_model_items_changed(G_LIST_MODEL(self), new_w, 0, now - new_w);
+    if (old0)
+        g_ptr_array_unref(old0);
+}
+
+/* The worker of read_async: its own read-only connection, opened for the job. */
+typedef struct { CraftQueueSnapshot *snap; char *path; } SnapshotJob;
+
+static void snapshot_job_free(SnapshotJob *j)
+{
+    craft_queue_snapshot_free(j->snap);
+    g_free(j->path);
+    g_free(j);
+}
+
+static void snapshot_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
+{
+    craft_background_thread();
+    SnapshotJob *j = data;
+    craft_store *s = NULL;
+    craft_error err = {0};
+    GError *error = NULL;
+    if (craft_store_open(&s, j->path, CRAFT_STORE_READONLY, &err) != CRAFT_OK)
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+    else if (!craft_queue_snapshot_read(j->snap, s, &error))
+        g_task_return_error(task, error);
+    else
+        g_task_return_pointer(task, g_steal_pointer(&j->snap), (GDestroyNotify)craft_queue_snapshot_free);
+    if (s)
+        craft_store_close(s);
+}
+
+void craft_queue_snapshot_read_async(CraftQueueSnapshot *snap, const char *store_path, GCancellable *cancel,
+                                     GAsyncReadyCallback callback, gpointer user)
+{
+    SnapshotJob *j = g_new0(SnapshotJob, 1);
+    j->snap = snap;
+    j->path = g_strdup(store_path);
+    GTask *task = g_task_new(NULL, cancel, callback, user);
+    g_task_set_source_tag(task, craft_queue_snapshot_read_async);
+    g_task_set_task_data(task, j, (GDestroyNotify)snapshot_job_free);
+    g_task_run_in_thread(task, snapshot_thread);
+    g_object_unref(task);
+}
+
+CraftQueueSnapshot *craft_queue_snapshot_read_finish(GAsyncResult *res, GError **error)
+{
+    return g_task_propagate_pointer(G_TASK(res), error);
+}
+
 gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, const craft_queue_query *q,
                                      GError **error)
 {
-    guint old = self->n_items;
-    clear_query(self);
-    set_store(self, store);
-    self->n_items = 0;
-    memset(&self->counts, 0, sizeof self->counts);
-    gboolean ok = TRUE;
-    if (store && q) {
-        self->q = *q;
-        self->q.seek = NULL; /* pages choose their own start */
-        self->q.seek_back = 0;
-        int by = q->sort;
-        self->sorted_by_case = by == CRAFT_SORT_STATUS || by == CRAFT_SORT_PRIORITY ||
-                               (by == CRAFT_SORT_UPDATED && !(q->cases_only || q->status_mask || q->assignee));
-        self->assignee = g_strdup(q->assignee);
-        self->search = g_strdup(q->search && *q->search ? q->search : NULL);
-        self->class_min = q->class_min ? g_memdup2(q->class_min, sizeof(float) * q->n_class_min) : NULL;
-        self->q.assignee = self->assignee;
-        self->q.search = self->search;
-        self->q.class_min = self->class_min;
-        craft_error err = {0};
-        if (craft_store_queue_counts(store, &self->q, &self->counts, &err) != CRAFT_OK) {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
-            ok = FALSE;
-        } else {
-            /* with a status filter the queue holds only those statuses */
-            int64_t n = 0;
-            if (self->q.status_mask) {
-                for (int s = 0; s < CRAFT_CASE_N_STATUS; s++)
-                    if (self->q.status_mask & (1u << s)) n += self->counts.status[s];
-            } else if (self->q.cases_only) {
-                n = self->counts.total - self->counts.no_case;
-            } else {
-                n = self->counts.total;
-            }
-            self->n_items = (guint)MIN(n, (int64_t)G_MAXUINT);
-            /* class names come with any page */
-            craft_queue_query one = self->q;
-            one.limit = 1;
-            one.sort = CRAFT_SORT_ORDER_ID; /* any row will do: the one an index gives first */
-            craft_queue_page p = {0};
-            if (craft_store_queue(store, &one, &p, &err) == CRAFT_OK) {
-                g_strfreev(self->classes);
-                self->classes = g_new0(char *, p.n_classes + 1);
-                for (int k = 0; k < p.n_classes; k++)
-                    self->classes[k] = g_strdup(p.classes[k]);
-            }
-            craft_queue_page_free(&p);
-        }
+    CraftQueueSnapshot *snap = craft_queue_snapshot_new_query(store ? q : NULL);
+    gboolean ok = !store || craft_queue_snapshot_read(snap, store, error);
+    if (!ok) { /* the counts failed: the queue shows nothing (pages would fail alike) */
+        craft_queue_snapshot_free(snap);
+        snap = craft_queue_snapshot_new_query(NULL);
     }
-    if (ok)
-        anchor_start(self);
-    announce_replaced(self, old);
+    craft_queue_model_apply(self, store, snap);
     return ok;
 }
 
 gboolean craft_queue_model_set_orders(CraftQueueModel *self, craft_store *store, int64_t model_id, const int64_t *ids,
                                       guint n, const craft_queue_counts *counts)
 {
-    guint old = self->n_items;
-    clear_query(self);
-    memset(&self->counts, 0, sizeof self->counts);
-    craft_queue_query_init(&self->q);
-    self->q.model_id = model_id;
-    set_store(self, store);
-    self->ids = g_memdup2(ids, sizeof(int64_t) * (n ? n : 1));
-    self->n_items = store ? n : 0;
-    self->counts.total = n;
-    if (counts)
-        self->counts = *counts;
-    announce_replaced(self, old);
+    CraftQueueSnapshot *snap = craft_queue_snapshot_new_orders(model_id, ids, n, counts);
+    craft_queue_model_apply(self, store, snap); /* page 0 is read when first asked for */
     return TRUE;
 }
 

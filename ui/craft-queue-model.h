@@ -1,7 +1,7 @@
 /* craft-queue-model.h: the case queue as a lazy GListModel over the case store.
- * Only the count is known up front; rows are fetched a page at a time when a
- * list widget asks for them, and recent pages are kept. Page 0 is read on the
- * main thread (the window's connection); other pages by a worker with its own
+ * Only the count and the first page are known up front (read together, see
+ * CraftQueueSnapshot); other rows are fetched a page at a time when a list widget
+ * asks for them, and recent pages are kept, read by a worker with its own
  * connection, placeholder rows (craft_queue_item_is_placeholder) standing in
  * until they arrive. Call from the main thread only. */
 #ifndef CRAFT_QUEUE_MODEL_H
@@ -27,6 +27,28 @@ gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, 
  * score-space selection, with their counts per status (copied; may be NULL). */
 gboolean craft_queue_model_set_orders(CraftQueueModel *self, craft_store *store, int64_t model_id, const int64_t *ids,
                                       guint n, const craft_queue_counts *counts);
+/* What a query (or a set of chosen orders) shows: its counts, class names and
+ * first page, read anywhere (a worker on its own connection), then applied on
+ * the main thread in one step. So a new query never reads the store on the main
+ * thread: the old rows stay until the new ones are ready. */
+typedef struct _CraftQueueSnapshot CraftQueueSnapshot;
+/* q copied; NULL: an empty queue. */
+CraftQueueSnapshot *craft_queue_snapshot_new_query(const craft_queue_query *q);
+/* ids copied; counts per status copied (may be NULL). */
+CraftQueueSnapshot *craft_queue_snapshot_new_orders(int64_t model_id, const int64_t *ids, guint n,
+                                                    const craft_queue_counts *counts);
+/* Reads it from store (a connection of the calling thread). */
+gboolean craft_queue_snapshot_read(CraftQueueSnapshot *snap, craft_store *store, GError **error);
+/* Reads it in a worker with its own read-only connection to store_path (takes snap). */
+void craft_queue_snapshot_read_async(CraftQueueSnapshot *snap, const char *store_path, GCancellable *cancel,
+                                     GAsyncReadyCallback callback, gpointer user);
+/* The snapshot read (the caller's), or NULL with error set. */
+CraftQueueSnapshot *craft_queue_snapshot_read_finish(GAsyncResult *res, GError **error);
+void craft_queue_snapshot_free(CraftQueueSnapshot *snap);
+/* Shows a read snapshot (taken) over store (not owned; NULL empties the model).
+ * Emits items-changed for everything. Main thread. */
+void craft_queue_model_apply(CraftQueueModel *self, craft_store *store, CraftQueueSnapshot *snap);
+
 /* TRUE while the model shows chosen orders rather than a query. */
 gboolean craft_queue_model_is_selection(CraftQueueModel *self);
 /* The chosen orders' row ids while is_selection (owned by the model); NULL otherwise. */

@@ -1,6 +1,8 @@
 /* craft-scatter-widget.c: score space widget over app/views/scatter.c. */
 #include "craft-scatter-widget.h"
 
+#include "craft-background.h"
+
 #include "craft-plot-style.h"
 #include "scatter.h"
 
@@ -61,6 +63,7 @@ static guint signals[N_SIGNALS];
 
 static void build_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
+    craft_background_thread();
     BuildJob *job = data;
     craft_scatter_points pts = {job->points->n, job->points->x, job->points->y, job->points->cat, job->points->ids};
     gint64 t0 = g_get_monotonic_time();

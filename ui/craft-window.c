@@ -4,6 +4,8 @@
 #define G_LOG_DOMAIN "craftdesk"
 #include "craft-window.h"
 
+#include "craft-background.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -99,6 +101,7 @@ struct _CraftWindow {
     guint exports_done, exports_failed; /* finished exports (tests wait on these) */
     char *export_message;               /* the last export's toast */
     guint decisions_done, decisions_failed;
+    guint queue_asked, queue_shown;     /* queue reads started and the newest one shown (by number) */
     gboolean disposed;
 };
 
@@ -330,6 +333,7 @@ static void inputs_job_free(InputsJob *j)
 /* Worker: its own read-only connection; the graph replay reads every earlier order. */
 static void inputs_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
 {
+    craft_background_thread();
     InputsJob *j = data;
     craft_store *s = NULL;
     craft_error err = {0};
@@ -561,6 +565,7 @@ static void entities_job_free(EntitiesJob *j)
 /* Worker: an entity can have thousands of orders, so its history is read off the UI thread. */
 static void entities_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
 {
+    craft_background_thread();
     EntitiesJob *j = data;
     craft_store *st = NULL;
     craft_error err = {0};
@@ -744,6 +749,7 @@ static void order_job_free(OrderJob *j)
 
 static void order_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
 {
+    craft_background_thread();
     OrderJob *j = data;
     craft_store *st = NULL;
     craft_error err = {0};
@@ -990,31 +996,72 @@ static void fill_queue_query(CraftWindow *self, craft_queue_query *q_out)
     *q_out = q;
 }
 
+/* Shows a queue snapshot read by a worker (taken; NULL: the read failed with error,
+ * the queue shows nothing). select_pos: the row to select after (the decided case's
+ * place), or GTK_INVALID_LIST_POSITION for the first row. */
+static void show_queue(CraftWindow *self, CraftQueueSnapshot *snap, GError *error, guint select_pos)
+{
+    gint64 t0 = g_get_monotonic_time();
+    if (!snap) {
+        show_error(self, "Case queue", error->message);
+        snap = craft_queue_snapshot_new_query(NULL);
+    }
+    if (select_pos == GTK_INVALID_LIST_POSITION) {
+        detach_selection(self);
+        craft_queue_model_apply(self->queue, self->store, snap);
+        attach_selection(self);
+    } else { /* the queue as it is now, then one selection: the given row */
+        g_signal_handlers_block_by_func(self->selection, on_selection, self);
+        craft_queue_model_apply(self->queue, self->store, snap);
+        guint n = g_list_model_get_n_items(G_LIST_MODEL(self->queue));
+        if (n > 0)
+            gtk_single_selection_set_selected(self->selection, MIN(select_pos, n - 1));
+        g_signal_handlers_unblock_by_func(self->selection, on_selection, self);
+        on_selection(self->selection, NULL, self);
+    }
+    update_counts(self);
+    g_debug("  queue shown: %.1f ms on the main thread", (g_get_monotonic_time() - t0) / 1000.0);
+}
+
+typedef struct { CraftWindow *self; guint number; gint64 asked; } QueueRead;
+
+static void queue_read_done(GObject *src, GAsyncResult *res, gpointer user)
+{
+    QueueRead *r = user;
+    CraftWindow *self = r->self;
+    GError *error = NULL;
+    CraftQueueSnapshot *snap = craft_queue_snapshot_read_finish(res, &error);
+    if (self->disposed || r->number != self->queue_asked) { /* the window closed, or a newer read follows */
+        craft_queue_snapshot_free(snap);
+    } else {
+        g_debug("  queue read by a worker in %.1f ms", (g_get_monotonic_time() - r->asked) / 1000.0);
+        self->queue_shown = r->number;
+        show_queue(self, snap, error, GTK_INVALID_LIST_POSITION);
+    }
+    g_clear_error(&error);
+    g_object_unref(self);
+    g_free(r);
+}
+
+/* Reads the queue the filters describe in a worker; the rows shown stay until it is read. */
 static void refresh_queue(CraftWindow *self)
 {
     if (!self->store)
         return;
     craft_queue_query q;
     fill_queue_query(self, &q);
+    QueueRead *r = g_new0(QueueRead, 1);
+    r->self = g_object_ref(self);
+    r->number = ++self->queue_asked;
+    r->asked = g_get_monotonic_time();
+    craft_queue_snapshot_read_async(craft_queue_snapshot_new_query(&q), self->store_path, NULL, queue_read_done, r);
     guint cls = gtk_drop_down_get_selected(self->class_filter);
-    GError *error = NULL;
-    gint64 t0 = g_get_monotonic_time();
-    detach_selection(self);
-    gint64 t1 = g_get_monotonic_time();
-    gboolean ok = craft_queue_model_set_query(self->queue, self->store, &q, &error);
-    gint64 t2 = g_get_monotonic_time();
-    attach_selection(self);
-    if (!ok) {
-        show_error(self, "Case queue", error->message);
-        g_error_free(error);
-    }
-    update_counts(self);
-    g_debug("  queue query: detach %.1f ms, set_query %.1f ms, attach and counts %.1f ms", (t1 - t0) / 1000.0,
-            (t2 - t1) / 1000.0, (g_get_monotonic_time() - t2) / 1000.0);
     int want = cls == 0 || cls == GTK_INVALID_LIST_POSITION ? 0 : (int)cls - 1;
     if (self->model && want != self->space_cls && want < self->model->cfg.n_classes)
         load_score_space(self);
 }
+
+gboolean craft_window_queue_current(CraftWindow *self) { return self->queue_shown == self->queue_asked; }
 
 static void on_filter_changed(gpointer w, GParamSpec *p, CraftWindow *self) { refresh_queue(self); }
 static void on_search_changed(GtkSearchEntry *e, CraftWindow *self) { refresh_queue(self); }
@@ -1078,11 +1125,12 @@ static void setup_queue_view(CraftWindow *self)
     gtk_drop_down_set_model(self->sort_choice, G_LIST_MODEL(gtk_string_list_new(sorts)));
 }
 
+/* The class filter's choices: the model's classes (the queue's scores are its). */
 static void set_classes(CraftWindow *self)
 {
     GtkStringList *l = gtk_string_list_new((const char *[]){"Any class", NULL});
-    char **classes = craft_queue_model_get_classes(self->queue);
-    for (int k = 0; classes && classes[k]; k++) gtk_string_list_append(l, classes[k]);
+    for (int k = 0; self->model && k < self->model->cfg.n_classes; k++)
+        gtk_string_list_append(l, self->model->cfg.classes[k]);
     gtk_drop_down_set_model(self->class_filter, G_LIST_MODEL(l));
     g_object_unref(l);
 }
@@ -1120,6 +1168,7 @@ static int cmp_point_order(const void *a, const void *b)
  * y = full-model score of the chosen class, category = case status (or no case). */
 static void space_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
 {
+    craft_background_thread();
     SpaceJob *j = data;
     craft_store *s = NULL;
     craft_error err = {0};
@@ -1197,6 +1246,32 @@ static int cmp_by_full_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
+typedef struct { QueueRead read; size_t n; int cls; } SelectionRead;
+
+static void selection_read_done(GObject *src, GAsyncResult *res, gpointer user)
+{
+    SelectionRead *r = user;
+    CraftWindow *self = r->read.self;
+    GError *error = NULL;
+    CraftQueueSnapshot *snap = craft_queue_snapshot_read_finish(res, &error);
+    if (self->disposed || r->read.number != self->queue_asked) {
+        craft_queue_snapshot_free(snap);
+    } else {
+        gboolean ok = snap != NULL;
+        self->queue_shown = r->read.number;
+        show_queue(self, snap, error, GTK_INVALID_LIST_POSITION);
+        if (ok && self->model && r->cls < self->model->cfg.n_classes) {
+            char *t = g_strdup_printf("The queue shows the %zu orders selected in the score space of %s", r->n,
+                                      self->model->cfg.classes[r->cls]);
+            craft_window_toast(self, t);
+            g_free(t);
+        }
+    }
+    g_clear_error(&error);
+    g_object_unref(self);
+    g_free(r);
+}
+
 /* A rectangle in the score space becomes the queue: its orders, highest full score first. */
 static void on_scatter_selection(CraftScatterWidget *w, guint64 n_sel, CraftWindow *self)
 {
@@ -1223,22 +1298,18 @@ static void on_scatter_selection(CraftScatterWidget *w, guint64 n_sel, CraftWind
         else c.no_case++;
     }
     c.total = (int64_t)m;
-    gint64 t1 = g_get_monotonic_time();
-    detach_selection(self);
-    gint64 t2 = g_get_monotonic_time();
-    craft_queue_model_set_orders(self->queue, self->store, self->model_id, order_ids, (guint)m, &c);
-    gint64 t3 = g_get_monotonic_time();
-    attach_selection(self);
-    g_debug("  selection: lookups %.1f ms, detach %.1f ms, set_orders %.1f ms, attach %.1f ms", (t1 - t0) / 1000.0,
-            (t2 - t1) / 1000.0, (t3 - t2) / 1000.0, (g_get_monotonic_time() - t3) / 1000.0);
+    /* the first page is read by a worker; the queue changes when it is in */
+    SelectionRead *r = g_new0(SelectionRead, 1);
+    r->read.self = g_object_ref(self);
+    r->read.number = ++self->queue_asked;
+    r->read.asked = g_get_monotonic_time();
+    r->n = m;
+    r->cls = self->space_cls;
+    craft_queue_snapshot_read_async(craft_queue_snapshot_new_orders(self->model_id, order_ids, (guint)m, &c),
+                                    self->store_path, NULL, selection_read_done, r);
     g_free(order_ids);
     g_free(pts);
-    update_counts(self);
-    char *t = g_strdup_printf("The queue shows the %zu orders selected in the score space of %s", m,
-                              self->model->cfg.classes[self->space_cls]);
-    craft_window_toast(self, t);
-    g_free(t);
-    g_debug("score-space selection of %zu orders: %.1f ms", m, (g_get_monotonic_time() - t0) / 1000.0);
+    g_debug("score-space selection of %zu orders: %.1f ms on the main thread", m, (g_get_monotonic_time() - t0) / 1000.0);
 }
 
 gboolean craft_window_select_space_rect(CraftWindow *self, double ax, double ay, double bx, double by)
@@ -1324,6 +1395,7 @@ static char *model_record(craft_store *st, int64_t model_id)
  * store's labelled orders (the predictions the engine stored; craft metrics). */
 static void subset_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
 {
+    craft_background_thread();
     SubsetJob *j = data;
     craft_store *s = NULL;
     craft_error err = {0};
@@ -1528,6 +1600,7 @@ static gboolean open_store_timed(CraftWindow *self, const char *path, GError **e
     }
     detach_selection(self);
     craft_queue_model_set_query(self->queue, NULL, NULL, NULL);
+    self->queue_shown = ++self->queue_asked; /* a read of the store before is not shown */
     attach_selection(self);
     if (self->has_detail) craft_order_detail_free(&self->detail);
     self->has_detail = FALSE;
@@ -1576,7 +1649,7 @@ static gboolean open_store_timed(CraftWindow *self, const char *path, GError **e
     g_clear_pointer(&self->model_record, g_free);
     self->space_cls = -1;               /* refresh_queue reads the score space of the class filter's class */
     refresh_queue(self);
-    g_debug("  refresh_queue (counts, page 0): %.1f ms", (g_get_monotonic_time() - t1) / 1000.0);
+    g_debug("  refresh_queue (a worker reads the counts and page 0): %.1f ms", (g_get_monotonic_time() - t1) / 1000.0);
     set_classes(self);
     g_signal_handlers_unblock_by_func(self->status_filter, on_filter_changed, self);
     g_signal_handlers_unblock_by_func(self->class_filter, on_filter_changed, self);
@@ -1596,21 +1669,39 @@ static gboolean open_store_timed(CraftWindow *self, const char *path, GError **e
 
 /* A decision is written by a worker on its own connection (a write waits for the
  * disk); the queue and the view follow when it is stored. */
-typedef struct { char *path, *order_id, *note, *actor; int64_t case_id; int status; guint pos; char *error; } DecideJob;
+/* A decision is written by a worker on its own connection (a write waits for the
+ * disk), which then reads the queue as it is after it; the queue and the view follow
+ * when it is stored. */
+typedef struct {
+    char *path, *order_id, *note, *actor;
+    int64_t case_id;
+    int status;
+    guint pos;                  /* the decided case's row */
+    guint queue_number;         /* the queue read this is (see refresh_queue) */
+    CraftQueueSnapshot *queue;  /* the queue after the decision (read when it is stored) */
+    GError *queue_error;
+    char *error;
+} DecideJob;
 
 static void decide_job_free(DecideJob *j)
 {
-    g_free(j->path); g_free(j->order_id); g_free(j->note); g_free(j->actor); g_free(j->error); g_free(j);
+    g_free(j->path); g_free(j->order_id); g_free(j->note); g_free(j->actor); g_free(j->error);
+    craft_queue_snapshot_free(j->queue);
+    g_clear_error(&j->queue_error);
+    g_free(j);
 }
 
 static void decide_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
 {
+    craft_background_thread();
     DecideJob *j = data;
     craft_store *st = NULL;
     craft_error err = {0};
     if (craft_store_open(&st, j->path, CRAFT_STORE_READWRITE, &err) != CRAFT_OK ||
         craft_store_case_decide(st, j->case_id, j->status, NULL, j->actor, j->note, &err) != CRAFT_OK)
         j->error = g_strdup(err.msg);
+    else if (!craft_queue_snapshot_read(j->queue, st, &j->queue_error))
+        g_clear_pointer(&j->queue, craft_queue_snapshot_free);
     if (st) craft_store_close(st);
     g_task_return_boolean(task, TRUE);
 }
@@ -1628,20 +1719,20 @@ static void decide_done(GObject *src, GAsyncResult *res, gpointer user)
         /* the note is not lost: it goes back into the entry unless a new one was typed */
         const char *now = gtk_editable_get_text(GTK_EDITABLE(self->note_entry));
         if (j->note && (!now || !*now)) gtk_editable_set_text(GTK_EDITABLE(self->note_entry), j->note);
+        if (j->queue_number == self->queue_asked)
+            refresh_queue(self); /* a filter change made while it was tried was left to this read */
         return;
     }
     gint64 t0 = g_get_monotonic_time();
     char *t = g_strdup_printf("%s: %s", j->order_id, craft_case_status_label(j->status));
     craft_window_toast(self, t);
     g_free(t);
-    /* the queue as it is now, then one selection: the row where the decided case was */
-    g_signal_handlers_block_by_func(self->selection, on_selection, self);
-    refresh_queue(self);
-    guint n = g_list_model_get_n_items(G_LIST_MODEL(self->queue));
-    if (n > 0)
-        gtk_single_selection_set_selected(self->selection, MIN(j->pos, n - 1));
-    g_signal_handlers_unblock_by_func(self->selection, on_selection, self);
-    on_selection(self->selection, NULL, self);
+    if (j->queue_number == self->queue_asked) {
+        self->queue_shown = j->queue_number;
+        show_queue(self, g_steal_pointer(&j->queue), j->queue_error, j->pos);
+    } else {
+        refresh_queue(self); /* the filters changed while it was written: read them again, after it */
+    }
     self->decisions_done++;
     g_debug("decision on %s stored; queue and selection: %.1f ms", j->order_id, (g_get_monotonic_time() - t0) / 1000.0);
 }
@@ -1667,6 +1758,10 @@ static void decide(CraftWindow *self, int status)
     j->case_id = self->detail.kase.id;
     j->status = status;
     j->pos = gtk_single_selection_get_selected(self->selection);
+    craft_queue_query q;
+    fill_queue_query(self, &q);
+    j->queue = craft_queue_snapshot_new_query(&q);
+    j->queue_number = ++self->queue_asked;
     gtk_editable_set_text(GTK_EDITABLE(self->note_entry), "");
     GTask *task = g_task_new(self, NULL, decide_done, NULL);
     g_task_set_task_data(task, j, (GDestroyNotify)decide_job_free);
@@ -1812,6 +1907,7 @@ static void import_reject(void *user, const char *file, size_t line, const char 
 
 static void import_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
 {
+    craft_background_thread();
     Job *j = data;
     craft_store *s = NULL;
     craft_error err = {0};
@@ -1841,6 +1937,7 @@ static void score_progress(void *user, uint64_t done, uint64_t bytes, uint64_t t
 
 static void score_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
 {
+    craft_background_thread();
     Job *j = data;
     craft_store *s = NULL;
     craft_error err = {0};
@@ -1985,6 +2082,7 @@ static ssize_t train_log_write(void *cookie, const char *buf, size_t size)
  * to the store. */
 static void train_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
 {
+    craft_background_thread();
     Job *j = data;
     craft_store *s = NULL;
     craft_error err = {0};
@@ -2462,6 +2560,7 @@ static GPtrArray *selection_order_ids(craft_store *s, ExportJob *j, craft_error 
 
 static void export_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
 {
+    craft_background_thread();
     ExportJob *j = data;
     craft_store *s = NULL;
     if (craft_store_open(&s, j->store, CRAFT_STORE_READONLY, &j->err) != CRAFT_OK) {

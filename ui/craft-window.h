@@ -45,6 +45,9 @@ const char *craft_window_get_job_message(CraftWindow *self);
 const char *craft_window_get_order_title(CraftWindow *self);
 /* How many of the order view's tabs show as selected (checked), and the view name of one. */
 guint craft_window_get_selected_tabs(CraftWindow *self, const char **view);
+/* TRUE when the queue shows the newest read asked for (a filter change, a decision,
+ * opening a store and a score-space selection read the queue in a worker first). */
+gboolean craft_window_queue_current(CraftWindow *self);
 /* The queue's list widget (tests scroll it). */
 GtkWidget *craft_window_get_queue_view(CraftWindow *self);
 /* Renders the window into a PNG file (what the user sees) at its next painted frame,

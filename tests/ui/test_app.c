@@ -184,6 +184,7 @@ static void on_activate(GApplication *app, gpointer user)
            (g_get_monotonic_time() - t0) / 1000.0);
     set_phase("load the first order");
     CraftQueueModel *q = craft_window_get_queue(w);
+    CHECK(SPIN_UNTIL(craft_window_queue_current(w), 30000));
     CHECK(g_list_model_get_n_items(G_LIST_MODEL(q)) > 0);
     t0 = g_get_monotonic_time();
     CHECK(SPIN_UNTIL(craft_window_get_order_id(w) && craft_window_rescore_ready(w), 60000));
@@ -489,8 +490,8 @@ static void on_activate(GApplication *app, gpointer user)
     set_phase("score-space selection");
     g_action_group_activate_action(G_ACTION_GROUP(w), "show-view", g_variant_new_string("space"));
     CHECK(SPIN_UNTIL(craft_window_select_space_rect(w, 0, 0, 4000, 4000), 10000));
+    CHECK(SPIN_UNTIL(craft_window_queue_current(w) && craft_queue_model_is_selection(q), 30000));
     spin(100);
-    CHECK(craft_queue_model_is_selection(q));
     CHECK(g_list_model_get_n_items(G_LIST_MODEL(q)) > 0);
     /* the score-space selection exported as CSV: one row per chosen order */
     {

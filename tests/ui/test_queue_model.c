@@ -4,7 +4,8 @@
  * from there reads each page by the key of the page after it; a jump into the
  * middle skips rows from the nearest kept key; after the anchor pass, a jump to any
  * page is read by key. Every row shown equals the row at the same position of the
- * plain query. Needs no display (GIO only). */
+ * plain query. A refresh after a decision keeps the items of unchanged rows. Needs
+ * no display (GIO only). */
 #include <cjson/cJSON.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
@@ -95,6 +96,94 @@ static void check_page(CraftQueueModel *m, guint p, const craft_queue_page *ref)
     CHECK(bad == 0);
 }
 
+/* Every items-changed the model emits: the model must already hold what it says
+ * (the count, and every row of the first page), and no change may both remove rows
+ * and add more than a page (a list widget then looks up every added row). */
+typedef struct { guint n_before, emissions, bad_count, bad_rows, big_replace; } Changes;
+
+static void on_items_changed(GListModel *l, guint pos, guint removed, guint added, Changes *c)
+{
+    guint n = g_list_model_get_n_items(l);
+    c->emissions++;
+    c->bad_count += n != c->n_before - removed + added;
+    for (guint i = 0; i < MIN(n, (guint)CRAFT_QUEUE_PAGE); i++) {
+        GObject *it = g_list_model_get_item(l, i);
+        c->bad_rows += it == NULL;
+        if (it)
+            g_object_unref(it);
+    }
+    c->big_replace += removed > 0 && added > CRAFT_QUEUE_PAGE;
+    c->n_before = n;
+}
+
+/* The first page's items (references held), to compare by pointer after a refresh. */
+static GPtrArray *first_page(CraftQueueModel *m)
+{
+    GPtrArray *a = g_ptr_array_new_with_free_func(g_object_unref);
+    guint n = MIN(g_list_model_get_n_items(G_LIST_MODEL(m)), (guint)CRAFT_QUEUE_PAGE);
+    for (guint i = 0; i < n; i++)
+        g_ptr_array_add(a, g_list_model_get_item(G_LIST_MODEL(m), i));
+    return a;
+}
+
+/* A refresh after a decision keeps the items of the rows that did not change (the list
+ * widget keeps their row widgets): with every case shown, all but the decided row; with
+ * only new cases shown, the decided row goes and the rows after it move up, still the
+ * same items. Each change is told in steps the model can show. */
+static void check_refresh_reuses_rows(craft_store *s)
+{
+    craft_error err = {0};
+    craft_queue_query q;
+    craft_queue_query_init(&q); /* every case, highest score first */
+    CraftQueueModel *m = craft_queue_model_new();
+    Changes c = {0};
+    g_signal_connect(m, "items-changed", G_CALLBACK(on_items_changed), &c);
+    CHECK(craft_queue_model_set_query(m, s, &q, NULL));
+    guint n = g_list_model_get_n_items(G_LIST_MODEL(m));
+    CHECK(n > CRAFT_QUEUE_PAGE);
+    GPtrArray *before = first_page(m);
+    CHECK(before->len == CRAFT_QUEUE_PAGE);
+    CraftQueueItem *third = g_ptr_array_index(before, 3);
+    CHECK(craft_queue_item_get_status(third) == CRAFT_CASE_NEW);
+    CHECK(craft_store_case_decide(s, craft_queue_item_get_case_id(third), CRAFT_CASE_FALSE_POSITIVE, NULL, "test",
+                                  NULL, &err) == CRAFT_OK);
+    CHECK(craft_queue_model_set_query(m, s, &q, NULL));
+    CHECK(g_list_model_get_n_items(G_LIST_MODEL(m)) == n);
+    GPtrArray *after = first_page(m);
+    guint same = 0;
+    for (guint i = 0; i < after->len; i++)
+        same += g_ptr_array_index(after, i) == g_ptr_array_index(before, i);
+    CHECK(same == CRAFT_QUEUE_PAGE - 1);
+    CHECK(g_ptr_array_index(after, 3) != third &&
+          craft_queue_item_get_status(g_ptr_array_index(after, 3)) == CRAFT_CASE_FALSE_POSITIVE);
+    /* only new cases: the decided one is not among them */
+    q.status_mask = 1u << CRAFT_CASE_NEW;
+    CHECK(craft_queue_model_set_query(m, s, &q, NULL));
+    g_ptr_array_unref(before);
+    before = first_page(m);
+    CraftQueueItem *next = g_ptr_array_index(before, 5);
+    CHECK(craft_store_case_decide(s, craft_queue_item_get_case_id(next), CRAFT_CASE_ESCALATED, NULL, "test", NULL,
+                                  &err) == CRAFT_OK);
+    CHECK(craft_queue_model_set_query(m, s, &q, NULL));
+    g_ptr_array_unref(after);
+    after = first_page(m);
+    same = 0;
+    for (guint i = 0; i < after->len; i++)
+        same += g_ptr_array_index(after, i) == g_ptr_array_index(before, i < 5 ? i : i + 1 < before->len ? i + 1 : i);
+    CHECK(same == CRAFT_QUEUE_PAGE - 1); /* the row that moved up into the page is new to it */
+    printf("  refresh: %u of %u first-page items kept after a decision; %u changes told\n", same,
+           (guint)CRAFT_QUEUE_PAGE, c.emissions);
+    CHECK(c.bad_count == 0 && c.bad_rows == 0 && c.big_replace == 0);
+    /* the store as it was: the other sections count on new cases */
+    CHECK(craft_store_case_decide(s, craft_queue_item_get_case_id(third), CRAFT_CASE_NEW, NULL, "test", NULL, &err) ==
+          CRAFT_OK);
+    CHECK(craft_store_case_decide(s, craft_queue_item_get_case_id(next), CRAFT_CASE_NEW, NULL, "test", NULL, &err) ==
+          CRAFT_OK);
+    g_ptr_array_unref(before);
+    g_ptr_array_unref(after);
+    g_object_unref(m);
+}
+
 int main(void)
 {
     if (!g_getenv("CRAFT_FIXTURES"))
@@ -175,6 +264,7 @@ int main(void)
         g_object_unref(m);
         craft_queue_page_free(&ref);
     }
+    check_refresh_reuses_rows(s);
     craft_store_close(s);
     g_unlink(db);
     char *wal = g_strconcat(db, "-wal", NULL), *shm = g_strconcat(db, "-shm", NULL);
