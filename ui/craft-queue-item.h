@@ -1,4 +1,5 @@
-/* craft-queue-item.h: one row of the case queue (a copy of a craft_queue_row). */
+/* craft-queue-item.h: one row of the case queue (a copy of a craft_queue_row);
+ * immutable once read (a placeholder is filled once, see craft_queue_item_fill). */
 #ifndef CRAFT_QUEUE_ITEM_H
 #define CRAFT_QUEUE_ITEM_H
 
@@ -23,6 +24,9 @@ const char *craft_queue_item_get_ts(CraftQueueItem *self);
 /* A row still being read from the store (order id NULL, no scores). */
 CraftQueueItem *craft_queue_item_new_placeholder(void);
 gboolean craft_queue_item_is_placeholder(CraftQueueItem *self);
+/* Turns a placeholder into the row read (from: a real row) and emits "filled": the
+ * list keeps the row's widgets, which show it when they hear the signal. */
+void craft_queue_item_fill(CraftQueueItem *self, CraftQueueItem *from);
 /* TRUE when both show the same (a row that did not change between two reads). */
 gboolean craft_queue_item_equal(CraftQueueItem *a, CraftQueueItem *b);
 G_END_DECLS

@@ -2,8 +2,8 @@
  * counts in one snapshot (read by a worker, applied at once: the first case shows
  * with the counts, and a new query never reads on the main thread); every other page is read by one worker
  * thread with its own read-only connection, newest request first, while the list
- * shows placeholder rows; a finished page replaces its placeholders through
- * items-changed. So scrolling never waits on the store, however deep the page.
+ * shows placeholder rows; a finished page fills its placeholders in place (the
+ * items emit "filled"), so the list keeps its row widgets. So scrolling never waits on the store, however deep the page.
  *
  * Pages are read by key (keyset paging, store.h): the first and last row keys of
  * every page read are kept, so the page after (or before) a known one is an index
@@ -28,10 +28,14 @@ struct _CraftQueueModel {
     char *assignee, *search;
     float *class_min;
     craft_queue_counts counts;
-    guint n_items;
+    guint n_items;            /* rows of the query */
+    guint n_shown;            /* rows the list model holds so far (see craft_queue_model_apply) */
+    guint announce_source;    /* adds the next rows shown */
     char **classes;
     GHashTable *pages;        /* page index -> GPtrArray of CraftQueueItem */
     GHashTable *pending;      /* page indices requested from the worker */
+    GHashTable *placeholders; /* page index -> GPtrArray (a slot per row, NULL until asked for)
+                                 of the placeholder items given out for a page on its way */
     GQueue lru;               /* page indices, most recent first */
     GHashTable *first_keys;   /* page index -> craft_queue_key of its first row (kept when the page goes) */
     GHashTable *last_keys;    /* page index -> craft_queue_key of its last row */
@@ -72,7 +76,7 @@ G_DEFINE_FINAL_TYPE_WITH_CODE(CraftQueueModel, craft_queue_model, G_TYPE_OBJECT,
                               G_IMPLEMENT_INTERFACE(G_TYPE_LIST_MODEL, craft_queue_model_list_init))
 
 static GType get_item_type(GListModel *m) { return CRAFT_TYPE_QUEUE_ITEM; }
-static guint get_n_items(GListModel *m) { return CRAFT_QUEUE_MODEL(m)->n_items; }
+static guint get_n_items(GListModel *m) { return CRAFT_QUEUE_MODEL(m)->n_shown; }
 
 static void page_job_free(PageJob *j)
 {
@@ -168,10 +172,23 @@ static gboolean page_arrived(gpointer data)
         if (j->generation == self->generation && j->rc == CRAFT_OK) {
             GPtrArray *items = items_of(&j->result);
             guint at = j->page * CRAFT_QUEUE_PAGE;
-            guint n = MIN((guint)CRAFT_QUEUE_PAGE, self->n_items - MIN(at, self->n_items));
+            guint n = MIN((guint)CRAFT_QUEUE_PAGE, self->n_shown - MIN(at, self->n_shown));
+            GPtrArray *given = g_hash_table_lookup(self->placeholders, GUINT_TO_POINTER(j->page));
+            /* The placeholders given out become the rows, in place: the list keeps its row
+             * widgets (telling it the rows changed would make a page of new ones). */
+            gboolean in_place = given && items->len >= n;
+            for (guint i = 0; in_place && i < MIN(given->len, items->len); i++) {
+                CraftQueueItem *ph = g_ptr_array_index(given, i);
+                if (ph) {
+                    craft_queue_item_fill(ph, g_ptr_array_index(items, i));
+                    g_object_unref(g_ptr_array_index(items, i));
+                    g_ptr_array_index(items, i) = g_object_ref(ph);
+                }
+            }
+            g_hash_table_remove(self->placeholders, GUINT_TO_POINTER(j->page));
             cache_page(self, j->page, items);
             keep_keys(self, j->page, &j->result);
-            if (n)
+            if (n && !in_place) /* none given out, or the store changed under us (fewer rows) */
                 g_list_model_items_changed(G_LIST_MODEL(self), at, n, n);
         }
         g_object_unref(self);
@@ -414,10 +431,16 @@ static void anchor_start(CraftQueueModel *self)
     g_thread_pool_push(self->anchor_pool, j, NULL);
 }
 
+static void unref_slot(gpointer item)
+{
+    if (item)
+        g_object_unref(item);
+}
+
 static gpointer get_item(GListModel *m, guint position)
 {
     CraftQueueModel *self = CRAFT_QUEUE_MODEL(m);
-    if (position >= self->n_items || !self->store)
+    if (position >= self->n_shown || !self->store)
         return NULL;
     guint page = position / CRAFT_QUEUE_PAGE;
     GPtrArray *items = g_hash_table_lookup(self->pages, GUINT_TO_POINTER(page));
@@ -425,7 +448,16 @@ static gpointer get_item(GListModel *m, guint position)
         items = fetch_now(self, page);
     if (!items) {
         request_page(self, page);
-        return craft_queue_item_new_placeholder();
+        GPtrArray *given = g_hash_table_lookup(self->placeholders, GUINT_TO_POINTER(page));
+        if (!given) {
+            given = g_ptr_array_new_full(CRAFT_QUEUE_PAGE, unref_slot);
+            g_ptr_array_set_size(given, CRAFT_QUEUE_PAGE);
+            g_hash_table_insert(self->placeholders, GUINT_TO_POINTER(page), given);
+        }
+        gpointer *slot = &g_ptr_array_index(given, position % CRAFT_QUEUE_PAGE);
+        if (!*slot)
+            *slot = craft_queue_item_new_placeholder();
+        return g_object_ref(*slot);
     }
     guint i = position % CRAFT_QUEUE_PAGE;
     /* the store changed under us (rows fewer than counted): say nothing rather than guess */
@@ -449,6 +481,7 @@ static void clear_query(CraftQueueModel *self)
     g_clear_pointer(&self->store_path, g_free);
     g_hash_table_remove_all(self->pages);
     g_hash_table_remove_all(self->pending);
+    g_hash_table_remove_all(self->placeholders);
     self->pages_by_key = 0;
     self->sorted_by_case = FALSE;
     self->anchors_done = FALSE;
@@ -621,25 +654,60 @@ static void reuse_items(GPtrArray *items, GPtrArray *old)
     g_hash_table_unref(by_order);
 }
 
+/* Rows told to the list widget per step. GTK 4.8's list widgets make row widgets for
+ * up to 200 rows around the top shown row whatever its height: told at once, a new
+ * queue costs ~200 rows of widgets (tens of ms) in one main-loop turn. */
+#define ANNOUNCE_ROWS 64
+#define ANNOUNCE_INTERVAL_MS 20
+
+static void announce_step(CraftQueueModel *self)
+{
+    guint at = self->n_shown, head = MIN(self->n_items, (guint)CRAFT_QUEUE_PAGE);
+    guint next = at < head ? MIN(head, at + ANNOUNCE_ROWS) : self->n_items;
+    self->n_shown = next;
+    if (next > at)
+        g_list_model_items_changed(G_LIST_MODEL(self), at, 0, next - at);
+}
+
+static gboolean announce_more(gpointer data)
+{
+    CraftQueueModel *self = data;
+    announce_step(self);
+    if (self->n_shown < self->n_items)
+        return G_SOURCE_CONTINUE;
+    self->announce_source = 0;
+    return G_SOURCE_REMOVE;
+}
+
+static void announce_all(CraftQueueModel *self)
+{
+    g_clear_handle_id(&self->announce_source, g_source_remove);
+    while (self->n_shown < self->n_items)
+        announce_step(self);
+}
+
 void craft_queue_model_apply(CraftQueueModel *self, craft_store *store, CraftQueueSnapshot *snap)
 {
-    guint old = self->n_items;
+    g_clear_handle_id(&self->announce_source, g_source_remove);
+    guint old = self->n_shown;
     GPtrArray *old0 = g_hash_table_lookup(self->pages, GUINT_TO_POINTER(0));
     guint old_w = old0 ? MIN(old0->len, old) : 0; /* the old rows known from the top */
     if (old0)
         g_ptr_array_ref(old0);
-    /* The change is told in three steps, each leaving the model in a state it can
-     * show: the old rows after the first page go; the first page becomes the new one
-     * (one change over both, so unchanged rows keep their widgets); the new rows after
-     * it come. A list widget looks up every added item when a row it tracks (the
-     * selected or focused one) is among the removed: so no step adds more than a page. */
+    /* The change is told in steps, each leaving the model in a state it can show:
+     * the old rows after the first page go; the first rows shown become the new ones
+     * (one change over both, so unchanged rows keep their items and widgets); the
+     * rest of the first page follows ANNOUNCE_ROWS at a time, a main-loop turn apart,
+     * then everything after it. A list widget looks up every added item when a row it
+     * tracks (the selected or focused one) is among the removed: so no step that
+     * removes rows adds more than a page. */
     if (old > old_w) {
-        self->n_items = old_w;
+        self->n_shown = old_w;
         g_list_model_items_changed(G_LIST_MODEL(self), old_w, old - old_w, 0);
     }
     clear_query(self);
     memset(&self->counts, 0, sizeof self->counts);
-    guint now = 0, new_w = 0;
+    self->n_items = 0;
     if (store && !snap->empty) {
         set_store(self, store);
         self->q = snap->q;
@@ -648,7 +716,7 @@ void craft_queue_model_apply(CraftQueueModel *self, craft_store *store, CraftQue
         self->class_min = g_steal_pointer(&snap->class_min);
         self->ids = g_steal_pointer(&snap->ids);
         self->counts = snap->counts;
-        now = snap->n_items;
+        self->n_items = snap->n_items;
         self->sorted_by_case = snap->sorted_by_case;
         if (snap->classes) {
             g_strfreev(self->classes);
@@ -658,24 +726,23 @@ void craft_queue_model_apply(CraftQueueModel *self, craft_store *store, CraftQue
             GPtrArray *items = g_steal_pointer(&snap->items0);
             if (old0)
                 reuse_items(items, old0);
-            new_w = MIN(items->len, now);
             cache_page(self, 0, items);
             keep_keys(self, 0, &snap->page0);
         }
+        if (!self->ids)
+            anchor_start(self);
     }
-    gboolean anchor = store && !snap->empty && !self->ids;
     craft_queue_snapshot_free(snap);
-    self->n_items = new_w;
-    if (old_w || new_w)
-        g_list_model_items_changed(G_LIST_MODEL(self), 0, old_w, new_w);
-    self->n_items = now;
-    if (anchor)
-        anchor_start(self); /* after the count is set: short queues go without */
-    if (now > new_w)
-        g_list_model_items_changed(G_LIST_MODEL(self), new_w, 0, now - new_w);
+    self->n_shown = MIN(self->n_items, (guint)ANNOUNCE_ROWS);
+    if (old_w || self->n_shown)
+        g_list_model_items_changed(G_LIST_MODEL(self), 0, old_w, self->n_shown);
+    if (self->n_shown < self->n_items)
+        self->announce_source = g_timeout_add(ANNOUNCE_INTERVAL_MS, announce_more, self);
     if (old0)
         g_ptr_array_unref(old0);
 }
+
+gboolean craft_queue_model_get_settled(CraftQueueModel *self) { return self->n_shown == self->n_items; }
 
 /* The worker of read_async: its own read-only connection, opened for the job. */
 typedef struct { CraftQueueSnapshot *snap; char *path; } SnapshotJob;
@@ -732,6 +799,7 @@ gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, 
         snap = craft_queue_snapshot_new_query(NULL);
     }
     craft_queue_model_apply(self, store, snap);
+    announce_all(self);
     return ok;
 }
 
@@ -740,6 +808,7 @@ gboolean craft_queue_model_set_orders(CraftQueueModel *self, craft_store *store,
 {
     CraftQueueSnapshot *snap = craft_queue_snapshot_new_orders(model_id, ids, n, counts);
     craft_queue_model_apply(self, store, snap); /* page 0 is read when first asked for */
+    announce_all(self);
     return TRUE;
 }
 
@@ -762,6 +831,7 @@ static void craft_queue_model_dispose(GObject *o)
 {
     CraftQueueModel *self = CRAFT_QUEUE_MODEL(o);
     g_atomic_int_inc(&self->generation);
+    g_clear_handle_id(&self->announce_source, g_source_remove);
     if (self->pool) {
         /* queued requests are dropped; a running one finishes and finds the model gone */
         g_thread_pool_free(self->pool, TRUE, FALSE);
@@ -780,6 +850,7 @@ static void craft_queue_model_finalize(GObject *o)
     clear_query(self);
     g_hash_table_unref(self->pages);
     g_hash_table_unref(self->pending);
+    g_hash_table_unref(self->placeholders);
     g_hash_table_unref(self->first_keys);
     g_hash_table_unref(self->last_keys);
     g_strfreev(self->classes);
@@ -796,6 +867,7 @@ static void craft_queue_model_init(CraftQueueModel *self)
 {
     self->pages = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_ptr_array_unref);
     self->pending = g_hash_table_new(NULL, NULL);
+    self->placeholders = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_ptr_array_unref);
     self->first_keys = g_hash_table_new_full(NULL, NULL, NULL, key_free);
     self->last_keys = g_hash_table_new_full(NULL, NULL, NULL, key_free);
     g_queue_init(&self->lru);

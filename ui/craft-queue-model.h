@@ -45,9 +45,13 @@ void craft_queue_snapshot_read_async(CraftQueueSnapshot *snap, const char *store
 /* The snapshot read (the caller's), or NULL with error set. */
 CraftQueueSnapshot *craft_queue_snapshot_read_finish(GAsyncResult *res, GError **error);
 void craft_queue_snapshot_free(CraftQueueSnapshot *snap);
-/* Shows a read snapshot (taken) over store (not owned; NULL empties the model).
- * Emits items-changed for everything. Main thread. */
+/* Shows a read snapshot (taken) over store (not owned; NULL empties the model). The
+ * first rows are told at once, the rest of the first page a few main-loop turns later
+ * (see get_settled), so no turn makes a page of row widgets. Main thread. */
 void craft_queue_model_apply(CraftQueueModel *self, craft_store *store, CraftQueueSnapshot *snap);
+/* TRUE once the list holds every row of the query applied last (set_query and
+ * set_orders settle at once). */
+gboolean craft_queue_model_get_settled(CraftQueueModel *self);
 
 /* TRUE while the model shows chosen orders rather than a query. */
 gboolean craft_queue_model_is_selection(CraftQueueModel *self);

@@ -927,11 +927,24 @@ static void show_order(CraftWindow *self, const char *order_id)
     g_debug("show_order %s: %.1f ms on the main thread (reading in a worker)", order_id, (g_get_monotonic_time() - t0) / 1000.0);
 }
 
+static void on_selection(GtkSingleSelection *sel, GParamSpec *p, CraftWindow *self);
+
+/* The selected row was a placeholder; now it is read (the list keeps the same item). */
+static void on_selected_filled(CraftQueueItem *item, CraftWindow *self)
+{
+    g_signal_handlers_disconnect_by_func(item, on_selected_filled, self);
+    if (gtk_single_selection_get_selected_item(self->selection) == item)
+        on_selection(self->selection, NULL, self);
+}
+
 static void on_selection(GtkSingleSelection *sel, GParamSpec *p, CraftWindow *self)
 {
     CraftQueueItem *item = gtk_single_selection_get_selected_item(sel);
-    if (item && craft_queue_item_is_placeholder(item))
-        return; /* its page is on its way: the real row is selected when it arrives */
+    if (item && craft_queue_item_is_placeholder(item)) { /* its page is on its way: shown when it is in */
+        g_signal_handlers_disconnect_by_func(item, on_selected_filled, self);
+        g_signal_connect_object(item, "filled", G_CALLBACK(on_selected_filled), self, 0);
+        return;
+    }
     show_order(self, item ? craft_queue_item_get_order_id(item) : NULL);
 }
 
@@ -1061,16 +1074,32 @@ static void refresh_queue(CraftWindow *self)
         load_score_space(self);
 }
 
-gboolean craft_window_queue_current(CraftWindow *self) { return self->queue_shown == self->queue_asked; }
+gboolean craft_window_queue_current(CraftWindow *self)
+{
+    return self->queue_shown == self->queue_asked && craft_queue_model_get_settled(self->queue);
+}
 
 static void on_filter_changed(gpointer w, GParamSpec *p, CraftWindow *self) { refresh_queue(self); }
 static void on_search_changed(GtkSearchEntry *e, CraftWindow *self) { refresh_queue(self); }
+
+static void bind_column(GtkSignalListItemFactory *f, GtkListItem *li, gpointer column);
+
+/* A placeholder row was read: its cell shows it (the row widgets stay). */
+static void on_row_filled(CraftQueueItem *item, GtkListItem *li)
+{
+    bind_column(NULL, li, g_object_get_data(G_OBJECT(li), "column"));
+}
 
 static void bind_column(GtkSignalListItemFactory *f, GtkListItem *li, gpointer column)
 {
     CraftQueueItem *item = gtk_list_item_get_item(li);
     GtkLabel *label = GTK_LABEL(gtk_list_item_get_child(li));
     char buf[64];
+    if (f && craft_queue_item_is_placeholder(item)) { /* bound, not re-shown: listen until it is read */
+        g_object_set_data(G_OBJECT(li), "column", column);
+        gulong id = g_signal_connect(item, "filled", G_CALLBACK(on_row_filled), li);
+        g_object_set_data(G_OBJECT(li), "filled-handler", GSIZE_TO_POINTER(id));
+    }
     switch (GPOINTER_TO_INT(column)) {
     case 0:
         gtk_label_set_text(label, craft_queue_item_is_placeholder(item) ? "loading…" : craft_queue_item_get_order_id(item));
@@ -1084,6 +1113,15 @@ static void bind_column(GtkSignalListItemFactory *f, GtkListItem *li, gpointer c
         int s = craft_queue_item_get_status(item);
         gtk_label_set_text(label, s >= 0 ? craft_case_status_label(s) : "");
     }
+    }
+}
+
+static void unbind_column(GtkSignalListItemFactory *f, GtkListItem *li, gpointer column)
+{
+    gulong id = GPOINTER_TO_SIZE(g_object_get_data(G_OBJECT(li), "filled-handler"));
+    if (id) {
+        g_signal_handler_disconnect(gtk_list_item_get_item(li), id);
+        g_object_set_data(G_OBJECT(li), "filled-handler", NULL);
     }
 }
 
@@ -1102,6 +1140,7 @@ static void setup_queue_view(CraftWindow *self)
         GtkListItemFactory *f = gtk_signal_list_item_factory_new();
         g_signal_connect(f, "setup", G_CALLBACK(setup_column), GINT_TO_POINTER(c));
         g_signal_connect(f, "bind", G_CALLBACK(bind_column), GINT_TO_POINTER(c));
+        g_signal_connect(f, "unbind", G_CALLBACK(unbind_column), GINT_TO_POINTER(c));
         GtkColumnViewColumn *col = gtk_column_view_column_new(titles[c], f);
         gtk_column_view_column_set_expand(col, c == 0);
         /* widths for the longest values ("Confirmed defect"), so no column is clipped at
