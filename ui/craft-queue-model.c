@@ -10,9 +10,10 @@
  * seek from its edge, whatever its depth. A jump to a page far from any known
  * one (a scrollbar drag) skips rows from the nearest known place: the top, the
  * end (read backwards), or a kept key, whichever is closest. For the sorts an
- * index serves, a second worker reads the whole queue once by key after each new
- * query (in chunks, dropped when the query changes) and keeps the last key of
- * every page: once it is through, a jump anywhere is a seek too. */
+ * index serves, a second worker reads the whole queue's keys once (index reads
+ * only, in chunks, dropped when the query changes) after each new query and keeps
+ * the last key of every page: once it is through, a jump anywhere is a seek too. A
+ * jump before that skips rows by their keys only (craft_store_queue). */
 #include "craft-queue-model.h"
 
 #include "craft-background.h"
@@ -236,7 +237,7 @@ static void page_worker(gpointer data, gpointer pool_data)
 
 /* ------------------------------------------------------------ anchors */
 
-#define ANCHOR_CHUNK 8192 /* rows per read of the anchor pass (32 pages) */
+#define ANCHOR_CHUNK 8192 /* rows per read of the anchor pass (32 pages; at most 10000) */
 
 typedef struct {
     GWeakRef model;
@@ -273,8 +274,9 @@ static gboolean anchors_arrived(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
-/* Reads the whole queue by key, ANCHOR_CHUNK rows at a time, handing the last key
- * of every page to the main thread after each chunk; stops when the query changes. */
+/* Reads the whole queue's keys (no row data), ANCHOR_CHUNK rows at a time from the
+ * last key read, handing the last key of every page to the main thread after each
+ * chunk; stops when the query changes. */
 static void anchor_worker(gpointer data, gpointer pool_data)
 {
     craft_background_thread();
@@ -282,6 +284,7 @@ static void anchor_worker(gpointer data, gpointer pool_data)
     craft_error err = {0};
     craft_store *s = worker_connection(j->path, &err);
     craft_queue_key key = {0};
+    craft_queue_key *keys = g_new0(craft_queue_key, ANCHOR_CHUNK / CRAFT_QUEUE_PAGE);
     guint64 at = 0; /* rows read */
     for (gboolean done = FALSE; s && !done;) {
         CraftQueueModel *self = g_weak_ref_get(&j->model);
@@ -290,15 +293,25 @@ static void anchor_worker(gpointer data, gpointer pool_data)
             g_object_unref(self);
         if (stale)
             break;
-        craft_queue_page pg = {0};
-        j->q.seek = key.n ? &key : NULL;
-        j->q.offset = 0;
-        j->q.limit = ANCHOR_CHUNK;
-        if (craft_store_queue(s, &j->q, &pg, &err) != CRAFT_OK) {
+        craft_queue_query q = j->q;
+        craft_queue_key from = {0};
+        if (key.n && craft_queue_key_copy(&from, &key) != CRAFT_OK)
+            break;
+        q.seek = key.n ? &from : NULL;
+        q.seek_back = 0;
+        q.offset = 0;
+        q.limit = ANCHOR_CHUNK;
+        int n_keys = 0;
+        int64_t n_read = 0;
+        /* chunks are whole pages, so every 256th row read is the last of a page */
+        int rc = craft_store_queue_keys(s, &q, CRAFT_QUEUE_PAGE, keys, ANCHOR_CHUNK / CRAFT_QUEUE_PAGE, &n_keys, &key,
+                                        &n_read, &err);
+        craft_queue_key_clear(&from);
+        if (rc != CRAFT_OK) {
             g_warning("case queue: %s", err.msg);
             break;
         }
-        done = pg.n < ANCHOR_CHUNK;
+        done = n_read < ANCHOR_CHUNK;
         AnchorBatch *b = g_new0(AnchorBatch, 1);
         GObject *m = g_weak_ref_get(&j->model);
         g_weak_ref_init(&b->model, m);
@@ -308,20 +321,20 @@ static void anchor_worker(gpointer data, gpointer pool_data)
         b->first_page = (guint)(at / CRAFT_QUEUE_PAGE);
         b->keys = g_ptr_array_new_with_free_func(key_free);
         b->done = done;
-        for (int i = 0; i < pg.n; i++)
-            if ((at + (guint64)i + 1) % CRAFT_QUEUE_PAGE == 0) {
-                craft_queue_key *k = g_new0(craft_queue_key, 1);
-                if (craft_queue_key_copy(k, &pg.rows[i].key) != CRAFT_OK)
-                    g_clear_pointer(&k, g_free);
-                g_ptr_array_add(b->keys, k); /* NULL: that page goes without */
-            }
-        at += (guint64)pg.n;
-        craft_queue_key_clear(&key);
-        if (pg.n && craft_queue_key_copy(&key, &pg.rows[pg.n - 1].key) != CRAFT_OK)
+        for (int i = 0; i < n_keys; i++) {
+            craft_queue_key *k = g_new0(craft_queue_key, 1);
+            *k = keys[i]; /* taken */
+            memset(&keys[i], 0, sizeof keys[i]);
+            g_ptr_array_add(b->keys, k);
+        }
+        at += (guint64)n_read;
+        if (!key.n)
             done = TRUE;
-        craft_queue_page_free(&pg);
         g_idle_add(anchors_arrived, b);
     }
+    for (int i = 0; i < ANCHOR_CHUNK / CRAFT_QUEUE_PAGE; i++)
+        craft_queue_key_clear(&keys[i]);
+    g_free(keys);
     craft_queue_key_clear(&key);
     page_job_free(j);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #define STORE_BUSY_MS 10000 /* how long a writer waits for another one before giving up */
+#define STORE_KEY_SKIP_ROWS 2048 /* shorter queue skips read whole rows: one query, not two */
 
 /* ------------------------------------------------------------- helpers */
 
@@ -359,6 +360,7 @@ int craft_store_open(craft_store **out, const char *path, int flags, craft_error
         return craft_fail(err, CRAFT_ENOMEM, "out of memory");
     }
     s->readonly = (flags & CRAFT_STORE_READONLY) != 0;
+    s->key_skip_rows = STORE_KEY_SKIP_ROWS;
     /* A read-only handle is a read-write connection with PRAGMA query_only where
      * the file and its folder allow it: the last connection to close a WAL
      * database checkpoints it and removes its -wal and -shm files, which a
@@ -401,6 +403,13 @@ int craft_store_open(craft_store **out, const char *path, int flags, craft_error
      * pages each took a page of its own and the file was 40% larger. */
     if (!s->readonly && version == 0)
         sqlite3_exec(s->db, "PRAGMA page_size = 16384", NULL, NULL, NULL);
+    /* A reader maps the file (up to SQLite's 2 GiB cap): the queue's long reads (a far
+     * jump, the pass keeping a key per page) visit rows in index order, all over the
+     * file, and each read of a page not in SQLite's small cache was a system call:
+     * 2-3x faster at 1,000,000 orders. Writers keep plain reads (SQLite never writes
+     * through the map by default). */
+    if (s->readonly)
+        sqlite3_exec(s->db, "PRAGMA mmap_size = 2147418112", NULL, NULL, NULL);
     if (store_exec(s, "PRAGMA foreign_keys = ON", &e2) ||
         (!s->readonly && (store_exec(s, "PRAGMA journal_mode = WAL", &e2) ||
                           /* FULL: a committed decision survives a power cut, not just a crash */

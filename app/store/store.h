@@ -213,6 +213,15 @@ typedef struct {
 
 int craft_store_queue(craft_store *s, const craft_queue_query *q, craft_queue_page *out, craft_error *err);
 void craft_queue_page_free(craft_queue_page *p);
+/* The sort keys only of the rows craft_store_queue would return for q (its seek,
+ * offset and limit; read in q's direction): the key of every `every`-th row into
+ * keys (up to max_keys; caller-zeroed, cleared before being overwritten), the
+ * last row's key into last (cleared first), the rows read into n_read. No row data
+ * is read: a pass over a long queue (a key per page, for far jumps) costs index
+ * reads only. An offset after a key is refused for the time sort read descending
+ * (its NULL times are a second segment). */
+int craft_store_queue_keys(craft_store *s, const craft_queue_query *q, int every, craft_queue_key *keys, int max_keys,
+                           int *n_keys, craft_queue_key *last, int64_t *n_read, craft_error *err);
 
 /* Counts of the query's orders (status_mask, offset and limit ignored): per case
  * status, orders without a case, and the total. */

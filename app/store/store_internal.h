@@ -11,6 +11,8 @@ struct craft_store {
     char *path;
     int opened_version;
     int readonly;
+    int64_t key_skip_rows; /* queue skips of this many rows or more read keys only (craft_store_queue;
+                              tests lower it to send every skip that way) */
 };
 
 /* Migrates db from its user_version up to `target` (tests use it to build old files). */

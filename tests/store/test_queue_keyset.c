@@ -1,7 +1,8 @@
 /* test_queue_keyset: keyset (seek) paging of the case queue returns exactly the
  * rows of the plain ORDER BY, in the same order, for every sort (both
  * directions) and filter combination: forward from each page's last key,
- * backward from each page's first key, and with an offset after a key. The
+ * backward from each page's first key, and with an offset after a key (also
+ * with every skip read by keys only first), and the keys-only read. The
  * store is made so that the sort keys tie: every fixture order is imported six
  * times under other ids (identical inputs, identical scores), time stamps repeat
  * or are missing, and many cases share status, priority and assignee. */
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_internal.h"
 #include "store_test_util.h"
 
 #define COPIES 6
@@ -305,6 +307,50 @@ static void check_keyset(craft_store *s, const craft_queue_query *base, int limi
     craft_queue_key_clear(&key);
 }
 
+/* The keys-only read gives the keys of the plain read's rows: every row's, every
+ * third row's, from a key and after an offset. */
+static void check_keys(craft_store *s, const craft_queue_query *base)
+{
+    craft_error err = {0};
+    static craft_queue_key keys[MAX_ROWS];
+    craft_queue_key last = {0};
+    int n_keys = 0;
+    int64_t n_read = 0;
+    craft_queue_query q = *base;
+    q.limit = 10000;
+    q.offset = 0;
+    q.seek = NULL;
+    CU_ASSERT_EQUAL_FATAL(craft_store_queue_keys(s, &q, 1, keys, MAX_ROWS, &n_keys, &last, &n_read, &err), CRAFT_OK);
+    static int64_t got[MAX_ROWS];
+    for (int i = 0; i < n_keys; i++)
+        got[i] = keys[i].order;
+    expect_same(got, n_keys, ref_ids, n_ref, "keys", base);
+    CU_ASSERT_EQUAL(n_read, n_ref);
+    CU_ASSERT(n_ref == 0 || last.order == ref_ids[n_ref - 1]);
+    if (n_ref > 10) { /* every third row's key, from the key of row 4 on, 2 rows skipped after it */
+        q.seek = &keys[4];
+        q.offset = base->sort == CRAFT_SORT_TIME && !base->ascending ? 0 : 2;
+        q.limit = 10000;
+        static craft_queue_key some[MAX_ROWS];
+        int n_some = 0;
+        CU_ASSERT_EQUAL_FATAL(craft_store_queue_keys(s, &q, 3, some, MAX_ROWS, &n_some, &last, &n_read, &err), CRAFT_OK);
+        int first = 5 + (int)q.offset;
+        CU_ASSERT_EQUAL(n_read, n_ref - first);
+        int m = (n_ref - first) / 3;
+        int64_t want[MAX_ROWS];
+        for (int i = 0; i < m; i++)
+            want[i] = ref_ids[first + 3 * i + 2];
+        for (int i = 0; i < n_some; i++)
+            got[i] = some[i].order;
+        expect_same(got, n_some, want, m, "every third key", base);
+        for (int i = 0; i < n_some; i++)
+            craft_queue_key_clear(&some[i]);
+    }
+    for (int i = 0; i < n_keys; i++)
+        craft_queue_key_clear(&keys[i]);
+    craft_queue_key_clear(&last);
+}
+
 static void test_keyset_equals_order_by(void)
 {
     make_store();
@@ -366,6 +412,12 @@ static void test_keyset_equals_order_by(void)
                     check_keyset(s, &q, 7);
                     if (f == 0 || f == 1)
                         check_keyset(s, &q, 1);
+                    check_keys(s, &q);
+                    /* every skip by keys only, then the page from the key found */
+                    int64_t skip_rows = s->key_skip_rows;
+                    s->key_skip_rows = 1;
+                    check_keyset(s, &q, 7);
+                    s->key_skip_rows = skip_rows;
                     combos++;
                     rows += n_ref;
                 }
