@@ -470,6 +470,24 @@ static void free_ids(char **ids, int64_t n)
     free(ids);
 }
 
+typedef struct {
+    char ***ids;
+    int64_t *n, *cap, max;
+    craft_report_progress_fn progress;
+    void *user;
+    int oom;
+} SelectPages;
+
+/* One page of the selected queue: its orders' external ids. */
+static int select_page(void *u, const craft_queue_page *p)
+{
+    SelectPages *sp = u;
+    for (int i = 0; i < p->n && *sp->n < sp->max && !sp->oom; i++)
+        sp->oom = push_id(sp->ids, sp->n, sp->cap, p->rows[i].order_id) != 0;
+    progress_at(sp->progress, sp->user, "selecting", *sp->n, 0);
+    return sp->oom || *sp->n >= sp->max;
+}
+
 /* The external ids of the selected orders, in the selection's order. */
 static int select_orders(craft_store *s, const craft_report_selection *sel, int64_t model_id, char ***ids, int64_t *n,
                          craft_report_progress_fn progress, void *user, const volatile int *cancel, craft_error *err)
@@ -488,29 +506,18 @@ static int select_orders(craft_store *s, const craft_report_selection *sel, int6
     craft_queue_query q = sel->query;
     q.model_id = model_id;
     q.limit = 1000;
-    for (q.offset = 0; *n < max; q.offset += q.limit) {
-        if (cancel && *cancel) {
-            free_ids(*ids, *n);
-            return craft_fail(err, CRAFT_ECANCELLED, "the report was cancelled");
-        }
-        craft_queue_page p;
-        if (craft_store_queue(s, &q, &p, err)) {
-            free_ids(*ids, *n);
-            return err->code;
-        }
-        int rows = p.n, bad = 0;
-        for (int i = 0; i < p.n && *n < max && !bad; i++)
-            bad = push_id(ids, n, &cap, p.rows[i].order_id);
-        craft_queue_page_free(&p);
-        if (bad) {
-            free_ids(*ids, *n);
-            return craft_fail(err, CRAFT_ENOMEM, "out of memory");
-        }
-        progress_at(progress, user, "selecting", *n, 0);
-        if (rows < q.limit)
-            break;
+    SelectPages sp = {ids, n, &cap, max, progress, user, 0};
+    int rc = craft_store_queue_each(s, &q, select_page, &sp, cancel, err);
+    if (!rc && sp.oom)
+        rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    if (rc) {
+        free_ids(*ids, *n);
+        *ids = NULL;
+        *n = 0;
+        if (rc == CRAFT_ECANCELLED)
+            craft_fail(err, CRAFT_ECANCELLED, "the report was cancelled");
     }
-    return CRAFT_OK;
+    return rc;
 }
 
 int craft_report_build(craft_store *s, const craft_report_selection *sel, craft_report *r,

@@ -748,6 +748,30 @@ static int csv_named(craft_store *s, const craft_report_selection *sel, int64_t 
     return CRAFT_OK;
 }
 
+typedef struct {
+    FILE *f;
+    int64_t max, *n_rows;
+    craft_report_progress_fn progress;
+    void *user;
+    int pages;
+} CsvPages;
+
+/* One page of the selected queue as CSV rows (the header before the first). */
+static int csv_page(void *u, const craft_queue_page *p)
+{
+    CsvPages *cp = u;
+    if (cp->pages++ == 0)
+        csv_header(cp->f, p->classes, p->n_classes);
+    for (int i = 0; i < p->n && *cp->n_rows < cp->max; i++, (*cp->n_rows)++) {
+        const craft_queue_row *w = &p->rows[i];
+        csv_row(cp->f, w->order_id, w->ts, w->case_id, w->status, w->assignee, w->priority, p->classes, w->top_class,
+                w->top_score, w->scores, p->n_classes);
+    }
+    if (cp->progress)
+        cp->progress(cp->user, "rendering", *cp->n_rows, 0);
+    return *cp->n_rows >= cp->max;
+}
+
 int craft_report_write_csv(craft_store *s, const craft_report_selection *sel, FILE *f, craft_report_progress_fn progress,
                            void *user, const volatile int *cancel, int64_t *n_rows, craft_error *err)
 {
@@ -762,30 +786,10 @@ int craft_report_write_csv(craft_store *s, const craft_report_selection *sel, FI
         craft_queue_query q = sel->query;
         q.model_id = model_id;
         q.limit = 1000;
-        int64_t max = sel->max_cases > 0 ? sel->max_cases : INT64_MAX;
-        rc = CRAFT_OK;
-        for (q.offset = 0; !rc && *n_rows < max; q.offset += q.limit) {
-            if (cancel && *cancel) {
-                rc = craft_fail(err, CRAFT_ECANCELLED, "the report was cancelled");
-                break;
-            }
-            craft_queue_page p;
-            if ((rc = craft_store_queue(s, &q, &p, err)))
-                break;
-            if (q.offset == 0)
-                csv_header(f, p.classes, p.n_classes);
-            for (int i = 0; i < p.n && *n_rows < max; i++, (*n_rows)++) {
-                const craft_queue_row *w = &p.rows[i];
-                csv_row(f, w->order_id, w->ts, w->case_id, w->status, w->assignee, w->priority, p.classes, w->top_class,
-                        w->top_score, w->scores, p.n_classes);
-            }
-            int rows = p.n;
-            craft_queue_page_free(&p);
-            if (progress)
-                progress(user, "rendering", *n_rows, 0);
-            if (rows < q.limit)
-                break;
-        }
+        CsvPages cp = {f, sel->max_cases > 0 ? sel->max_cases : INT64_MAX, n_rows, progress, user, 0};
+        rc = craft_store_queue_each(s, &q, csv_page, &cp, cancel, err);
+        if (rc == CRAFT_ECANCELLED)
+            craft_fail(err, CRAFT_ECANCELLED, "the report was cancelled");
     }
     if (!rc && *n_rows == 0)
         rc = craft_fail(err, CRAFT_EINPUT, "no orders match the selection (%s) in %s",

@@ -590,6 +590,36 @@ int craft_store_queue_keys(craft_store *s, const craft_queue_query *q, int every
     return rc;
 }
 
+int craft_store_queue_each(craft_store *s, const craft_queue_query *q, craft_queue_page_fn fn, void *user,
+                           const volatile int *cancel, craft_error *err)
+{
+    craft_queue_query at = *q;
+    at.offset = 0;
+    at.seek = NULL;
+    at.seek_back = 0;
+    craft_queue_key key = {0};
+    int rc = CRAFT_OK;
+    for (;;) {
+        if (cancel && *cancel) {
+            rc = craft_fail(err, CRAFT_ECANCELLED, "cancelled");
+            break;
+        }
+        craft_queue_page p;
+        if ((rc = craft_store_queue(s, &at, &p, err)))
+            break;
+        int stop = fn(user, &p) != 0, last = p.n < at.limit;
+        craft_queue_key_clear(&key);
+        if (!stop && !last && craft_queue_key_copy(&key, &p.rows[p.n - 1].key) != CRAFT_OK)
+            rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+        craft_queue_page_free(&p);
+        if (stop || last || rc)
+            break;
+        at.seek = &key; /* the next page: an index seek from this one's last row */
+    }
+    craft_queue_key_clear(&key);
+    return rc;
+}
+
 void craft_queue_page_free(craft_queue_page *p)
 {
     if (!p)

@@ -213,6 +213,13 @@ typedef struct {
 
 int craft_store_queue(craft_store *s, const craft_queue_query *q, craft_queue_page *out, craft_error *err);
 void craft_queue_page_free(craft_queue_page *p);
+/* Reads q's queue from its start, q->limit rows a read, each page from the last key
+ * of the one before (an index seek, however deep), calling fn on every page (the
+ * first even when empty) until fn returns non-zero or the queue ends. cancel (may
+ * be NULL) is checked before each read: CRAFT_ECANCELLED. */
+typedef int (*craft_queue_page_fn)(void *user, const craft_queue_page *page);
+int craft_store_queue_each(craft_store *s, const craft_queue_query *q, craft_queue_page_fn fn, void *user,
+                           const volatile int *cancel, craft_error *err);
 /* The sort keys only of the rows craft_store_queue would return for q (its seek,
  * offset and limit; read in q's direction): the key of every `every`-th row into
  * keys (up to max_keys; caller-zeroed, cleared before being overwritten), the

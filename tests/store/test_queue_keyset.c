@@ -307,6 +307,34 @@ static void check_keyset(craft_store *s, const craft_queue_query *base, int limi
     craft_queue_key_clear(&key);
 }
 
+typedef struct { int64_t ids[MAX_ROWS]; int n, pages; } Collected;
+
+static int collect_page(void *u, const craft_queue_page *p)
+{
+    Collected *c = u;
+    for (int i = 0; i < p->n && c->n < MAX_ROWS; i++)
+        c->ids[c->n++] = p->rows[i].order;
+    c->pages++;
+    return 0;
+}
+
+/* Reading the queue page after page by craft_store_queue_each (7 rows a read)
+ * gives the plain read's rows. */
+static void check_each(craft_store *s, const craft_queue_query *base)
+{
+    static Collected c;
+    c.n = c.pages = 0;
+    craft_queue_query q = *base;
+    q.limit = 7;
+    q.offset = 3; /* ignored: from the start */
+    craft_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(craft_store_queue_each(s, &q, collect_page, &c, NULL, &err), CRAFT_OK);
+    expect_same(c.ids, c.n, ref_ids, n_ref, "page after page", base);
+    CU_ASSERT_EQUAL(c.pages, n_ref / 7 + 1);
+    volatile int cancel = 1;
+    CU_ASSERT_EQUAL(craft_store_queue_each(s, &q, collect_page, &c, &cancel, &err), CRAFT_ECANCELLED);
+}
+
 /* The keys-only read gives the keys of the plain read's rows: every row's, every
  * third row's, from a key and after an offset. */
 static void check_keys(craft_store *s, const craft_queue_query *base)
@@ -413,6 +441,7 @@ static void test_keyset_equals_order_by(void)
                     if (f == 0 || f == 1)
                         check_keyset(s, &q, 1);
                     check_keys(s, &q);
+                    check_each(s, &q);
                     /* every skip by keys only, then the page from the key found */
                     int64_t skip_rows = s->key_skip_rows;
                     s->key_skip_rows = 1;
