@@ -34,7 +34,7 @@ struct _CraftQueueModel {
     guint announce_source;    /* adds the next rows shown */
     char **classes;
     GHashTable *pages;        /* page index -> GPtrArray of CraftQueueItem */
-    GHashTable *pending;      /* page indices requested from the worker */
+    GHashTable *pending;      /* page index -> PageRequest of a page requested from the worker */
     GHashTable *placeholders; /* page index -> GPtrArray (a slot per row, NULL until asked for)
                                  of the placeholder items given out for a page on its way */
     GQueue lru;               /* page indices, most recent first */
@@ -51,8 +51,22 @@ struct _CraftQueueModel {
     GThreadPool *anchor_pool; /* the pass that keeps every page's last key */
     gboolean anchors_done;    /* that pass is through for the current query */
     guint anchor_min_rows;    /* queues this long or longer get the pass */
-    guint64 sequence;
+    guint64 sequence;         /* pages asked for so far (a page asked for again counts again) */
+    guint last_asked;         /* the page asked for last (plus one; 0: none) */
 };
+
+/* A page asked for, shared by the model's pending table and the job reading it. A
+ * job whose page has not been asked for in the last PAGES_WANTED pages asked for is
+ * skipped: scrolling fast or dragging the scrollbar asks for many pages in a few
+ * frames, and only the last few are still on screen (a page skipped and shown again
+ * is asked for again when its rows are bound). */
+#define PAGES_WANTED 8
+typedef struct {
+    gint wanted;              /* atomic: 0 once the job may be skipped */
+    guint64 asked;            /* the model's sequence when it was last asked for */
+} PageRequest;
+
+static void page_request_unref(gpointer r) { g_atomic_rc_box_release(r); }
 
 /* One page request, self-contained: the worker reads no model state. */
 typedef struct {
@@ -65,6 +79,7 @@ typedef struct {
     float *class_min;
     int64_t *ids;
     int n_ids;
+    PageRequest *request;     /* (owned reference) still wanted? */
     craft_queue_key seek;     /* seek.n > 0 or seek.order: read from this key (q.seek points here) */
     gboolean has_seek;
     craft_queue_page result;
@@ -89,6 +104,8 @@ static void page_job_free(PageJob *j)
     g_free(j->ids);
     craft_queue_key_clear(&j->seek);
     craft_queue_page_free(&j->result);
+    if (j->request)
+        page_request_unref(j->request);
     g_free(j);
 }
 
@@ -169,7 +186,8 @@ static gboolean page_arrived(gpointer data)
     PageJob *j = data;
     CraftQueueModel *self = g_weak_ref_get(&j->model);
     if (self) {
-        g_hash_table_remove(self->pending, GUINT_TO_POINTER(j->page));
+        if (g_hash_table_lookup(self->pending, GUINT_TO_POINTER(j->page)) == j->request)
+            g_hash_table_remove(self->pending, GUINT_TO_POINTER(j->page));
         if (j->generation == self->generation && j->rc == CRAFT_OK) {
             GPtrArray *items = items_of(&j->result);
             guint at = j->page * CRAFT_QUEUE_PAGE;
@@ -219,7 +237,8 @@ static void page_worker(gpointer data, gpointer pool_data)
     craft_background_thread();
     PageJob *j = data;
     CraftQueueModel *self = g_weak_ref_get(&j->model);
-    gboolean stale = !self || (guint)g_atomic_int_get(&self->generation) != j->generation;
+    gboolean stale = !self || (guint)g_atomic_int_get(&self->generation) != j->generation ||
+                     !g_atomic_int_get(&j->request->wanted);
     if (self)
         g_object_unref(self);
     if (stale) {
@@ -414,12 +433,34 @@ static PageJob *page_job_new(CraftQueueModel *self)
 
 static void request_page(CraftQueueModel *self, guint page)
 {
-    if (g_hash_table_contains(self->pending, GUINT_TO_POINTER(page)))
+    if (self->last_asked != page + 1) { /* a page other than the last asked for: the older ones may go */
+        self->last_asked = page + 1;
+        self->sequence++;
+        GHashTableIter it;
+        gpointer k, v;
+        g_hash_table_iter_init(&it, self->pending);
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+            PageRequest *r = v;
+            if (GPOINTER_TO_UINT(k) == page)
+                r->asked = self->sequence;
+            if (r->asked + PAGES_WANTED <= self->sequence)
+                g_atomic_int_set(&r->wanted, 0);
+        }
+    }
+    PageRequest *r = g_hash_table_lookup(self->pending, GUINT_TO_POINTER(page));
+    if (r) {
+        r->asked = self->sequence;
+        g_atomic_int_set(&r->wanted, 1); /* asked for again before its job ran: keep it */
         return;
-    g_hash_table_add(self->pending, GUINT_TO_POINTER(page));
+    }
+    r = g_atomic_rc_box_new0(PageRequest);
+    r->wanted = 1;
+    r->asked = self->sequence;
+    g_hash_table_insert(self->pending, GUINT_TO_POINTER(page), r);
     PageJob *j = page_job_new(self);
     j->page = page;
-    j->sequence = ++self->sequence;
+    j->request = g_atomic_rc_box_acquire(r);
+    j->sequence = self->sequence;
     j->q.offset = (int64_t)page * CRAFT_QUEUE_PAGE;
     j->q.limit = CRAFT_QUEUE_PAGE;
     j->q.seek = NULL;
@@ -879,7 +920,7 @@ static void craft_queue_model_class_init(CraftQueueModelClass *k)
 static void craft_queue_model_init(CraftQueueModel *self)
 {
     self->pages = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_ptr_array_unref);
-    self->pending = g_hash_table_new(NULL, NULL);
+    self->pending = g_hash_table_new_full(NULL, NULL, NULL, page_request_unref);
     self->placeholders = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_ptr_array_unref);
     self->first_keys = g_hash_table_new_full(NULL, NULL, NULL, key_free);
     self->last_keys = g_hash_table_new_full(NULL, NULL, NULL, key_free);

@@ -31,6 +31,8 @@
 #include "timeline.h"
 #include "report.h"
 
+typedef struct ExportJob ExportJob;
+
 struct _CraftWindow {
     AdwApplicationWindow parent_instance;
     /* template children */
@@ -81,7 +83,7 @@ struct _CraftWindow {
     craft_rescore live;
     /* the score space of class space_cls */
     int space_cls;
-    craft_space_point *space_points;    /* sorted by order id */
+    GBytes *space_points;               /* craft_space_point[], sorted by order id (shared with workers) */
     size_t n_space_points;
     double space_seconds;
     GtkLabel *space_label, *model_label;
@@ -98,6 +100,9 @@ struct _CraftWindow {
     char *job_message;                  /* the last job's outcome: its toast or what went wrong */
     guint job_steps_shown;              /* steps of the running job shown so far (under step_lock) */
     guint export_timer;                 /* the export's stage label */
+    GtkFileChooserNative *export_chooser; /* the export's save dialog (made once, see export_chooser) */
+    guint export_chooser_timer;         /* makes it a moment after a store opens */
+    ExportJob *export_chooser_job;      /* the export waiting for the dialog's answer */
     guint exports_done, exports_failed; /* finished exports (tests wait on these) */
     char *export_message;               /* the last export's toast */
     guint decisions_done, decisions_failed;
@@ -1249,8 +1254,8 @@ static void space_done(GObject *src, GAsyncResult *res, gpointer user)
         return; /* superseded */
     craft_scatter_widget_take_points(self->scatter, j->n, j->x, j->y, j->cat, j->ids);
     j->x = j->y = NULL; j->cat = NULL; j->ids = NULL;
-    free(self->space_points);
-    self->space_points = j->by_order;
+    g_clear_pointer(&self->space_points, g_bytes_unref);
+    self->space_points = g_bytes_new_take(j->by_order, j->n * sizeof *j->by_order);
     self->n_space_points = j->n;
     self->space_seconds = j->seconds;
     j->by_order = NULL;
@@ -1285,47 +1290,39 @@ static int cmp_by_full_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-typedef struct { QueueRead read; size_t n; int cls; } SelectionRead;
+/* A score-space selection made into the queue by a worker: the chosen orders' points
+ * looked up, highest full score first, counted per status, and the queue's first
+ * page read (a rectangle over 1,000,000 points took 0.6 s on the main thread). */
+typedef struct {
+    QueueRead read;
+    int cls;
+    char *path;
+    int64_t model_id;
+    int64_t *chosen;
+    size_t n_chosen, n;
+    GBytes *points;
+} SelectionRead;
 
-static void selection_read_done(GObject *src, GAsyncResult *res, gpointer user)
+static void selection_read_free(SelectionRead *r)
 {
-    SelectionRead *r = user;
-    CraftWindow *self = r->read.self;
-    GError *error = NULL;
-    CraftQueueSnapshot *snap = craft_queue_snapshot_read_finish(res, &error);
-    if (self->disposed || r->read.number != self->queue_asked) {
-        craft_queue_snapshot_free(snap);
-    } else {
-        gboolean ok = snap != NULL;
-        self->queue_shown = r->read.number;
-        show_queue(self, snap, error, GTK_INVALID_LIST_POSITION);
-        if (ok && self->model && r->cls < self->model->cfg.n_classes) {
-            char *t = g_strdup_printf("The queue shows the %zu orders selected in the score space of %s", r->n,
-                                      self->model->cfg.classes[r->cls]);
-            craft_window_toast(self, t);
-            g_free(t);
-        }
-    }
-    g_clear_error(&error);
-    g_object_unref(self);
+    g_free(r->path);
+    g_free(r->chosen);
+    g_bytes_unref(r->points);
+    g_object_unref(r->read.self);
     g_free(r);
 }
 
-/* A rectangle in the score space becomes the queue: its orders, highest full score first. */
-static void on_scatter_selection(CraftScatterWidget *w, guint64 n_sel, CraftWindow *self)
+static void selection_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
 {
-    gint64 t0 = g_get_monotonic_time();
-    size_t n = 0;
-    const int64_t *ids = craft_scatter_widget_get_selection(w, &n);
-    if (!self->store || n == 0) {
-        craft_window_toast(self, "No orders in the selected rectangle");
-        return;
-    }
-    craft_space_point *pts = g_new(craft_space_point, n);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        craft_space_point key = {.order = ids[i]};
-        const craft_space_point *p = bsearch(&key, self->space_points, self->n_space_points, sizeof key, cmp_point_order);
+    craft_background_thread();
+    SelectionRead *r = data;
+    gsize size = 0;
+    const craft_space_point *all = g_bytes_get_data(r->points, &size);
+    size_t n_all = size / sizeof *all, m = 0;
+    craft_space_point *pts = g_new(craft_space_point, r->n_chosen ? r->n_chosen : 1);
+    for (size_t i = 0; i < r->n_chosen; i++) {
+        craft_space_point key = {.order = r->chosen[i]};
+        const craft_space_point *p = bsearch(&key, all, n_all, sizeof key, cmp_point_order);
         if (p) pts[m++] = *p;
     }
     qsort(pts, m, sizeof *pts, cmp_by_full_desc);
@@ -1337,18 +1334,76 @@ static void on_scatter_selection(CraftScatterWidget *w, guint64 n_sel, CraftWind
         else c.no_case++;
     }
     c.total = (int64_t)m;
-    /* the first page is read by a worker; the queue changes when it is in */
+    r->n = m;
+    g_free(pts);
+    CraftQueueSnapshot *snap = craft_queue_snapshot_new_orders(r->model_id, order_ids, (guint)m, &c);
+    g_free(order_ids);
+    craft_store *s = NULL;
+    craft_error err = {0};
+    GError *error = NULL;
+    if (craft_store_open(&s, r->path, CRAFT_STORE_READONLY, &err) != CRAFT_OK)
+        g_set_error(&error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+    else
+        craft_queue_snapshot_read(snap, s, &error);
+    if (s)
+        craft_store_close(s);
+    if (error) {
+        craft_queue_snapshot_free(snap);
+        g_task_return_error(task, error);
+    } else {
+        g_task_return_pointer(task, snap, (GDestroyNotify)craft_queue_snapshot_free);
+    }
+}
+
+static void selection_read_done(GObject *src, GAsyncResult *res, gpointer user)
+{
+    SelectionRead *r = user;
+    CraftWindow *self = r->read.self;
+    GError *error = NULL;
+    CraftQueueSnapshot *snap = g_task_propagate_pointer(G_TASK(res), &error);
+    if (self->disposed || r->read.number != self->queue_asked) {
+        craft_queue_snapshot_free(snap);
+    } else {
+        gboolean ok = snap != NULL;
+        g_debug("  score-space selection read by a worker in %.1f ms", (g_get_monotonic_time() - r->read.asked) / 1000.0);
+        self->queue_shown = r->read.number;
+        show_queue(self, snap, error, GTK_INVALID_LIST_POSITION);
+        if (ok && self->model && r->cls < self->model->cfg.n_classes) {
+            char *t = g_strdup_printf("The queue shows the %zu orders selected in the score space of %s", r->n,
+                                      self->model->cfg.classes[r->cls]);
+            craft_window_toast(self, t);
+            g_free(t);
+        }
+    }
+    g_clear_error(&error);
+    selection_read_free(r);
+}
+
+/* A rectangle in the score space becomes the queue: its orders, highest full score first. */
+static void on_scatter_selection(CraftScatterWidget *w, guint64 n_sel, CraftWindow *self)
+{
+    gint64 t0 = g_get_monotonic_time();
+    size_t n = 0;
+    const int64_t *ids = craft_scatter_widget_get_selection(w, &n);
+    if (!self->store || n == 0 || !self->space_points) {
+        craft_window_toast(self, "No orders in the selected rectangle");
+        return;
+    }
     SelectionRead *r = g_new0(SelectionRead, 1);
     r->read.self = g_object_ref(self);
     r->read.number = ++self->queue_asked;
     r->read.asked = g_get_monotonic_time();
-    r->n = m;
     r->cls = self->space_cls;
-    craft_queue_snapshot_read_async(craft_queue_snapshot_new_orders(self->model_id, order_ids, (guint)m, &c),
-                                    self->store_path, NULL, selection_read_done, r);
-    g_free(order_ids);
-    g_free(pts);
-    g_debug("score-space selection of %zu orders: %.1f ms on the main thread", m, (g_get_monotonic_time() - t0) / 1000.0);
+    r->path = g_strdup(self->store_path);
+    r->model_id = self->model_id;
+    r->chosen = g_memdup2(ids, n * sizeof *ids);
+    r->n_chosen = n;
+    r->points = g_bytes_ref(self->space_points);
+    GTask *task = g_task_new(NULL, NULL, selection_read_done, r);
+    g_task_set_task_data(task, r, NULL);
+    g_task_run_in_thread(task, selection_thread);
+    g_object_unref(task);
+    g_debug("score-space selection of %zu orders: %.1f ms on the main thread", n, (g_get_monotonic_time() - t0) / 1000.0);
 }
 
 gboolean craft_window_select_space_rect(CraftWindow *self, double ax, double ay, double bx, double by)
@@ -1629,6 +1684,8 @@ gboolean craft_window_open_store(CraftWindow *self, const char *path, GError **e
     return ok;
 }
 
+static gboolean prepare_export_chooser(gpointer user);
+
 static gboolean open_store_timed(CraftWindow *self, const char *path, GError **error)
 {
     craft_store *s = NULL;
@@ -1697,6 +1754,8 @@ static gboolean open_store_timed(CraftWindow *self, const char *path, GError **e
     tm = g_get_monotonic_time();
     fill_model(self);
     g_debug("  fill_model: %.1f ms", (g_get_monotonic_time() - tm) / 1000.0);
+    if (!self->export_chooser && !self->export_chooser_timer)
+        self->export_chooser_timer = g_timeout_add_seconds(2, prepare_export_chooser, self);
     /* set by tools/run-app when the bundled model is missing and a stand-in scored the sample */
     const char *warn = g_getenv("CRAFTDESK_MODEL_WARNING");
     if (warn && *warn)
@@ -2418,9 +2477,18 @@ gboolean craft_window_screenshot(CraftWindow *self, const char *path, GError **e
 
 /* ------------------------------------------------------------------ class */
 
+static void export_job_free(ExportJob *j);
+
 static void craft_window_dispose(GObject *o)
 {
     CraftWindow *self = CRAFT_WINDOW(o);
+    g_clear_handle_id(&self->export_chooser_timer, g_source_remove);
+    if (self->export_chooser) {
+        g_signal_handlers_disconnect_by_data(self->export_chooser, self);
+        gtk_native_dialog_destroy(GTK_NATIVE_DIALOG(self->export_chooser));
+        g_clear_object(&self->export_chooser);
+    }
+    g_clear_pointer(&self->export_chooser_job, export_job_free);
     self->job_cancel_flag = 1;
     /* workers still running finish on a window without widgets: their results are dropped */
     self->disposed = TRUE;
@@ -2446,7 +2514,7 @@ static void craft_window_finalize(GObject *o)
     drop_model(self);
     if (self->store) craft_store_close(self->store);
     g_free(self->store_path);
-    free(self->space_points);
+    g_clear_pointer(&self->space_points, g_bytes_unref);
     g_free(self->subset_text);
     g_free(self->loading_id);
     g_free(self->subset_table);
@@ -2540,7 +2608,7 @@ static void craft_window_class_init(CraftWindowClass *klass)
  * with its own store connection; progress and Cancel in the job bar, a toast at the
  * end. CRAFTDESK_EXPORT_PATH names the file instead of the dialog (tests, scripts). */
 
-typedef struct {
+struct ExportJob {
     CraftWindow *win;
     char *store, *path, *what;          /* what: "O-000123" or "the queue" (for messages) */
     char *order_id;                     /* case export; NULL for the queue */
@@ -2553,7 +2621,7 @@ typedef struct {
     const char *stage;                  /* the report's current stage (a string literal; g_atomic) */
     craft_report_stats stats;
     craft_error err;
-} ExportJob;
+};
 
 static void export_job_free(ExportJob *j)
 {
@@ -2741,7 +2809,6 @@ static void on_export_file(GtkNativeDialog *d, int response, ExportJob *j)
     } else {
         export_job_free(j);
     }
-    g_object_unref(d);
 }
 
 static void add_export_filter(GtkFileChooser *fc, const char *name, const char *pattern, const char *ext)
@@ -2754,6 +2821,41 @@ static void add_export_filter(GtkFileChooser *fc, const char *name, const char *
     g_object_unref(f);
 }
 
+/* The export's save dialog, made once and shown again for each export: GTK builds its
+ * own file chooser (when no portal shows one) in about 30 ms, so it is made at an idle
+ * moment after a store opens, not when the user asks for it. */
+static void on_export_chooser_response(GtkNativeDialog *d, int response, CraftWindow *self)
+{
+    ExportJob *j = g_steal_pointer(&self->export_chooser_job);
+    if (j)
+        on_export_file(d, response, j);
+}
+
+static GtkFileChooserNative *export_chooser(CraftWindow *self)
+{
+    if (self->export_chooser)
+        return self->export_chooser;
+    GtkFileChooserNative *d = gtk_file_chooser_native_new("Export Report", GTK_WINDOW(self), GTK_FILE_CHOOSER_ACTION_SAVE,
+                                                          "_Export", "_Cancel");
+    GtkFileChooser *fc = GTK_FILE_CHOOSER(d);
+    add_export_filter(fc, "PDF report (*.pdf)", "*.pdf", ".pdf");
+    add_export_filter(fc, "JSON evidence (*.json)", "*.json", ".json");
+    add_export_filter(fc, "Markdown report (*.md)", "*.md", ".md");
+    add_export_filter(fc, "Queue as CSV (*.csv)", "*.csv", ".csv");
+    gtk_native_dialog_set_modal(GTK_NATIVE_DIALOG(d), TRUE);
+    g_signal_connect(d, "response", G_CALLBACK(on_export_chooser_response), self);
+    self->export_chooser = d;
+    return d;
+}
+
+static gboolean prepare_export_chooser(gpointer user)
+{
+    CraftWindow *self = user;
+    self->export_chooser_timer = 0;
+    export_chooser(self);
+    return G_SOURCE_REMOVE;
+}
+
 /* Asks where to save (or takes CRAFTDESK_EXPORT_PATH), then exports; takes j. */
 static void choose_export_file(CraftWindow *self, ExportJob *j, const char *suggested)
 {
@@ -2763,16 +2865,19 @@ static void choose_export_file(CraftWindow *self, ExportJob *j, const char *sugg
         start_export(self, j, given);
         return;
     }
-    GtkFileChooserNative *d = gtk_file_chooser_native_new("Export Report", GTK_WINDOW(self), GTK_FILE_CHOOSER_ACTION_SAVE,
-                                                          "_Export", "_Cancel");
+    if (self->export_chooser_job) { /* the dialog is up: one export at a time */
+        export_job_free(j);
+        return;
+    }
+    GtkFileChooserNative *d = export_chooser(self);
     GtkFileChooser *fc = GTK_FILE_CHOOSER(d);
-    add_export_filter(fc, "PDF report (*.pdf)", "*.pdf", ".pdf");
-    add_export_filter(fc, "JSON evidence (*.json)", "*.json", ".json");
-    add_export_filter(fc, "Markdown report (*.md)", "*.md", ".md");
-    add_export_filter(fc, "Queue as CSV (*.csv)", "*.csv", ".csv");
+    GListModel *filters = gtk_file_chooser_get_filters(fc);
+    GtkFileFilter *pdf = g_list_model_get_item(filters, 0);
+    gtk_file_chooser_set_filter(fc, pdf); /* the last export's choice of format is not this one's */
+    g_object_unref(pdf);
+    g_object_unref(filters);
     gtk_file_chooser_set_current_name(fc, suggested);
-    gtk_native_dialog_set_modal(GTK_NATIVE_DIALOG(d), TRUE);
-    g_signal_connect(d, "response", G_CALLBACK(on_export_file), j);
+    self->export_chooser_job = j;
     gtk_native_dialog_show(GTK_NATIVE_DIALOG(d));
 }
 

@@ -545,41 +545,17 @@ int craft_store_queue_rows(craft_store *s, int64_t model_id, const int64_t *orde
         return craft_fail(err, CRAFT_ENOMEM, "out of memory");
     }
     sqlite3_stmt *st;
-    if (store_prepare(s, &st,
-                      "SELECT o.id, o.order_id, o.ts, c.id, c.status, c.assignee, c.priority, p.scores, p.top_class,"
-                      " p.top_score FROM orders o LEFT JOIN cases c ON c.order_id = o.id LEFT JOIN predictions p"
-                      " ON p.order_id = o.id AND p.model_id = ?2 AND p.off = 0 WHERE o.id = ?1",
-                      err)) {
+    if (store_queue_row_prepare(s, &st, err)) {
         craft_queue_page_free(out);
         return err->code;
     }
     int rc = CRAFT_OK;
     for (int i = 0; i < n && !rc; i++) {
-        sqlite3_bind_int64(st, 1, orders[i]);
-        sqlite3_bind_int64(st, 2, model_id);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW) {
-            craft_queue_row *row = &out->rows[out->n++];
-            row->order = sqlite3_column_int64(st, 0);
-            row->order_id = store_col_text(st, 1);
-            row->ts = store_col_text(st, 2);
-            int has_case = sqlite3_column_type(st, 3) != SQLITE_NULL;
-            row->case_id = has_case ? sqlite3_column_int64(st, 3) : 0;
-            row->status = has_case ? sqlite3_column_int(st, 4) : -1;
-            row->assignee = store_col_text(st, 5);
-            row->priority = sqlite3_column_int(st, 6);
-            row->n_classes = out->n_classes;
-            const float *sc = sqlite3_column_blob(st, 7);
-            int ns = sqlite3_column_bytes(st, 7) / (int)sizeof(float);
-            for (int k = 0; k < out->n_classes && k < CRAFT_STORE_MAX_CLASSES; k++)
-                row->scores[k] = sc && k < ns ? sc[k] : NAN;
-            int scored = sqlite3_column_type(st, 8) != SQLITE_NULL;
-            row->top_class = scored ? sqlite3_column_int(st, 8) : -1;
-            row->top_score = scored ? (float)sqlite3_column_double(st, 9) : NAN;
-        } else if (r != SQLITE_DONE) {
-            rc = store_fail(s, err, "reading queue rows");
-        }
-        sqlite3_reset(st);
+        rc = store_queue_row_read(s, st, model_id, orders[i], out->n_classes, &out->rows[out->n], err);
+        if (rc == CRAFT_EINPUT) /* an order not in the store: left out */
+            rc = CRAFT_OK;
+        else if (!rc)
+            out->n++;
     }
     sqlite3_finalize(st);
     if (rc)

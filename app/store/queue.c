@@ -389,35 +389,66 @@ static int read_key(sqlite3_stmt *st, const craft_queue_query *q, int n_cols, in
     return oom ? CRAFT_ENOMEM : CRAFT_OK;
 }
 
-/* Reads up to `limit` rows of a segment into out (appended, keys included). */
+/* One queue row by its order row id (bound ?1; the model ?2): how every page's rows
+ * are read once their ids are known (see read_segment). */
+int store_queue_row_prepare(craft_store *s, sqlite3_stmt **st, craft_error *err)
+{
+    return store_prepare(s, st,
+                         "SELECT o.order_id, o.ts, c.id, c.status, c.assignee, c.priority, p.scores, p.top_class,"
+                         " p.top_score FROM orders o LEFT JOIN cases c ON c.order_id = o.id LEFT JOIN predictions p"
+                         " ON p.order_id = o.id AND p.model_id = ?2 AND p.off = 0 WHERE o.id = ?1",
+                         err);
+}
+
+int store_queue_row_read(craft_store *s, sqlite3_stmt *st, int64_t model_id, int64_t order, int n_classes,
+                         craft_queue_row *r, craft_error *err)
+{
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, order);
+    sqlite3_bind_int64(st, 2, model_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return craft_fail(err, CRAFT_EINPUT, "order %lld left the store while the queue was read", (long long)order);
+    if (rc != SQLITE_ROW)
+        return store_fail(s, err, "reading a queue row");
+    r->order = order;
+    r->order_id = store_col_text(st, 0);
+    r->ts = store_col_text(st, 1);
+    r->case_id = sqlite3_column_int64(st, 2);
+    r->status = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 3);
+    r->assignee = store_col_text(st, 4);
+    r->priority = sqlite3_column_int(st, 5);
+    const float *sc = sqlite3_column_blob(st, 6);
+    int ns = sqlite3_column_bytes(st, 6) / (int)sizeof(float);
+    r->n_classes = n_classes;
+    for (int k = 0; k < CRAFT_STORE_MAX_CLASSES; k++)
+        r->scores[k] = sc && k < ns ? sc[k] : NAN;
+    r->top_class = sc ? sqlite3_column_int(st, 7) : -1;
+    r->top_score = sc ? (float)sqlite3_column_double(st, 8) : NAN;
+    if (!r->order_id)
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    return CRAFT_OK;
+}
+
+/* Reads up to `limit` rows of a segment into out (appended, keys included): first
+ * the ids and keys alone (the order the index gives, with the joins only the
+ * filters need), then each row by its id. Reading whole rows in the sorted scan
+ * read every scanned row's order and case first, wanted or not: the last page of a
+ * review queue of 78,750 cases among 1,000,000 orders took 7.7 s that way, 1.7 s
+ * this way. */
 static int read_segment(craft_store *s, const craft_queue_query *q, int64_t model_id, const sort_col *cols,
                         int n_cols, int segment, int64_t offset, int limit, craft_queue_page *out, craft_error *err)
 {
     query_text t = {""};
-    cat_read(&t, q, cols, n_cols, segment,
-             "SELECT o.id, o.order_id, o.ts, c.id, c.status, c.assignee, c.priority, p.scores, p.top_class, p.top_score");
+    cat_read(&t, q, cols, n_cols, segment, "SELECT o.id");
     sqlite3_stmt *st;
     if (bind_segment(s, &st, &t, q, model_id, offset, limit, err))
         return err->code;
-    int rc = SQLITE_DONE, oom = 0, end = out->n + limit;
+    int rc = SQLITE_DONE, oom = 0, first = out->n, end = out->n + limit;
     while (!oom && out->n < end && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         craft_queue_row *r = &out->rows[out->n++];
-        r->order = sqlite3_column_int64(st, 0);
-        r->order_id = store_col_text(st, 1);
-        r->ts = store_col_text(st, 2);
-        r->case_id = sqlite3_column_int64(st, 3);
-        r->status = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 4);
-        r->assignee = store_col_text(st, 5);
-        r->priority = sqlite3_column_int(st, 6);
-        const float *sc = sqlite3_column_blob(st, 7);
-        int ns = sqlite3_column_bytes(st, 7) / (int)sizeof(float);
-        r->n_classes = out->n_classes;
-        for (int k = 0; k < CRAFT_STORE_MAX_CLASSES; k++)
-            r->scores[k] = sc && k < ns ? sc[k] : NAN;
-        r->top_class = sc ? sqlite3_column_int(st, 8) : -1;
-        r->top_score = sc ? (float)sqlite3_column_double(st, 9) : NAN;
-        oom |= read_key(st, q, n_cols, 0, 10, &r->key) != CRAFT_OK;
-        oom |= !r->order_id;
+        oom |= read_key(st, q, n_cols, 0, 1, &r->key) != CRAFT_OK;
+        r->order = r->key.order;
     }
     if (out->n >= end)
         rc = SQLITE_DONE;
@@ -426,7 +457,13 @@ static int read_segment(craft_store *s, const craft_queue_query *q, int64_t mode
         return craft_fail(err, CRAFT_ENOMEM, "out of memory");
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return store_fail(s, err, "reading the queue");
-    return CRAFT_OK;
+    if (out->n == first || store_queue_row_prepare(s, &st, err))
+        return out->n == first ? CRAFT_OK : err->code;
+    int bad = CRAFT_OK;
+    for (int i = first; i < out->n && !bad; i++)
+        bad = store_queue_row_read(s, st, model_id, out->rows[i].order, out->n_classes, &out->rows[i], err);
+    sqlite3_finalize(st);
+    return bad;
 }
 
 /* The keys only (no row data: index reads) of rows [offset, offset + limit) of a
@@ -483,7 +520,20 @@ static int count_segment(craft_store *s, const craft_queue_query *q, int64_t mod
     return rc == SQLITE_ROW ? CRAFT_OK : store_fail(s, err, "counting the queue");
 }
 
+static int queue_read(craft_store *s, const craft_queue_query *q, craft_queue_page *out, craft_error *err);
+
+/* One read transaction around a page's statements (its keys, its rows, a second
+ * segment): they all see the store as it was at the first. */
 int craft_store_queue(craft_store *s, const craft_queue_query *q, craft_queue_page *out, craft_error *err)
+{
+    int own = sqlite3_get_autocommit(s->db) && sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+    int rc = queue_read(s, q, out, err);
+    if (own)
+        sqlite3_exec(s->db, rc ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    return rc;
+}
+
+static int queue_read(craft_store *s, const craft_queue_query *q, craft_queue_page *out, craft_error *err)
 {
     memset(out, 0, sizeof *out);
     int64_t model_id = 0;
@@ -534,7 +584,7 @@ int craft_store_queue(craft_store *s, const craft_queue_query *q, craft_queue_pa
         from.offset = 0;
         from.seek = &last;
         craft_queue_page_free(out);
-        rc = craft_store_queue(s, &from, out, err);
+        rc = queue_read(s, &from, out, err);
         craft_queue_key_clear(&last);
         return rc;
     }

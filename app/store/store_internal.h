@@ -15,6 +15,12 @@ struct craft_store {
                               tests lower it to send every skip that way) */
 };
 
+/* One queue row by its order row id: the statement, and reading order's row (for
+ * model_id's scores) into r (keys untouched; strings owned by r). */
+int store_queue_row_prepare(craft_store *s, sqlite3_stmt **st, craft_error *err);
+int store_queue_row_read(craft_store *s, sqlite3_stmt *st, int64_t model_id, int64_t order, int n_classes,
+                         craft_queue_row *r, craft_error *err);
+
 /* Migrates db from its user_version up to `target` (tests use it to build old files). */
 int craft_store_migrate(sqlite3 *db, int target, craft_error *err);
 
