@@ -721,31 +721,30 @@ static int csv_named(craft_store *s, const craft_report_selection *sel, int64_t 
                      craft_report_progress_fn progress, void *user, const volatile int *cancel, int64_t *n_rows,
                      craft_error *err)
 {
-    int64_t max = sel->max_cases > 0 ? sel->max_cases : INT64_MAX;
-    for (int i = 0; i < sel->n_order_ids && *n_rows < max; i++) {
+    /* a thousand at a time: their row ids, then their queue rows (scores, case) by id */
+    enum { BATCH = 1000 };
+    int64_t max = sel->max_cases > 0 ? sel->max_cases : INT64_MAX, rows[BATCH];
+    int rc = CRAFT_OK;
+    for (int at = 0; at < sel->n_order_ids && *n_rows < max && !rc; at += BATCH) {
         if (cancel && *cancel)
             return craft_fail(err, CRAFT_ECANCELLED, "the report was cancelled");
-        craft_order_detail d;
-        if (craft_store_order_get(s, sel->order_ids[i], model_id, &d, err))
-            return err->code;
-        if (i == 0)
-            csv_header(f, d.classes, d.n_classes);
-        float scores[CRAFT_STORE_MAX_CLASSES];
-        int top = -1;
-        for (int k = 0; k < CRAFT_STORE_MAX_CLASSES; k++) {
-            scores[k] = d.n_predictions ? d.predictions[0].scores[k] : NAN;
-            if (k < d.n_classes && !isnan(scores[k]) && (top < 0 || scores[k] > scores[top]))
-                top = k;
+        int n = sel->n_order_ids - at < BATCH ? sel->n_order_ids - at : BATCH;
+        craft_queue_page p;
+        if ((rc = craft_store_order_rows(s, sel->order_ids + at, n, rows, err)) ||
+            (rc = craft_store_queue_rows(s, model_id, rows, n, &p, err)))
+            break;
+        if (at == 0)
+            csv_header(f, p.classes, p.n_classes);
+        for (int i = 0; i < p.n && *n_rows < max; i++, (*n_rows)++) {
+            const craft_queue_row *w = &p.rows[i];
+            csv_row(f, w->order_id, w->ts, w->case_id, w->status, w->assignee, w->priority, p.classes, w->top_class,
+                    w->top_score, w->scores, p.n_classes);
         }
-        csv_row(f, d.order_id, d.ts, d.has_case ? d.kase.id : 0, d.has_case ? d.kase.status : -1,
-                d.has_case ? d.kase.assignee : NULL, d.has_case ? d.kase.priority : 0, d.classes, top,
-                top >= 0 ? scores[top] : NAN, scores, d.n_classes);
-        craft_order_detail_free(&d);
-        (*n_rows)++;
+        craft_queue_page_free(&p);
         if (progress)
             progress(user, "rendering", *n_rows, sel->n_order_ids);
     }
-    return CRAFT_OK;
+    return rc;
 }
 
 typedef struct {

@@ -670,6 +670,27 @@ int craft_store_queue_each(craft_store *s, const craft_queue_query *q, craft_que
     return rc;
 }
 
+int craft_store_order_rows(craft_store *s, const char *const *order_ids, int n, int64_t *rows, craft_error *err)
+{
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st, "SELECT id FROM orders WHERE order_id = ?1", err))
+        return err->code;
+    int rc = CRAFT_OK;
+    for (int i = 0; i < n && !rc; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, order_ids[i], -1, SQLITE_STATIC);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW)
+            rows[i] = sqlite3_column_int64(st, 0);
+        else if (r == SQLITE_DONE)
+            rc = craft_fail(err, CRAFT_EINPUT, "order %s is not in %s", order_ids[i], craft_store_path(s));
+        else
+            rc = store_fail(s, err, "looking up orders");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 void craft_queue_page_free(craft_queue_page *p)
 {
     if (!p)

@@ -483,6 +483,9 @@ int craft_store_score_space(craft_store *s, int64_t model_id, int cls, craft_spa
 
 /* Queue rows of the given orders (row ids), in that order; ids not in the store
  * are left out. For a queue of chosen orders (a score-space selection). n <= 10000. */
+/* The row ids of n orders named by their external ids (rows: n slots); an id not in
+ * the store is an error naming it. */
+int craft_store_order_rows(craft_store *s, const char *const *order_ids, int n, int64_t *rows, craft_error *err);
 int craft_store_queue_rows(craft_store *s, int64_t model_id, const int64_t *orders, int n, craft_queue_page *out,
                            craft_error *err);
 

@@ -531,6 +531,34 @@ static void test_csv_queue(void)
     CU_ASSERT_EQUAL(*p, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"ann, \"\"the\"\" <reviewer>\""));
     free(text);
+    /* the same orders named (last first): the same records, in the order named */
+    const char **named = calloc((size_t)page.n, sizeof *named);
+    for (int i = 0; i < page.n; i++)
+        named[i] = page.rows[page.n - 1 - i].order_id;
+    craft_report_selection_init(&sel);
+    sel.order_ids = named;
+    sel.n_order_ids = page.n;
+    CU_ASSERT_EQUAL_FATAL(craft_report_write(s, &sel, path_in("named.csv"), NULL, &st, &err), CRAFT_OK);
+    text = slurp(path_in("named.csv"), NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    p = text;
+    CU_ASSERT_EQUAL(csv_record(&p, f, 16), 8 + page.n_classes);
+    for (int i = 0; i < page.n; i++) {
+        CU_ASSERT_EQUAL_FATAL(csv_record(&p, f, 16), 8 + page.n_classes);
+        const craft_queue_row *w = &page.rows[page.n - 1 - i];
+        CU_ASSERT_STRING_EQUAL(f[0], w->order_id);
+        CU_ASSERT_STRING_EQUAL(f[3], craft_case_status_name(w->status));
+        CU_ASSERT_EQUAL(strtof(f[7], NULL), w->top_score);
+        for (int k = 0; k < page.n_classes; k++)
+            CU_ASSERT_EQUAL(strtof(f[8 + k], NULL), w->scores[k]);
+    }
+    CU_ASSERT_EQUAL(*p, 0);
+    free(text);
+    /* one name not in the store: an error naming it */
+    named[page.n / 2] = "NO-SUCH-ORDER";
+    CU_ASSERT_EQUAL(craft_report_write(s, &sel, path_in("named2.csv"), NULL, &st, &err), CRAFT_EINPUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "NO-SUCH-ORDER"));
+    free(named);
     craft_queue_page_free(&page);
     craft_store_close(s);
 }
