@@ -808,21 +808,29 @@ static void snapshot_job_free(SnapshotJob *j)
     g_free(j);
 }
 
+gboolean craft_queue_snapshot_read_from(CraftQueueSnapshot *snap, const char *store_path, GError **error)
+{
+    craft_store *s = NULL;
+    craft_error err = {0};
+    gboolean ok = craft_store_open(&s, store_path, CRAFT_STORE_READONLY, &err) == CRAFT_OK;
+    if (!ok)
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+    else
+        ok = craft_queue_snapshot_read(snap, s, error);
+    if (s)
+        craft_store_close(s);
+    return ok;
+}
+
 static void snapshot_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
 {
     craft_background_thread();
     SnapshotJob *j = data;
-    craft_store *s = NULL;
-    craft_error err = {0};
     GError *error = NULL;
-    if (craft_store_open(&s, j->path, CRAFT_STORE_READONLY, &err) != CRAFT_OK)
-        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
-    else if (!craft_queue_snapshot_read(j->snap, s, &error))
-        g_task_return_error(task, error);
-    else
+    if (craft_queue_snapshot_read_from(j->snap, j->path, &error))
         g_task_return_pointer(task, g_steal_pointer(&j->snap), (GDestroyNotify)craft_queue_snapshot_free);
-    if (s)
-        craft_store_close(s);
+    else
+        g_task_return_error(task, error);
 }
 
 void craft_queue_snapshot_read_async(CraftQueueSnapshot *snap, const char *store_path, GCancellable *cancel,

@@ -39,6 +39,8 @@ CraftQueueSnapshot *craft_queue_snapshot_new_orders(int64_t model_id, const int6
                                                     const craft_queue_counts *counts);
 /* Reads it from store (a connection of the calling thread). */
 gboolean craft_queue_snapshot_read(CraftQueueSnapshot *snap, craft_store *store, GError **error);
+/* Reads it through a read-only connection of its own to store_path (any thread). */
+gboolean craft_queue_snapshot_read_from(CraftQueueSnapshot *snap, const char *store_path, GError **error);
 /* Reads it in a worker with its own read-only connection to store_path (takes snap). */
 void craft_queue_snapshot_read_async(CraftQueueSnapshot *snap, const char *store_path, GCancellable *cancel,
                                      GAsyncReadyCallback callback, gpointer user);

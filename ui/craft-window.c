@@ -1338,20 +1338,12 @@ static void selection_thread(GTask *task, gpointer src, gpointer data, GCancella
     g_free(pts);
     CraftQueueSnapshot *snap = craft_queue_snapshot_new_orders(r->model_id, order_ids, (guint)m, &c);
     g_free(order_ids);
-    craft_store *s = NULL;
-    craft_error err = {0};
     GError *error = NULL;
-    if (craft_store_open(&s, r->path, CRAFT_STORE_READONLY, &err) != CRAFT_OK)
-        g_set_error(&error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
-    else
-        craft_queue_snapshot_read(snap, s, &error);
-    if (s)
-        craft_store_close(s);
-    if (error) {
+    if (craft_queue_snapshot_read_from(snap, r->path, &error)) {
+        g_task_return_pointer(task, snap, (GDestroyNotify)craft_queue_snapshot_free);
+    } else {
         craft_queue_snapshot_free(snap);
         g_task_return_error(task, error);
-    } else {
-        g_task_return_pointer(task, snap, (GDestroyNotify)craft_queue_snapshot_free);
     }
 }
 
