@@ -1,9 +1,10 @@
 /* craft-queue-model.c: lazy paged queue model. Page 0 comes with the query's
  * counts in one snapshot (read by a worker, applied at once: the first case shows
- * with the counts, and a new query never reads on the main thread); every other page is read by one worker
- * thread with its own read-only connection, newest request first, while the list
- * shows placeholder rows; a finished page fills its placeholders in place (the
- * items emit "filled"), so the list keeps its row widgets. So scrolling never waits on the store, however deep the page.
+ * with the counts, and a new query never reads on the main thread); every other
+ * page is read by one worker thread with its own read-only connection, newest
+ * request first, while the list shows placeholder rows; a finished page fills its
+ * placeholders in place (the items emit "filled"), so the list keeps its row
+ * widgets. So scrolling never waits on the store, however deep the page.
  *
  * Pages are read by key (keyset paging, store.h): the first and last row keys of
  * every page read are kept, so the page after (or before) a known one is an index
@@ -53,6 +54,7 @@ struct _CraftQueueModel {
     guint anchor_min_rows;    /* queues this long or longer get the pass */
     guint64 sequence;         /* pages asked for so far (a page asked for again counts again) */
     guint last_asked;         /* the page asked for last (plus one; 0: none) */
+    guint pages_wanted;       /* PAGES_WANTED */
 };
 
 /* A page asked for, shared by the model's pending table and the job reading it. A
@@ -60,7 +62,7 @@ struct _CraftQueueModel {
  * skipped: scrolling fast or dragging the scrollbar asks for many pages in a few
  * frames, and only the last few are still on screen (a page skipped and shown again
  * is asked for again when its rows are bound). */
-#define PAGES_WANTED 8
+#define PAGES_WANTED 8 /* (craft_queue_model_set_pages_wanted) */
 typedef struct {
     gint wanted;              /* atomic: 0 once the job may be skipped */
     guint64 asked;            /* the model's sequence when it was last asked for */
@@ -443,7 +445,7 @@ static void request_page(CraftQueueModel *self, guint page)
             PageRequest *r = v;
             if (GPOINTER_TO_UINT(k) == page)
                 r->asked = self->sequence;
-            if (r->asked + PAGES_WANTED <= self->sequence)
+            if (r->asked + self->pages_wanted <= self->sequence)
                 g_atomic_int_set(&r->wanted, 0);
         }
     }
@@ -888,6 +890,7 @@ guint craft_queue_model_get_pages_pending(CraftQueueModel *self) { return g_hash
 guint craft_queue_model_get_pages_by_key(CraftQueueModel *self) { return self->pages_by_key; }
 gboolean craft_queue_model_get_anchored(CraftQueueModel *self) { return self->anchors_done; }
 void craft_queue_model_set_anchor_min_rows(CraftQueueModel *self, guint rows) { self->anchor_min_rows = rows; }
+void craft_queue_model_set_pages_wanted(CraftQueueModel *self, guint pages) { self->pages_wanted = MAX(pages, 1); }
 
 static void craft_queue_model_dispose(GObject *o)
 {
@@ -936,6 +939,7 @@ static void craft_queue_model_init(CraftQueueModel *self)
     self->pool = g_thread_pool_new(page_worker, NULL, 1, FALSE, NULL);
     self->anchor_pool = g_thread_pool_new(anchor_worker, NULL, 1, FALSE, NULL);
     self->anchor_min_rows = 64 * CRAFT_QUEUE_PAGE;
+    self->pages_wanted = PAGES_WANTED;
     g_thread_pool_set_sort_function(self->pool, newest_first, NULL);
 }
 

@@ -74,6 +74,9 @@ guint craft_queue_model_get_pages_by_key(CraftQueueModel *self);
  * default 64 pages): from then on a jump to any page is read by key. */
 gboolean craft_queue_model_get_anchored(CraftQueueModel *self);
 void craft_queue_model_set_anchor_min_rows(CraftQueueModel *self, guint rows);
+/* A page read still waiting when this many other pages have been asked for since is
+ * skipped (default 8; a page skipped is read when asked for again). */
+void craft_queue_model_set_pages_wanted(CraftQueueModel *self, guint pages);
 
 G_END_DECLS
 

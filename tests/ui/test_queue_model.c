@@ -262,6 +262,20 @@ int main(void)
             CHECK(craft_queue_model_get_pages_by_key(m) == 2);
         }
         g_object_unref(m);
+        /* pages asked for in a burst, only the last one kept wanted: whatever was skipped,
+         * every page asked for again shows the plain query's rows */
+        m = craft_queue_model_new();
+        craft_queue_model_set_pages_wanted(m, 1);
+        CHECK(craft_queue_model_set_query(m, s, &q, NULL));
+        for (guint p = 1; p < pages; p++)
+            g_object_unref(g_list_model_get_item(G_LIST_MODEL(m), p * CRAFT_QUEUE_PAGE));
+        end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+        while (craft_queue_model_get_pages_pending(m) && g_get_monotonic_time() < end)
+            g_main_context_iteration(NULL, TRUE);
+        CHECK(craft_queue_model_get_pages_pending(m) == 0);
+        for (guint p = 1; p < pages; p++)
+            check_page(m, p, &ref);
+        g_object_unref(m);
         craft_queue_page_free(&ref);
     }
     check_refresh_reuses_rows(s);
