@@ -43,10 +43,12 @@ struct _CraftQueueModel {
     GHashTable *last_keys;    /* page index -> craft_queue_key of its last row */
     guint pages_by_key;       /* page reads that started at a kept key */
     gboolean sorted_by_case;  /* a sort no index serves (status, priority; the last change over orders
-                                 that may have no case): every page is a pass over the whole queue
-                                 (0.5-1 s at 1,000,000), so page 0 too is read by the worker */
+                                 that may have no case): a page read by key would scan the whole
+                                 queue, so the query's order is read once (ids_of_query) */
     guint pages_fetched;
-    int64_t *ids;             /* a chosen set of orders (score-space selection), or NULL */
+    int64_t *ids;             /* a chosen set of orders (score-space selection), the query's own
+                                 orders for a sort no index serves (ids_of_query), or NULL */
+    gboolean ids_of_query;
     guint generation;         /* bumped at every new query: stale pages are dropped */
     GThreadPool *pool;
     GThreadPool *anchor_pool; /* the pass that keeps every page's last key */
@@ -534,6 +536,7 @@ static void clear_query(CraftQueueModel *self)
     g_clear_pointer(&self->search, g_free);
     g_clear_pointer(&self->class_min, g_free);
     g_clear_pointer(&self->ids, g_free);
+    self->ids_of_query = FALSE;
     g_clear_pointer(&self->store_path, g_free);
     g_hash_table_remove_all(self->pages);
     g_hash_table_remove_all(self->pending);
@@ -561,6 +564,7 @@ struct _CraftQueueSnapshot {
     float *class_min;
     int64_t *ids;             /* chosen orders, or NULL for a query */
     guint n_ids;
+    gboolean ids_of_query;    /* ids: the query's own orders, in its order (a sort no index serves) */
     gboolean has_counts;      /* counts given with the chosen orders */
     craft_queue_counts counts;
     guint n_items;
@@ -675,14 +679,28 @@ gboolean craft_queue_snapshot_read(CraftQueueSnapshot *s, craft_store *store, GE
         s->has_page0 = TRUE;
         s->items0 = items_of(&s->page0);
         s->classes = classes_of(&s->page0);
-    } else { /* class names come with any page: the one row an index gives first */
-        craft_queue_query one = s->q;
-        one.limit = 1;
-        one.sort = CRAFT_SORT_ORDER_ID;
-        craft_queue_page p = {0};
-        if (craft_store_queue(store, &one, &p, &err) == CRAFT_OK)
-            s->classes = classes_of(&p);
-        craft_queue_page_free(&p);
+    } else {
+        /* No index serves the sort: every page read by key would scan the whole queue
+         * again (4-5 s a page for every order of 1,000,000), so its order is read once
+         * and its pages by id. */
+        int64_t *ids = NULL, n_ids = 0;
+        if (craft_store_queue_order_ids(store, &s->q, &ids, &n_ids, &err) != CRAFT_OK) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+            return FALSE;
+        }
+        s->ids = g_memdup2(ids ? ids : &n_ids, sizeof(int64_t) * (size_t)MAX(n_ids, 1));
+        free(ids);
+        s->n_ids = s->n_items = (guint)MIN(n_ids, (int64_t)G_MAXUINT);
+        s->ids_of_query = TRUE;
+        craft_queue_query q = s->q;
+        q.limit = CRAFT_QUEUE_PAGE;
+        if (read_page(store, &q, s->ids, (int)MIN(s->n_ids, (guint)CRAFT_QUEUE_PAGE), &s->page0, &err) != CRAFT_OK) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+            return FALSE;
+        }
+        s->has_page0 = TRUE;
+        s->items0 = items_of(&s->page0);
+        s->classes = classes_of(&s->page0);
     }
     return TRUE;
 }
@@ -771,6 +789,7 @@ void craft_queue_model_apply(CraftQueueModel *self, craft_store *store, CraftQue
         self->search = g_steal_pointer(&snap->search);
         self->class_min = g_steal_pointer(&snap->class_min);
         self->ids = g_steal_pointer(&snap->ids);
+        self->ids_of_query = snap->ids_of_query;
         self->counts = snap->counts;
         self->n_items = snap->n_items;
         self->sorted_by_case = snap->sorted_by_case;
@@ -876,12 +895,12 @@ gboolean craft_queue_model_set_orders(CraftQueueModel *self, craft_store *store,
     return TRUE;
 }
 
-gboolean craft_queue_model_is_selection(CraftQueueModel *self) { return self->ids != NULL; }
+gboolean craft_queue_model_is_selection(CraftQueueModel *self) { return self->ids && !self->ids_of_query; }
 
 const int64_t *craft_queue_model_get_orders(CraftQueueModel *self, guint *n)
 {
-    *n = self->ids ? self->n_items : 0;
-    return self->ids;
+    *n = craft_queue_model_is_selection(self) ? self->n_items : 0;
+    return craft_queue_model_is_selection(self) ? self->ids : NULL;
 }
 const craft_queue_counts *craft_queue_model_get_counts(CraftQueueModel *self) { return &self->counts; }
 char **craft_queue_model_get_classes(CraftQueueModel *self) { return self->classes; }

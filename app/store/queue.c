@@ -670,6 +670,51 @@ int craft_store_queue_each(craft_store *s, const craft_queue_query *q, craft_que
     return rc;
 }
 
+int craft_store_queue_order_ids(craft_store *s, const craft_queue_query *q, int64_t **ids, int64_t *n,
+                                craft_error *err)
+{
+    *ids = NULL;
+    *n = 0;
+    craft_queue_query all = *q;
+    all.seek = NULL;
+    all.seek_back = 0;
+    all.offset = 0;
+    all.limit = 1;
+    int64_t model_id = 0;
+    if (check_query(s, &all, &model_id, err))
+        return err->code;
+    if (!model_id && (q->sort == CRAFT_SORT_TOP_SCORE || q->sort == CRAFT_SORT_CLASS_SCORE))
+        return CRAFT_OK; /* nothing scored yet */
+    sort_col cols[CRAFT_QUEUE_KEY_COLUMNS];
+    int n_cols = sort_cols(&all, cols);
+    query_text t = {""};
+    cat_read(&t, &all, cols, n_cols, 0, "SELECT o.id");
+    sqlite3_stmt *st;
+    if (bind_segment(s, &st, &t, &all, model_id, 0, -1, err)) /* LIMIT -1: every row */
+        return err->code;
+    int64_t cap = 0;
+    int rc, oom = 0;
+    while (!oom && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            int64_t *grown = realloc(*ids, sizeof **ids * (size_t)(cap = cap ? 2 * cap : 4096));
+            if (!grown) {
+                oom = 1;
+                break;
+            }
+            *ids = grown;
+        }
+        (*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (oom || rc != SQLITE_DONE) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+        return oom ? craft_fail(err, CRAFT_ENOMEM, "out of memory") : store_fail(s, err, "reading the queue's orders");
+    }
+    return CRAFT_OK;
+}
+
 int craft_store_order_rows(craft_store *s, const char *const *order_ids, int n, int64_t *rows, craft_error *err)
 {
     sqlite3_stmt *st;

@@ -483,6 +483,11 @@ int craft_store_score_space(craft_store *s, int64_t model_id, int cls, craft_spa
 
 /* Queue rows of the given orders (row ids), in that order; ids not in the store
  * are left out. For a queue of chosen orders (a score-space selection). n <= 10000. */
+/* Every order row id of q's queue, in its order (q's seek, offset and limit ignored;
+ * *ids malloc'd, NULL when empty). One sorted scan: for the sorts no index serves,
+ * where every page read by key is a scan of the whole queue anyway. */
+int craft_store_queue_order_ids(craft_store *s, const craft_queue_query *q, int64_t **ids, int64_t *n,
+                                craft_error *err);
 /* The row ids of n orders named by their external ids (rows: n slots); an id not in
  * the store is an error naming it. */
 int craft_store_order_rows(craft_store *s, const char *const *order_ids, int n, int64_t *rows, craft_error *err);

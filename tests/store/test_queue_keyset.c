@@ -318,8 +318,8 @@ static int collect_page(void *u, const craft_queue_page *p)
     return 0;
 }
 
-/* Reading the queue page after page by craft_store_queue_each (7 rows a read)
- * gives the plain read's rows. */
+/* Reading the queue page after page by craft_store_queue_each (7 rows a read),
+ * or its order ids all at once, gives the plain read's rows. */
 static void check_each(craft_store *s, const craft_queue_query *base)
 {
     static Collected c;
@@ -333,6 +333,11 @@ static void check_each(craft_store *s, const craft_queue_query *base)
     CU_ASSERT_EQUAL(c.pages, n_ref / 7 + 1);
     volatile int cancel = 1;
     CU_ASSERT_EQUAL(craft_store_queue_each(s, &q, collect_page, &c, &cancel, &err), CRAFT_ECANCELLED);
+    /* every order id at once, in the queue's order */
+    int64_t *ids = NULL, n = 0;
+    CU_ASSERT_EQUAL_FATAL(craft_store_queue_order_ids(s, &q, &ids, &n, &err), CRAFT_OK);
+    expect_same(ids, (int)n, ref_ids, n_ref, "every order id", base);
+    free(ids);
 }
 
 /* The keys-only read gives the keys of the plain read's rows: every row's, every
