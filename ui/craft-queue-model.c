@@ -637,22 +637,30 @@ static char **classes_of(const craft_queue_page *p)
     return c;
 }
 
+/* The snapshot's first page (by its ids when it has them), its items and class names. */
+static gboolean read_first_page(CraftQueueSnapshot *s, craft_store *store, GError **error)
+{
+    craft_error err = {0};
+    craft_queue_query q = s->q;
+    q.offset = 0;
+    q.limit = CRAFT_QUEUE_PAGE;
+    if (read_page(store, &q, s->ids, (int)MIN(s->n_ids, (guint)CRAFT_QUEUE_PAGE), &s->page0, &err) != CRAFT_OK) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+        return FALSE;
+    }
+    s->has_page0 = TRUE;
+    s->items0 = items_of(&s->page0);
+    s->classes = classes_of(&s->page0);
+    return TRUE;
+}
+
 gboolean craft_queue_snapshot_read(CraftQueueSnapshot *s, craft_store *store, GError **error)
 {
     if (s->empty)
         return TRUE;
+    if (s->ids)
+        return read_first_page(s, store, error);
     craft_error err = {0};
-    if (s->ids) {
-        craft_queue_query q = s->q;
-        q.limit = CRAFT_QUEUE_PAGE;
-        if (read_page(store, &q, s->ids, (int)MIN(s->n_ids, (guint)CRAFT_QUEUE_PAGE), &s->page0, &err) != CRAFT_OK) {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
-            return FALSE;
-        }
-        s->has_page0 = TRUE;
-        s->items0 = items_of(&s->page0);
-        return TRUE;
-    }
     if (craft_store_queue_counts(store, &s->q, &s->counts, &err) != CRAFT_OK) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
         return FALSE;
@@ -668,18 +676,7 @@ gboolean craft_queue_snapshot_read(CraftQueueSnapshot *s, craft_store *store, GE
         n = s->counts.total;
     }
     s->n_items = (guint)MIN(n, (int64_t)G_MAXUINT);
-    if (!s->sorted_by_case) { /* page 0 now, so the first rows show with the counts */
-        craft_queue_query q = s->q;
-        q.offset = 0;
-        q.limit = CRAFT_QUEUE_PAGE;
-        if (read_page(store, &q, NULL, 0, &s->page0, &err) != CRAFT_OK) {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
-            return FALSE;
-        }
-        s->has_page0 = TRUE;
-        s->items0 = items_of(&s->page0);
-        s->classes = classes_of(&s->page0);
-    } else {
+    if (s->sorted_by_case) {
         /* No index serves the sort: every page read by key would scan the whole queue
          * again (4-5 s a page for every order of 1,000,000), so its order is read once
          * and its pages by id. */
@@ -692,17 +689,8 @@ gboolean craft_queue_snapshot_read(CraftQueueSnapshot *s, craft_store *store, GE
         free(ids);
         s->n_ids = s->n_items = (guint)MIN(n_ids, (int64_t)G_MAXUINT);
         s->ids_of_query = TRUE;
-        craft_queue_query q = s->q;
-        q.limit = CRAFT_QUEUE_PAGE;
-        if (read_page(store, &q, s->ids, (int)MIN(s->n_ids, (guint)CRAFT_QUEUE_PAGE), &s->page0, &err) != CRAFT_OK) {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
-            return FALSE;
-        }
-        s->has_page0 = TRUE;
-        s->items0 = items_of(&s->page0);
-        s->classes = classes_of(&s->page0);
     }
-    return TRUE;
+    return read_first_page(s, store, error); /* the first rows show with the counts */
 }
 
 /* The new first page with the old items kept where a row did not change: a list
