@@ -696,8 +696,9 @@ gboolean craft_queue_snapshot_read(CraftQueueSnapshot *s, craft_store *store, GE
 /* The new first page with the old items kept where a row did not change: a list
  * widget finds the rows it shows by item, so an unchanged row keeps its widgets
  * (re-creating every shown row costs tens of ms on the main thread). */
-static void reuse_items(GPtrArray *items, GPtrArray *old)
+static guint reuse_items(GPtrArray *items, GPtrArray *old)
 {
+    guint kept = 0;
     GHashTable *by_order = g_hash_table_new(g_str_hash, g_str_equal);
     for (guint i = 0; i < old->len; i++) {
         CraftQueueItem *it = g_ptr_array_index(old, i);
@@ -711,9 +712,11 @@ static void reuse_items(GPtrArray *items, GPtrArray *old)
         if (was && craft_queue_item_equal(was, it)) {
             g_ptr_array_index(items, i) = g_object_ref(was);
             g_object_unref(it);
+            kept++;
         }
     }
     g_hash_table_unref(by_order);
+    return kept;
 }
 
 /* Rows told to the list widget per step. GTK 4.8's list widgets make row widgets for
@@ -751,7 +754,7 @@ static void announce_all(CraftQueueModel *self)
 void craft_queue_model_apply(CraftQueueModel *self, craft_store *store, CraftQueueSnapshot *snap)
 {
     g_clear_handle_id(&self->announce_source, g_source_remove);
-    guint old = self->n_shown;
+    guint old = self->n_shown, first = 0;
     GPtrArray *old0 = g_hash_table_lookup(self->pages, GUINT_TO_POINTER(0));
     guint old_w = old0 ? MIN(old0->len, old) : 0; /* the old rows known from the top */
     if (old0)
@@ -787,8 +790,11 @@ void craft_queue_model_apply(CraftQueueModel *self, craft_store *store, CraftQue
         }
         if (snap->has_page0) {
             GPtrArray *items = g_steal_pointer(&snap->items0);
-            if (old0)
-                reuse_items(items, old0);
+            guint kept = old0 ? reuse_items(items, old0) : 0;
+            /* mostly the rows shown before (a refresh after a decision): the list keeps
+             * their widgets, so the whole first page is told at once */
+            if (kept * 4 >= items->len * 3)
+                first = MIN(items->len, self->n_items);
             cache_page(self, 0, items);
             keep_keys(self, 0, &snap->page0);
         }
@@ -796,7 +802,7 @@ void craft_queue_model_apply(CraftQueueModel *self, craft_store *store, CraftQue
             anchor_start(self);
     }
     craft_queue_snapshot_free(snap);
-    self->n_shown = MIN(self->n_items, (guint)ANNOUNCE_ROWS);
+    self->n_shown = MAX(first, MIN(self->n_items, (guint)ANNOUNCE_ROWS));
     if (old_w || self->n_shown)
         g_list_model_items_changed(G_LIST_MODEL(self), 0, old_w, self->n_shown);
     if (self->n_shown < self->n_items)

@@ -1718,16 +1718,12 @@ static gboolean open_store_timed(CraftWindow *self, const char *path, GError **e
     g_free(sub);
     g_free(base);
     gtk_stack_set_visible_child_name(self->main_stack, "store");
-    /* a store without cases opens on every order (highest score first), not on an empty queue */
-    craft_queue_query cq;
-    craft_queue_query_init(&cq);
-    cq.model_id = self->model_id;
-    cq.cases_only = 0;
-    craft_queue_counts cc = {0};
     /* the filters are set for the new store without a query each: one query follows */
     g_signal_handlers_block_by_func(self->status_filter, on_filter_changed, self);
     g_signal_handlers_block_by_func(self->class_filter, on_filter_changed, self);
-    if (craft_store_queue_counts(s, &cq, &cc, &err) == CRAFT_OK && cc.total > 0 && cc.total == cc.no_case)
+    /* a store without cases opens on every order (highest score first), not on an empty
+     * queue (a probe, not counts: the counts of 1,000,000 orders took 30 ms here) */
+    if (craft_store_has_cases(s) == 0)
         gtk_drop_down_set_selected(self->status_filter, 0);
     if (gtk_drop_down_get_model(self->class_filter))
         gtk_drop_down_set_selected(self->class_filter, 0);

@@ -732,6 +732,17 @@ int craft_store_model_load(craft_store *s, int64_t model_id, craft_model **out, 
     return rc;
 }
 
+int craft_store_has_cases(craft_store *s)
+{
+    sqlite3_stmt *st;
+    int has = -1;
+    if (sqlite3_prepare_v2(s->db, "SELECT EXISTS(SELECT 1 FROM cases)", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        has = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return has;
+}
+
 int64_t craft_store_latest_model(craft_store *s)
 {
     sqlite3_stmt *st;

@@ -354,6 +354,8 @@ void craft_model_info_free(craft_model_info *m, int n);
 int craft_store_model_load(craft_store *s, int64_t model_id, craft_model **out, craft_error *err);
 /* The most recently scored model (0 when none). */
 int64_t craft_store_latest_model(craft_store *s);
+/* 1 when the store holds a case, 0 when none, -1 when it cannot be read (an index probe). */
+int craft_store_has_cases(craft_store *s);
 
 /* --------------------------------------------------------------- import */
 typedef void (*craft_store_progress_fn)(void *user, uint64_t done, uint64_t bytes, uint64_t total_bytes,

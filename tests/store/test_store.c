@@ -505,6 +505,14 @@ static void test_score_into_store(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     const char *db = path_in("score.db");
     int K = m->cfg.n_classes;
+    CU_ASSERT_EQUAL(craft_store_has_cases(s), 1);
+    {
+        craft_store *e = NULL;
+        craft_error err = {0};
+        CU_ASSERT_EQUAL_FATAL(craft_store_open(&e, path_in("no-cases.db"), CRAFT_STORE_CREATE, &err), CRAFT_OK);
+        CU_ASSERT_EQUAL(craft_store_has_cases(e), 0); /* the app opens such a store on every order */
+        craft_store_close(e);
+    }
     /* 24 orders x 4 subsets (tab, +txt, +graph, all) */
     CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM predictions"), 96);
     CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM explanations"), 24);
