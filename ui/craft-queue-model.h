@@ -20,11 +20,14 @@ G_DECLARE_FINAL_TYPE(CraftQueueModel, craft_queue_model, CRAFT, QUEUE_MODEL, GOb
 
 CraftQueueModel *craft_queue_model_new(void);
 /* Points the model at a store (not owned; NULL empties it) and a query (copied;
- * offset and limit are the model's own). Emits items-changed for everything. */
+ * offset and limit are the model's own), reading its counts and first page on the
+ * calling thread (the window reads a snapshot in a worker instead and applies it).
+ * Emits items-changed for everything before it returns. */
 gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, const craft_queue_query *q,
                                      GError **error);
 /* Points the model at chosen orders (row ids, in that order; copied), e.g. a
- * score-space selection, with their counts per status (copied; may be NULL). */
+ * score-space selection, with their counts per status (copied; may be NULL); the
+ * first page is read when first asked for. */
 gboolean craft_queue_model_set_orders(CraftQueueModel *self, craft_store *store, int64_t model_id, const int64_t *ids,
                                       guint n, const craft_queue_counts *counts);
 /* What a query (or a set of chosen orders) shows: its counts, class names and
