@@ -24,7 +24,6 @@
 
 struct _CraftQueueModel {
     GObject parent_instance;
-    craft_store *store;
     char *store_path;         /* for the worker's own connection */
     craft_queue_query q;
     char *assignee, *search;
@@ -33,7 +32,6 @@ struct _CraftQueueModel {
     guint n_items;            /* rows of the query */
     guint n_shown;            /* rows the list model holds so far (see craft_queue_model_apply) */
     guint announce_source;    /* adds the next rows shown */
-    char **classes;
     GHashTable *pages;        /* page index -> GPtrArray of CraftQueueItem */
     GHashTable *pending;      /* page index -> PageRequest of a page requested from the worker */
     GHashTable *placeholders; /* page index -> GPtrArray (a slot per row, NULL until asked for)
@@ -85,7 +83,6 @@ typedef struct {
     int n_ids;
     PageRequest *request;     /* (owned reference) still wanted? */
     craft_queue_key seek;     /* seek.n > 0 or seek.order: read from this key (q.seek points here) */
-    gboolean has_seek;
     craft_queue_page result;
     int rc;
 } PageJob;
@@ -155,29 +152,6 @@ static int read_page(craft_store *s, const craft_queue_query *q, const int64_t *
                      craft_error *err)
 {
     return ids ? craft_store_queue_rows(s, q->model_id, ids, n_ids, p, err) : craft_store_queue(s, q, p, err);
-}
-
-/* Synchronous read on the main thread (page 0, and the counts' class names). */
-static GPtrArray *fetch_now(CraftQueueModel *self, guint page)
-{
-    craft_queue_query q = self->q;
-    q.offset = (int64_t)page * CRAFT_QUEUE_PAGE;
-    q.limit = CRAFT_QUEUE_PAGE;
-    craft_queue_page p = {0};
-    craft_error err = {0};
-    const int64_t *ids = self->ids ? self->ids + q.offset : NULL;
-    int n_ids = (int)MIN((guint)CRAFT_QUEUE_PAGE, self->n_items - (guint)MIN((guint)q.offset, self->n_items));
-    GPtrArray *items;
-    if (read_page(self->store, &q, ids, n_ids, &p, &err) == CRAFT_OK) {
-        items = items_of(&p);
-        keep_keys(self, page, &p);
-    } else {
-        g_warning("case queue: %s", err.msg);
-        items = g_ptr_array_new_with_free_func(g_object_unref);
-    }
-    craft_queue_page_free(&p);
-    cache_page(self, page, items);
-    return items;
 }
 
 /* ------------------------------------------------------------- the worker */
@@ -407,7 +381,6 @@ static void plan_read(CraftQueueModel *self, guint page, PageJob *j)
     if (back)
         j->q.limit = (int)rows; /* a short last page ends where the queue ends */
     if (key && craft_queue_key_copy(&j->seek, key) == CRAFT_OK) {
-        j->has_seek = TRUE;
         j->q.seek = &j->seek;
         self->pages_by_key++;
     } else if (key) { /* out of memory: from the top */
@@ -498,13 +471,11 @@ static void unref_slot(gpointer item)
 static gpointer get_item(GListModel *m, guint position)
 {
     CraftQueueModel *self = CRAFT_QUEUE_MODEL(m);
-    if (position >= self->n_shown || !self->store)
+    if (position >= self->n_shown || !self->store_path)
         return NULL;
     guint page = position / CRAFT_QUEUE_PAGE;
     GPtrArray *items = g_hash_table_lookup(self->pages, GUINT_TO_POINTER(page));
-    if (!items && ((page == 0 && !self->sorted_by_case) || !self->store_path))
-        items = fetch_now(self, page);
-    if (!items) {
+    if (!items) { /* the first page comes with the query; this one (or it, dropped from the cache) from the worker */
         request_page(self, page);
         GPtrArray *given = g_hash_table_lookup(self->placeholders, GUINT_TO_POINTER(page));
         if (!given) {
@@ -551,7 +522,6 @@ static void clear_query(CraftQueueModel *self)
 
 static void set_store(CraftQueueModel *self, craft_store *store)
 {
-    self->store = store;
     self->store_path = store ? g_strdup(craft_store_path(store)) : NULL;
 }
 
@@ -565,11 +535,9 @@ struct _CraftQueueSnapshot {
     int64_t *ids;             /* chosen orders, or NULL for a query */
     guint n_ids;
     gboolean ids_of_query;    /* ids: the query's own orders, in its order (a sort no index serves) */
-    gboolean has_counts;      /* counts given with the chosen orders */
     craft_queue_counts counts;
     guint n_items;
     gboolean sorted_by_case;
-    char **classes;           /* NULL: unknown (keep the model's) */
     craft_queue_page page0;   /* read when has_page0 */
     gboolean has_page0;
     GPtrArray *items0;        /* page0's rows as items (made where it was read) */
@@ -583,7 +551,6 @@ void craft_queue_snapshot_free(CraftQueueSnapshot *s)
     g_free(s->search);
     g_free(s->class_min);
     g_free(s->ids);
-    g_strfreev(s->classes);
     craft_queue_page_free(&s->page0);
     if (s->items0)
         g_ptr_array_unref(s->items0);
@@ -622,22 +589,12 @@ CraftQueueSnapshot *craft_queue_snapshot_new_orders(int64_t model_id, const int6
     s->n_ids = n;
     s->n_items = n;
     s->counts.total = n;
-    if (counts) {
+    if (counts)
         s->counts = *counts;
-        s->has_counts = TRUE;
-    }
     return s;
 }
 
-static char **classes_of(const craft_queue_page *p)
-{
-    char **c = g_new0(char *, p->n_classes + 1);
-    for (int k = 0; k < p->n_classes; k++)
-        c[k] = g_strdup(p->classes[k]);
-    return c;
-}
-
-/* The snapshot's first page (by its ids when it has them), its items and class names. */
+/* The snapshot's first page (by its ids when it has them) and its items. */
 static gboolean read_first_page(CraftQueueSnapshot *s, craft_store *store, GError **error)
 {
     craft_error err = {0};
@@ -650,7 +607,6 @@ static gboolean read_first_page(CraftQueueSnapshot *s, craft_store *store, GErro
     }
     s->has_page0 = TRUE;
     s->items0 = items_of(&s->page0);
-    s->classes = classes_of(&s->page0);
     return TRUE;
 }
 
@@ -784,10 +740,6 @@ void craft_queue_model_apply(CraftQueueModel *self, craft_store *store, CraftQue
         self->counts = snap->counts;
         self->n_items = snap->n_items;
         self->sorted_by_case = snap->sorted_by_case;
-        if (snap->classes) {
-            g_strfreev(self->classes);
-            self->classes = g_steal_pointer(&snap->classes);
-        }
         if (snap->has_page0) {
             GPtrArray *items = g_steal_pointer(&snap->items0);
             guint kept = old0 ? reuse_items(items, old0) : 0;
@@ -880,15 +832,6 @@ gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, 
     return ok;
 }
 
-gboolean craft_queue_model_set_orders(CraftQueueModel *self, craft_store *store, int64_t model_id, const int64_t *ids,
-                                      guint n, const craft_queue_counts *counts)
-{
-    CraftQueueSnapshot *snap = craft_queue_snapshot_new_orders(model_id, ids, n, counts);
-    craft_queue_model_apply(self, store, snap); /* page 0 is read when first asked for */
-    announce_all(self);
-    return TRUE;
-}
-
 gboolean craft_queue_model_is_selection(CraftQueueModel *self) { return self->ids && !self->ids_of_query; }
 
 const int64_t *craft_queue_model_get_orders(CraftQueueModel *self, guint *n)
@@ -897,7 +840,6 @@ const int64_t *craft_queue_model_get_orders(CraftQueueModel *self, guint *n)
     return craft_queue_model_is_selection(self) ? self->ids : NULL;
 }
 const craft_queue_counts *craft_queue_model_get_counts(CraftQueueModel *self) { return &self->counts; }
-char **craft_queue_model_get_classes(CraftQueueModel *self) { return self->classes; }
 guint craft_queue_model_get_pages_fetched(CraftQueueModel *self) { return self->pages_fetched; }
 guint craft_queue_model_get_pages_pending(CraftQueueModel *self) { return g_hash_table_size(self->pending); }
 guint craft_queue_model_get_pages_by_key(CraftQueueModel *self) { return self->pages_by_key; }
@@ -931,7 +873,6 @@ static void craft_queue_model_finalize(GObject *o)
     g_hash_table_unref(self->placeholders);
     g_hash_table_unref(self->first_keys);
     g_hash_table_unref(self->last_keys);
-    g_strfreev(self->classes);
     G_OBJECT_CLASS(craft_queue_model_parent_class)->finalize(o);
 }
 

@@ -25,15 +25,10 @@ CraftQueueModel *craft_queue_model_new(void);
  * Emits items-changed for everything before it returns. */
 gboolean craft_queue_model_set_query(CraftQueueModel *self, craft_store *store, const craft_queue_query *q,
                                      GError **error);
-/* Points the model at chosen orders (row ids, in that order; copied), e.g. a
- * score-space selection, with their counts per status (copied; may be NULL); the
- * first page is read when first asked for. */
-gboolean craft_queue_model_set_orders(CraftQueueModel *self, craft_store *store, int64_t model_id, const int64_t *ids,
-                                      guint n, const craft_queue_counts *counts);
-/* What a query (or a set of chosen orders) shows: its counts, class names and
- * first page, read anywhere (a worker on its own connection), then applied on
- * the main thread in one step. So a new query never reads the store on the main
- * thread: the old rows stay until the new ones are ready. */
+/* What a query (or a set of chosen orders) shows: its counts and first page, read
+ * anywhere (a worker on its own connection), then applied on the main thread in
+ * one step. So a new query never reads the store on the main thread: the old rows
+ * stay until the new ones are ready. */
 typedef struct _CraftQueueSnapshot CraftQueueSnapshot;
 /* q copied; NULL: an empty queue. */
 CraftQueueSnapshot *craft_queue_snapshot_new_query(const craft_queue_query *q);
@@ -54,8 +49,8 @@ void craft_queue_snapshot_free(CraftQueueSnapshot *snap);
  * first rows are told at once, the rest of the first page a few main-loop turns later
  * (see get_settled), so no turn makes a page of row widgets. Main thread. */
 void craft_queue_model_apply(CraftQueueModel *self, craft_store *store, CraftQueueSnapshot *snap);
-/* TRUE once the list holds every row of the query applied last (set_query and
- * set_orders settle at once). */
+/* TRUE once the list holds every row of the query applied last (set_query
+ * settles at once). */
 gboolean craft_queue_model_get_settled(CraftQueueModel *self);
 
 /* TRUE while the model shows chosen orders rather than a query. */
@@ -64,8 +59,6 @@ gboolean craft_queue_model_is_selection(CraftQueueModel *self);
 const int64_t *craft_queue_model_get_orders(CraftQueueModel *self, guint *n);
 /* Counts per status of the current query (valid after set_query). */
 const craft_queue_counts *craft_queue_model_get_counts(CraftQueueModel *self);
-/* Class names of the queue's model (NULL-terminated, owned by the model; may be empty). */
-char **craft_queue_model_get_classes(CraftQueueModel *self);
 /* Pages fetched from the store so far (for tests of laziness). */
 guint craft_queue_model_get_pages_fetched(CraftQueueModel *self);
 /* Pages requested from the worker and not yet arrived. */
