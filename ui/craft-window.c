@@ -2638,21 +2638,6 @@ static void export_progress(void *user, const char *stage, int64_t done, int64_t
 
 /* The external order ids of a score-space selection's row ids (the report names
  * orders by id), read a page at a time; NULL with err set on failure. */
-static GPtrArray *selection_order_ids(craft_store *s, ExportJob *j, craft_error *err)
-{
-    GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
-    for (guint at = 0; at < j->n_rows; at += 10000) {
-        craft_queue_page p = {0};
-        if (craft_store_queue_rows(s, j->model_id, j->rows + at, (int)MIN(10000u, j->n_rows - at), &p, err) != CRAFT_OK) {
-            g_ptr_array_unref(ids);
-            return NULL;
-        }
-        for (int i = 0; i < p.n; i++) g_ptr_array_add(ids, g_strdup(p.rows[i].order_id));
-        craft_queue_page_free(&p);
-    }
-    return ids;
-}
-
 static void export_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
 {
     craft_background_thread();
@@ -2665,19 +2650,12 @@ static void export_thread(GTask *task, gpointer src, gpointer data, GCancellable
     craft_report_selection sel;
     craft_report_selection_init(&sel);
     const char *ids[1] = {j->order_id};
-    GPtrArray *chosen = NULL;
     if (j->order_id) {
         sel.order_ids = ids;
         sel.n_order_ids = 1;
     } else if (j->rows) {
-        chosen = selection_order_ids(s, j, &j->err);
-        if (!chosen) {
-            craft_store_close(s);
-            g_task_return_boolean(task, FALSE);
-            return;
-        }
-        sel.order_ids = (const char *const *)chosen->pdata;
-        sel.n_order_ids = (int)chosen->len;
+        sel.order_rows = j->rows;
+        sel.n_order_rows = j->n_rows;
     } else {
         sel.query = j->query;
         sel.query.search = j->search;
@@ -2687,7 +2665,6 @@ static void export_thread(GTask *task, gpointer src, gpointer data, GCancellable
     craft_report_options o = {.format = CRAFT_REPORT_AUTO, .progress = export_progress, .user = j,
                               .cancel = &j->win->job_cancel_flag};
     int rc = craft_report_write(s, &sel, j->path, &o, &j->stats, &j->err);
-    if (chosen) g_ptr_array_unref(chosen);
     craft_store_close(s);
     g_task_return_boolean(task, rc == CRAFT_OK);
 }

@@ -48,12 +48,16 @@ typedef enum {
 craft_report_format craft_report_format_from_path(const char *path);
 
 /* ------------------------------------------------------------ selection */
-/* Which orders a report covers: the orders named in order_ids, or (when
- * n_order_ids is 0) every row of `query` (all its pages; query.offset and
- * query.limit are ignored), at most max_cases of them. */
+/* Which orders a report covers: the orders named in order_ids, or those given by
+ * their row ids in order_rows, or (when both counts are 0) every row of `query`
+ * (all its pages; query.offset and query.limit are ignored), at most max_cases of
+ * them. */
 typedef struct {
     const char *const *order_ids;    /* external order ids */
     int n_order_ids;
+    const int64_t *order_rows;       /* order row ids (craft_queue_row.order), e.g. a score-space selection;
+                                        rows no longer in the store are left out */
+    int64_t n_order_rows;
     craft_queue_query query;         /* initialise with craft_queue_query_init */
     int64_t max_cases;               /* 0: no limit */
     int64_t model_id;                /* 0: the most recently scored model (overrides query.model_id) */

@@ -503,6 +503,23 @@ static int select_orders(craft_store *s, const craft_report_selection *sel, int6
             }
         return CRAFT_OK;
     }
+    for (int64_t at = 0; at < sel->n_order_rows && *n < max; at += 10000) { /* by row id: their names */
+        craft_queue_page p;
+        int m = sel->n_order_rows - at < 10000 ? (int)(sel->n_order_rows - at) : 10000, bad = 0;
+        if (craft_store_queue_rows(s, model_id, sel->order_rows + at, m, &p, err)) {
+            free_ids(*ids, *n);
+            return err->code;
+        }
+        for (int i = 0; i < p.n && *n < max && !bad; i++)
+            bad = push_id(ids, n, &cap, p.rows[i].order_id);
+        craft_queue_page_free(&p);
+        if (bad) {
+            free_ids(*ids, *n);
+            return craft_fail(err, CRAFT_ENOMEM, "out of memory");
+        }
+    }
+    if (sel->n_order_rows > 0)
+        return CRAFT_OK;
     craft_queue_query q = sel->query;
     q.model_id = model_id;
     q.limit = 1000;
@@ -532,9 +549,10 @@ int craft_report_build(craft_store *s, const craft_report_selection *sel, craft_
         return craft_fail(err, CRAFT_EINPUT, "%s: no scored orders (score the store first: craft score --db)",
                           craft_store_path(s));
     r->store_path = store_strdup(craft_store_path(s));
-    r->description = store_strdup(sel->description ? sel->description : sel->n_order_ids ? "named orders" : "the review queue");
+    int named = sel->n_order_ids > 0 || sel->n_order_rows > 0;
+    r->description = store_strdup(sel->description ? sel->description : named ? "named orders" : "the review queue");
     int rc = report_model_load(s, model_id, &r->model, err);
-    if (!rc && sel->n_order_ids == 0) {
+    if (!rc && !named) {
         craft_queue_query q = sel->query;
         q.model_id = model_id;
         rc = craft_store_queue_counts(s, &q, &r->counts, err);

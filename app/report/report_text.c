@@ -717,42 +717,13 @@ static void csv_row(FILE *f, const char *order_id, const char *ts, int64_t case_
 }
 
 /* Named orders: one store read each. */
-static int csv_named(craft_store *s, const craft_report_selection *sel, int64_t model_id, FILE *f,
-                     craft_report_progress_fn progress, void *user, const volatile int *cancel, int64_t *n_rows,
-                     craft_error *err)
-{
-    /* a thousand at a time: their row ids, then their queue rows (scores, case) by id */
-    enum { BATCH = 1000 };
-    int64_t max = sel->max_cases > 0 ? sel->max_cases : INT64_MAX, rows[BATCH];
-    int rc = CRAFT_OK;
-    for (int at = 0; at < sel->n_order_ids && *n_rows < max && !rc; at += BATCH) {
-        if (cancel && *cancel)
-            return craft_fail(err, CRAFT_ECANCELLED, "the report was cancelled");
-        int n = sel->n_order_ids - at < BATCH ? sel->n_order_ids - at : BATCH;
-        craft_queue_page p;
-        if ((rc = craft_store_order_rows(s, sel->order_ids + at, n, rows, err)) ||
-            (rc = craft_store_queue_rows(s, model_id, rows, n, &p, err)))
-            break;
-        if (at == 0)
-            csv_header(f, p.classes, p.n_classes);
-        for (int i = 0; i < p.n && *n_rows < max; i++, (*n_rows)++) {
-            const craft_queue_row *w = &p.rows[i];
-            csv_row(f, w->order_id, w->ts, w->case_id, w->status, w->assignee, w->priority, p.classes, w->top_class,
-                    w->top_score, w->scores, p.n_classes);
-        }
-        craft_queue_page_free(&p);
-        if (progress)
-            progress(user, "rendering", *n_rows, sel->n_order_ids);
-    }
-    return rc;
-}
-
 typedef struct {
     FILE *f;
     int64_t max, *n_rows;
     craft_report_progress_fn progress;
     void *user;
     int pages;
+    int64_t total;                   /* rows asked for (0: unknown), for the progress */
 } CsvPages;
 
 /* One page of the selected queue as CSV rows (the header before the first). */
@@ -767,9 +738,35 @@ static int csv_page(void *u, const craft_queue_page *p)
                 w->top_score, w->scores, p->n_classes);
     }
     if (cp->progress)
-        cp->progress(cp->user, "rendering", *cp->n_rows, 0);
+        cp->progress(cp->user, "rendering", *cp->n_rows, cp->total);
     return *cp->n_rows >= cp->max;
 }
+
+/* Named orders (by name or by row id), a thousand at a time: their row ids, then
+ * their queue rows (scores, case) by id. */
+static int csv_named(craft_store *s, const craft_report_selection *sel, int64_t model_id, FILE *f,
+                     craft_report_progress_fn progress, void *user, const volatile int *cancel, int64_t *n_rows,
+                     craft_error *err)
+{
+    enum { BATCH = 1000 };
+    int by_name = sel->n_order_ids > 0;
+    int64_t total = by_name ? sel->n_order_ids : sel->n_order_rows, rows[BATCH];
+    CsvPages cp = {f, sel->max_cases > 0 ? sel->max_cases : INT64_MAX, n_rows, progress, user, 0, total};
+    int rc = CRAFT_OK;
+    for (int64_t at = 0; at < total && *n_rows < cp.max && !rc; at += BATCH) {
+        if (cancel && *cancel)
+            return craft_fail(err, CRAFT_ECANCELLED, "the report was cancelled");
+        int n = total - at < BATCH ? (int)(total - at) : BATCH;
+        craft_queue_page p;
+        if ((by_name && (rc = craft_store_order_rows(s, sel->order_ids + at, n, rows, err))) ||
+            (rc = craft_store_queue_rows(s, model_id, by_name ? rows : sel->order_rows + at, n, &p, err)))
+            break;
+        csv_page(&cp, &p);
+        craft_queue_page_free(&p);
+    }
+    return rc;
+}
+
 
 int craft_report_write_csv(craft_store *s, const craft_report_selection *sel, FILE *f, craft_report_progress_fn progress,
                            void *user, const volatile int *cancel, int64_t *n_rows, craft_error *err)
@@ -779,13 +776,13 @@ int craft_report_write_csv(craft_store *s, const craft_report_selection *sel, FI
     if (!model_id)
         model_id = craft_store_latest_model(s);
     int rc;
-    if (sel->n_order_ids > 0) {
+    if (sel->n_order_ids > 0 || sel->n_order_rows > 0) {
         rc = csv_named(s, sel, model_id, f, progress, user, cancel, n_rows, err);
     } else {
         craft_queue_query q = sel->query;
         q.model_id = model_id;
         q.limit = 1000;
-        CsvPages cp = {f, sel->max_cases > 0 ? sel->max_cases : INT64_MAX, n_rows, progress, user, 0};
+        CsvPages cp = {f, sel->max_cases > 0 ? sel->max_cases : INT64_MAX, n_rows, progress, user, 0, 0};
         rc = craft_store_queue_each(s, &q, csv_page, &cp, cancel, err);
         if (rc == CRAFT_ECANCELLED)
             craft_fail(err, CRAFT_ECANCELLED, "the report was cancelled");
