@@ -1,11 +1,50 @@
 /* store_fill.h: a test store made the way a user makes one: import a file of
- * orders, then score it with a model file (for the queue and UI suites). */
+ * orders (the fixture's, copied under new ids), then score it with a model file
+ * (for the queue and UI suites). */
 #ifndef CRAFT_STORE_FILL_H
 #define CRAFT_STORE_FILL_H
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "store.h"
+
+/* Writes every order of the JSONL file `in` `copies` times to `out`, copy c of its
+ * i-th line named PREFIX-ii-ccc (identical inputs: tied scores). 0, or -1 after
+ * printing what failed. */
+static inline int write_order_copies(const char *in, const char *out, int copies, const char *prefix)
+{
+    FILE *f = fopen(in, "r"), *g = f ? fopen(out, "w") : NULL;
+    int rc = f && g ? 0 : -1;
+    static char line[1 << 16];
+    for (int i = 0; !rc && fgets(line, sizeof line, f); i++) {
+        size_t len = strlen(line);
+        if (len + 1 == sizeof line && line[len - 1] != '\n') {
+            rc = -1; /* longer than the buffer */
+            break;
+        }
+        if (strspn(line, " \t\r\n") == len)
+            continue;
+        for (int c = 0; c < copies && !rc; c++) {
+            cJSON *o = cJSON_Parse(line);
+            char id[64], *s = NULL;
+            snprintf(id, sizeof id, "%s-%02d-%03d", prefix, i, c);
+            rc = o && cJSON_ReplaceItemInObject(o, "order_id", cJSON_CreateString(id)) &&
+                         (s = cJSON_PrintUnformatted(o)) && fprintf(g, "%s\n", s) > 0 ? 0 : -1;
+            free(s);
+            cJSON_Delete(o);
+        }
+    }
+    if (f)
+        fclose(f);
+    if (g && fclose(g))
+        rc = -1;
+    if (rc)
+        fprintf(stderr, "copying the orders of %s into %s failed\n", in, out);
+    return rc;
+}
 
 /* Creates the store `db` from `orders` and scores it with the model file `model`
  * (options `so`). 0, or -1 after printing what failed. */

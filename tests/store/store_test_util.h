@@ -10,15 +10,16 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A store file and its -wal and -shm files. */
+/* A store file and its -wal, -shm and -journal files. */
 static inline void remove_store(const char *p)
 {
+    static const char *const suffixes[] = {"-wal", "-shm", "-journal"};
     char t[600];
     unlink(p);
-    snprintf(t, sizeof t, "%s-wal", p);
-    unlink(t);
-    snprintf(t, sizeof t, "%s-shm", p);
-    unlink(t);
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        snprintf(t, sizeof t, "%s%s", p, suffixes[i]);
+        unlink(t);
+    }
 }
 
 /* The first column of the first row of sql as text ("" for NULL, "?" on error), in buf. */

@@ -17,6 +17,7 @@
 #include "craft-application.h"
 #include "craft-window.h"
 #include "store.h"
+#include "../store/store_test_util.h"
 
 #include <glib/gstdio.h>
 
@@ -92,6 +93,24 @@ static void spin(int ms)
 /* Runs the main loop until cond holds or ms pass; returns cond. */
 #define SPIN_UNTIL(cond, ms) ({ gint64 _end = g_get_monotonic_time() + (ms) * 1000; gboolean _ok; \
     while (!(_ok = (cond)) && g_get_monotonic_time() < _end) { g_main_context_iteration(NULL, FALSE); } _ok; })
+
+/* The first shown window of `type` (a class or an interface), waiting up to ms for
+ * it; NULL when none shows. */
+static GtkWidget *wait_for_toplevel(GType type, int ms)
+{
+    GtkWidget *found = NULL;
+    for (int waited = 0; waited < ms && !found; waited += 10) {
+        spin(10);
+        GListModel *tops = gtk_window_get_toplevels();
+        for (guint i = 0; i < g_list_model_get_n_items(tops) && !found; i++) {
+            GObject *o = g_list_model_get_item(tops, i);
+            if (G_TYPE_CHECK_INSTANCE_TYPE(o, type) && gtk_widget_get_visible(GTK_WIDGET(o)))
+                found = GTK_WIDGET(o);
+            g_object_unref(o);
+        }
+    }
+    return found;
+}
 
 static void shoot(CraftWindow *w, const char *view, const char *style)
 {
@@ -345,16 +364,7 @@ static void on_activate(GApplication *app, gpointer user)
     {
         guint d0 = craft_window_get_exports_done(w), f0 = craft_window_get_exports_failed(w);
         g_action_group_activate_action(G_ACTION_GROUP(w), "export-case", NULL);
-        GtkWidget *chooser = NULL;
-        for (int tries = 0; tries < 200 && !chooser; tries++) {
-            spin(10);
-            GListModel *tops = gtk_window_get_toplevels();
-            for (guint i = 0; i < g_list_model_get_n_items(tops) && !chooser; i++) {
-                GObject *o = g_list_model_get_item(tops, i);
-                if (GTK_IS_FILE_CHOOSER(o)) chooser = GTK_WIDGET(o);
-                g_object_unref(o);
-            }
-        }
+        GtkWidget *chooser = wait_for_toplevel(GTK_TYPE_FILE_CHOOSER, 2000);
         CHECK(chooser != NULL);
         if (chooser) {
             char *name = gtk_file_chooser_get_current_name(GTK_FILE_CHOOSER(chooser));
@@ -475,16 +485,7 @@ static void on_activate(GApplication *app, gpointer user)
         const char *msg = craft_window_get_export_message(w);
         CHECK(g_utf8_strlen(msg, -1) > 80);
         g_action_group_activate_action(G_ACTION_GROUP(w), "show-message", g_variant_new_string(msg));
-        AdwMessageDialog *dialog = NULL;
-        for (int tries = 0; tries < 100 && !dialog; tries++) {
-            spin(10);
-            GListModel *tops = gtk_window_get_toplevels();
-            for (guint i = 0; i < g_list_model_get_n_items(tops) && !dialog; i++) {
-                GObject *o = g_list_model_get_item(tops, i);
-                if (ADW_IS_MESSAGE_DIALOG(o) && gtk_widget_get_visible(GTK_WIDGET(o))) dialog = ADW_MESSAGE_DIALOG(o);
-                g_object_unref(o);
-            }
-        }
+        AdwMessageDialog *dialog = (AdwMessageDialog *)wait_for_toplevel(ADW_TYPE_MESSAGE_DIALOG, 1000);
         CHECK(dialog != NULL);
         if (dialog) {
             CHECK(!g_strcmp0(adw_message_dialog_get_body(dialog), msg));
@@ -554,12 +555,7 @@ int main(int argc, char **argv)
     int rc = g_application_run(G_APPLICATION(app), 1, argv);
     g_object_unref(app);
     /* the temporary store and its folder go (the screenshots stay in the build dir) */
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < G_N_ELEMENTS(suffixes); i++) {
-        char *f = g_strconcat(store, suffixes[i], NULL);
-        g_remove(f);
-        g_free(f);
-    }
+    remove_store(store);
     g_rmdir(dir);
     return rc || failures ? 1 : 0;
 }

@@ -17,6 +17,20 @@
 #include "store.h"
 #include "synth.h"
 
+
+/* Every order of the store (case or not), oldest first: the order the graph input
+ * sees them in. */
+static void read_by_time(craft_store *s, craft_queue_page *page)
+{
+    craft_error err = {0};
+    craft_queue_query q;
+    craft_queue_query_init(&q);
+    q.cases_only = 0;
+    q.sort = CRAFT_SORT_TIME;
+    q.ascending = 1;
+    q.limit = 10000;
+    CU_ASSERT_EQUAL_FATAL(craft_store_queue(s, &q, page, &err), CRAFT_OK);
+}
 static const char *fixtures;
 static char tmpdir[] = "/tmp/craft-live-XXXXXX";
 
@@ -47,14 +61,8 @@ static void check_live(craft_store *s, const craft_model *m, int every, double *
     CU_ASSERT_EQUAL_FATAL(craft_engine_new(&e, m, 1, 1, &err), CRAFT_OK);
     craft_order_batch ob;
     CU_ASSERT_EQUAL_FATAL(craft_order_batch_init(&ob, &m->cfg, 1, 1, &err), CRAFT_OK);
-    craft_queue_query q;
-    craft_queue_query_init(&q);
-    q.cases_only = 0;
-    q.sort = CRAFT_SORT_TIME;
-    q.ascending = 1;
-    q.limit = 10000;
     craft_queue_page page = {0};
-    CU_ASSERT_EQUAL_FATAL(craft_store_queue(s, &q, &page, &err), CRAFT_OK);
+    read_by_time(s, &page);
     CU_ASSERT_FATAL(page.n > 0);
     double worst = 0;
     int checked = 0;
@@ -120,14 +128,8 @@ static void compare_graph_paths(craft_store *s, const craft_model *m, int every)
 {
     int graph = craft_config_find_modality(&m->cfg, "graph");
     craft_error err = {0};
-    craft_queue_query q;
     craft_queue_page page = {0};
-    craft_queue_query_init(&q);
-    q.cases_only = 0;
-    q.sort = CRAFT_SORT_TIME;
-    q.ascending = 1;
-    q.limit = 10000;
-    CU_ASSERT_EQUAL_FATAL(craft_store_queue(s, &q, &page, &err), CRAFT_OK);
+    read_by_time(s, &page);
     craft_order_batch a, b;
     CU_ASSERT_EQUAL_FATAL(craft_order_batch_init(&a, &m->cfg, 1, 1, &err), CRAFT_OK);
     CU_ASSERT_EQUAL_FATAL(craft_order_batch_init(&b, &m->cfg, 1, 1, &err), CRAFT_OK);
@@ -165,14 +167,8 @@ static void compare_graph_paths(craft_store *s, const craft_model *m, int every)
 static void check_entity_history(craft_store *s, int every)
 {
     craft_error err = {0};
-    craft_queue_query q;
-    craft_queue_query_init(&q);
-    q.cases_only = 0;
-    q.sort = CRAFT_SORT_TIME;
-    q.ascending = 1;
-    q.limit = 10000;
     craft_queue_page page = {0};
-    CU_ASSERT_EQUAL_FATAL(craft_store_queue(s, &q, &page, &err), CRAFT_OK);
+    read_by_time(s, &page);
     craft_order_detail *d = calloc((size_t)page.n, sizeof *d);
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     for (int i = 0; i < page.n; i++)

@@ -16,6 +16,7 @@
 #include "craft-queue-model.h"
 #include "store.h"
 #include "../store/store_fill.h"
+#include "../store/store_test_util.h"
 
 static int failures;
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #c); failures++; } } while (0)
@@ -28,29 +29,7 @@ static gboolean make_store(const char *db, const char *dir)
     char *in = g_build_filename(fx, "tiny-multilabel.orders.jsonl", NULL);
     char *model = g_build_filename(fx, "tiny-multilabel.safetensors", NULL);
     char *orders = g_build_filename(dir, "orders.jsonl", NULL);
-    char *text = NULL;
-    gboolean ok = g_file_get_contents(in, &text, NULL, NULL);
-    FILE *g = ok ? fopen(orders, "w") : NULL;
-    ok = g != NULL;
-    char **lines = ok ? g_strsplit(text, "\n", -1) : NULL;
-    for (int i = 0; ok && lines[i]; i++) {
-        if (!*lines[i])
-            continue;
-        for (int c = 0; c < COPIES; c++) { /* identical orders: tied scores */
-            cJSON *o = cJSON_Parse(lines[i]);
-            char id[64];
-            snprintf(id, sizeof id, "Q-%02d-%03d", i, c);
-            cJSON_ReplaceItemInObject(o, "order_id", cJSON_CreateString(id));
-            char *s = cJSON_PrintUnformatted(o);
-            fprintf(g, "%s\n", s);
-            free(s);
-            cJSON_Delete(o);
-        }
-    }
-    if (g)
-        fclose(g);
-    g_strfreev(lines);
-    g_free(text);
+    gboolean ok = write_order_copies(in, orders, COPIES, "Q") == 0; /* identical orders: tied scores */
     const craft_store_score_options so = {.flag_threshold = 0.3f, .batch = 64};
     ok = ok && make_scored_store(db, orders, model, &so) == 0;
     g_unlink(orders);
@@ -283,13 +262,8 @@ int main(void)
     }
     check_refresh_reuses_rows(s);
     craft_store_close(s);
-    g_unlink(db);
-    char *wal = g_strconcat(db, "-wal", NULL), *shm = g_strconcat(db, "-shm", NULL);
-    g_unlink(wal);
-    g_unlink(shm);
+    remove_store(db);
     g_rmdir(dir);
-    g_free(wal);
-    g_free(shm);
     g_free(db);
     g_free(dir);
     printf("%s\n", failures ? "FAILED" : "queue model pages by key: ok");

@@ -36,31 +36,10 @@ static gboolean make_store(const char *fixtures)
     char *in = g_build_filename(fixtures, "tiny-train-multilabel.orders.jsonl", NULL);
     char *model = g_build_filename(fixtures, "tiny-train-multilabel.safetensors", NULL);
     char *orders = g_build_filename(dir, "orders.jsonl", NULL);
-    char *text = NULL;
-    gboolean ok = g_file_get_contents(in, &text, NULL, NULL);
-    GString *out = g_string_new(NULL);
-    char **lines = ok ? g_strsplit(text, "\n", -1) : NULL;
-    for (int i = 0; ok && lines[i]; i++) {
-        if (!*lines[i])
-            continue;
-        for (int c = 0; c < COPIES; c++) {
-            cJSON *o = cJSON_Parse(lines[i]);
-            char id[64];
-            snprintf(id, sizeof id, "TR-%02d-%02d", i, c);
-            cJSON_ReplaceItemInObject(o, "order_id", cJSON_CreateString(id));
-            char *s = cJSON_PrintUnformatted(o);
-            g_string_append_printf(out, "%s\n", s);
-            free(s);
-            cJSON_Delete(o);
-        }
-    }
-    ok = ok && g_file_set_contents(orders, out->str, (gssize)out->len, NULL);
+    gboolean ok = write_order_copies(in, orders, COPIES, "TR") == 0;
     const craft_store_score_options so = {.explain = 1, .subsets = 1, .flag_threshold = 0.5f, .batch = 32};
     ok = ok && make_scored_store(store, orders, model, &so) == 0;
     g_remove(orders);
-    g_strfreev(lines);
-    g_string_free(out, TRUE);
-    g_free(text);
     g_free(in);
     g_free(model);
     g_free(orders);
@@ -247,12 +226,7 @@ int main(int argc, char **argv)
     g_signal_connect(app, "activate", G_CALLBACK(on_activate), NULL);
     int rc = g_application_run(G_APPLICATION(app), 1, argv);
     g_object_unref(app);
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < G_N_ELEMENTS(suffixes); i++) {
-        char *f = g_strconcat(store, suffixes[i], NULL);
-        g_remove(f);
-        g_free(f);
-    }
+    remove_store(store);
     g_rmdir(dir);
     printf("%s\n", failures ? "FAILED" : "train from the app: ok");
     return rc || failures ? 1 : 0;
