@@ -1043,21 +1043,28 @@ static void show_queue(CraftWindow *self, CraftQueueSnapshot *snap, GError *erro
 
 typedef struct { CraftWindow *self; guint number; gint64 asked; } QueueRead;
 
+/* A queue read is in: shown when it is the newest asked for and the window is still
+ * there (snap is taken either way). */
+static gboolean queue_read_in(const QueueRead *r, CraftQueueSnapshot *snap, GError *error, const char *what)
+{
+    CraftWindow *self = r->self;
+    if (self->disposed || r->number != self->queue_asked) { /* the window closed, or a newer read follows */
+        craft_queue_snapshot_free(snap);
+        return FALSE;
+    }
+    g_debug("  %s read by a worker in %.1f ms", what, (g_get_monotonic_time() - r->asked) / 1000.0);
+    self->queue_shown = r->number;
+    show_queue(self, snap, error, GTK_INVALID_LIST_POSITION);
+    return TRUE;
+}
+
 static void queue_read_done(GObject *src, GAsyncResult *res, gpointer user)
 {
     QueueRead *r = user;
-    CraftWindow *self = r->self;
     GError *error = NULL;
-    CraftQueueSnapshot *snap = craft_queue_snapshot_read_finish(res, &error);
-    if (self->disposed || r->number != self->queue_asked) { /* the window closed, or a newer read follows */
-        craft_queue_snapshot_free(snap);
-    } else {
-        g_debug("  queue read by a worker in %.1f ms", (g_get_monotonic_time() - r->asked) / 1000.0);
-        self->queue_shown = r->number;
-        show_queue(self, snap, error, GTK_INVALID_LIST_POSITION);
-    }
+    queue_read_in(r, craft_queue_snapshot_read_finish(res, &error), error, "queue");
     g_clear_error(&error);
-    g_object_unref(self);
+    g_object_unref(r->self);
     g_free(r);
 }
 
@@ -1353,19 +1360,13 @@ static void selection_read_done(GObject *src, GAsyncResult *res, gpointer user)
     CraftWindow *self = r->read.self;
     GError *error = NULL;
     CraftQueueSnapshot *snap = g_task_propagate_pointer(G_TASK(res), &error);
-    if (self->disposed || r->read.number != self->queue_asked) {
-        craft_queue_snapshot_free(snap);
-    } else {
-        gboolean ok = snap != NULL;
-        g_debug("  score-space selection read by a worker in %.1f ms", (g_get_monotonic_time() - r->read.asked) / 1000.0);
-        self->queue_shown = r->read.number;
-        show_queue(self, snap, error, GTK_INVALID_LIST_POSITION);
-        if (ok && self->model && r->cls < self->model->cfg.n_classes) {
-            char *t = g_strdup_printf("The queue shows the %zu orders selected in the score space of %s", r->n,
-                                      self->model->cfg.classes[r->cls]);
-            craft_window_toast(self, t);
-            g_free(t);
-        }
+    gboolean ok = snap != NULL;
+    if (queue_read_in(&r->read, snap, error, "score-space selection") && ok && self->model &&
+        r->cls < self->model->cfg.n_classes) {
+        char *t = g_strdup_printf("The queue shows the %zu orders selected in the score space of %s", r->n,
+                                  self->model->cfg.classes[r->cls]);
+        craft_window_toast(self, t);
+        g_free(t);
     }
     g_clear_error(&error);
     selection_read_free(r);
