@@ -31,7 +31,9 @@ struct craft_cuda_engine {
     cublasStatus_t blas_status; /* first cuBLAS failure since the last check */
     /* weights */
     float *params;              /* the model's parameter buffer, on the device */
-    float *tok_bin, *tok_res;   /* [F, nb+1, d], [F, d] */
+    float *tok_bin, *tok_res;   /* [F, nb+1, d], [F, d] ([F, nb+1, d] when res_per_bin) */
+    int res_per_bin;            /* piecewise tabular encoding: the rr term differs per bin */
+    float *calib;               /* [2K]: calibration a then b, or NULL */
     int *is_cat;                /* [F] */
     float *wcat[CRAFT_MAX_LAYERS]; /* [3d + r, d]: q, k, v, route weights stacked */
     float *pool_qk;             /* [H, d] Wk_h^T query_h of the pooling */
@@ -279,6 +281,7 @@ void craft_cuda_engine_free(craft_cuda_engine *e)
     cudaFree(e->tok_bin);
     cudaFree(e->tok_res);
     cudaFree(e->is_cat);
+    cudaFree(e->calib);
     cudaFree(e->pool_qk);
     for (int l = 0; l < CRAFT_MAX_LAYERS; l++)
         cudaFree(e->wcat[l]);
@@ -296,6 +299,89 @@ void craft_cuda_engine_free(craft_cuda_engine *e)
 
 int craft_cuda_engine_chunk(const craft_cuda_engine *e) { return e ? e->B : 0; }
 
+/* The per-class calibration (a then b) for k_scores. */
+static int upload_calibration(craft_cuda_engine *e, craft_error *err)
+{
+    const int K = e->K;
+    float *h = (float *)malloc(sizeof(float) * 2 * K);
+    if (!h)
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    memcpy(h, e->cfg->calib_a, sizeof(float) * K);
+    memcpy(h + K, e->cfg->calib_b, sizeof(float) * K);
+    cudaError_t st = cudaMalloc(&e->calib, sizeof(float) * 2 * K);
+    if (st == cudaSuccess)
+        st = cudaMemcpyAsync(e->calib, h, sizeof(float) * 2 * K, cudaMemcpyHostToDevice, e->stream);
+    if (st == cudaSuccess)
+        st = cudaStreamSynchronize(e->stream);
+    free(h);
+    return st == cudaSuccess ? CRAFT_OK : cuda_fail(err, st, "uploading the calibration");
+}
+
+/* The piecewise-linear encoding (MODEL.md): with P[j][k] = W1 bin_emb[j][k] and R[j] = W2 res_emb[j],
+ * a numeric token is sum_{k<b} P[j][k] + rr (P[j][b] + R[j]) + W3 feat_emb[j] + bias, so the tables
+ * become tok_bin[j][b] = sum_{k=1}^{b-1} P[j][k] (P[j][0] for missing) and a per-bin
+ * tok_res[j][b] = P[j][b] + R[j] (R[j] for categorical features and missing values, whose rr is 0).
+ * Computed once on the host in double precision, at engine creation. */
+static int piecewise_tables(craft_cuda_engine *e, craft_error *err)
+{
+    const craft_modality *tm = &e->cfg->modalities[e->cfg->tabular];
+    const int F = e->F, nb = e->nb, d = e->d;
+    const size_t nbin = (size_t)F * (nb + 1) * d;
+    float *P = (float *)malloc(sizeof(float) * nbin), *R = (float *)malloc(sizeof(float) * (size_t)F * d);
+    float *RB = (float *)malloc(sizeof(float) * nbin);
+    double *acc = (double *)malloc(sizeof(double) * d);
+    float *dres = NULL;
+    int rc = CRAFT_OK;
+    cudaError_t st = cudaSuccess;
+    if (!P || !R || !RB || !acc) {
+        rc = craft_fail(err, CRAFT_ENOMEM, "out of memory for the piecewise token tables");
+        goto out;
+    }
+    if ((st = cudaMemcpyAsync(P, e->tok_bin, sizeof(float) * nbin, cudaMemcpyDeviceToHost, e->stream)) != cudaSuccess ||
+        (st = cudaMemcpyAsync(R, e->tok_res, sizeof(float) * (size_t)F * d, cudaMemcpyDeviceToHost, e->stream)) !=
+            cudaSuccess ||
+        (st = cudaStreamSynchronize(e->stream)) != cudaSuccess) {
+        rc = cuda_fail(err, st, "reading the token tables");
+        goto out;
+    }
+    for (int j = 0; j < F; j++) {
+        const int numeric = tm->features[j].type == CRAFT_NUMERIC;
+        for (int c = 0; c < d; c++)
+            acc[c] = 0.0;
+        for (int b = 0; b <= nb; b++) {
+            float *pb = P + ((size_t)j * (nb + 1) + b) * d, *rb = RB + ((size_t)j * (nb + 1) + b) * d;
+            const float *rj = R + (size_t)j * d;
+            for (int c = 0; c < d; c++) {
+                const float own = pb[c];
+                if (numeric && b > 0) {
+                    rb[c] = own + rj[c];
+                    pb[c] = (float)acc[c];
+                    acc[c] += own;
+                } else {
+                    rb[c] = rj[c];
+                }
+            }
+        }
+    }
+    if ((st = cudaMalloc(&dres, sizeof(float) * nbin)) != cudaSuccess ||
+        (st = cudaMemcpyAsync(e->tok_bin, P, sizeof(float) * nbin, cudaMemcpyHostToDevice, e->stream)) != cudaSuccess ||
+        (st = cudaMemcpyAsync(dres, RB, sizeof(float) * nbin, cudaMemcpyHostToDevice, e->stream)) != cudaSuccess ||
+        (st = cudaStreamSynchronize(e->stream)) != cudaSuccess) {
+        cudaFree(dres);
+        rc = cuda_fail(err, st, "uploading the piecewise token tables");
+        goto out;
+    }
+    cudaFree(e->tok_res);
+    e->tok_res = dres;
+    e->res_per_bin = 1;
+out:
+    free(P);
+    free(R);
+    free(RB);
+    free(acc);
+    return rc;
+}
+
 /* Token tables of the tabular modality (see the top of this file), in FP32. */
 static int prepare_tabular(craft_cuda_engine *e, craft_error *err)
 {
@@ -311,6 +397,13 @@ static int prepare_tabular(craft_cuda_engine *e, craft_error *err)
     CK(cudaMalloc(&feat, sizeof(float) * (size_t)F * d));
     gemm(e, 0, 1, F * (nb + 1), d, E, 1.0f, dp(e, em->bin_emb), E, W, 3 * E, 0.0f, e->tok_bin, d);
     gemm(e, 0, 1, F, d, E, 1.0f, dp(e, em->res_emb), E, W + E, 3 * E, 0.0f, e->tok_res, d);
+    if (cfg->tab_encoding == CRAFT_TAB_PIECEWISE) {
+        int rc = piecewise_tables(e, err);
+        if (rc) {
+            cudaFree(feat);
+            return rc;
+        }
+    }
     launch_bias_rows(e->stream, feat, d, dp(e, em->proj.b), F, d);
     gemm(e, 0, 1, F, d, E, 1.0f, dp(e, em->feat_emb), E, W + 2 * E, 3 * E, 1.0f, feat, d);
     launch_add_feature_rows(e->stream, e->tok_bin, feat, F, nb, d);
@@ -435,6 +528,8 @@ int craft_cuda_engine_new(craft_cuda_engine **out, const craft_model *m, int max
         rc = prepare_tabular(e, err);
     if (!rc)
         rc = prepare_blocks(e, err);
+    if (!rc && cfg->calib_a)
+        rc = upload_calibration(e, err);
     if (!rc && precision == CRAFT_PRECISION_FAST)
         cublasSetMathMode(e->blas, CUBLAS_TF32_TENSOR_OP_MATH);
     if (!rc && !(e->B = choose_chunk(e, max_batch)))
@@ -564,7 +659,7 @@ static void backbone_forward(craft_cuda_engine *e, int cnt, int missing_j)
         launch_binning(s, e->bins, e->rr, e->tab, dp(e, w->embed[cfg->tabular].edges), e->is_cat, cnt, e->F, e->nb,
                        missing_j);
     if (cfg->modalities[bb].kind == CRAFT_TABULAR) {
-        launch_tab_tokens(s, e->X, T, e->bins, e->rr, e->tok_bin, e->tok_res, cnt, e->F, e->nb, d);
+        launch_tab_tokens(s, e->X, T, e->bins, e->rr, e->tok_bin, e->tok_res, e->res_per_bin, cnt, e->F, e->nb, d);
     } else {
         const craft_embed *em = &w->embed[bb];
         const int D = cfg->modalities[bb].dim;
@@ -593,7 +688,7 @@ static void backbone_forward(craft_cuda_engine *e, int cnt, int missing_j)
         float *fm = e->f + (size_t)m * e->B * d;
         const craft_modality *md = &cfg->modalities[m];
         if (md->kind == CRAFT_TABULAR) {
-            launch_tab_mean(s, fm, e->bins, e->rr, e->tok_bin, e->tok_res, cnt, e->F, e->nb, d);
+            launch_tab_mean(s, fm, e->bins, e->rr, e->tok_bin, e->tok_res, e->res_per_bin, cnt, e->F, e->nb, d);
             continue;
         }
         const craft_embed *em = &w->embed[m];
@@ -679,7 +774,8 @@ static void tail_forward(craft_cuda_engine *e, const craft_request *rq, int cnt,
     gemm(e, 0, 1, cnt, d, d, 1.0f, e->hh, d, dp(e, w->head_fc1.w), d, 0.0f, e->h1, d);
     launch_bias_gelu(s, e->h1, d, dp(e, w->head_fc1.b), cnt, d);
     linear(e, e->logits, e->K, e->h1, d, &w->head_fc2, cnt);
-    launch_scores(s, e->scores, e->logits, cnt, e->K, e->cfg->task == CRAFT_MULTICLASS);
+    launch_scores(s, e->scores, e->logits, e->calib, e->calib ? e->calib + e->K : NULL, cnt, e->K,
+                  e->cfg->task == CRAFT_MULTICLASS);
 }
 
 /* CMIS(j, m) = alpha_j - alpha_j with m's gate the identity; the conditionings

@@ -124,27 +124,28 @@ void launch_binning(cudaStream_t s, int *bins, float *rr, const float *tab, cons
 }
 
 __global__ void k_tab_tokens(float *out, int ld_rows, const int *bins, const float *rr, const float *tok_bin,
-                             const float *tok_res, int n, int F, int nb, int d)
+                             const float *tok_res, int res_per_bin, int n, int F, int nb, int d)
 {
     GRID_STRIDE(i, (size_t)n * F * d)
     {
         const int c = (int)(i % d);
         const size_t t = i / d; /* b * F + j */
         const int j = (int)(t % F), b = (int)(t / F);
+        const size_t row = (size_t)j * (nb + 1) + bins[t];
         out[((size_t)b * ld_rows + j) * d + c] =
-            tok_bin[((size_t)j * (nb + 1) + bins[t]) * d + c] + rr[t] * tok_res[(size_t)j * d + c];
+            tok_bin[row * d + c] + rr[t] * tok_res[(res_per_bin ? row : (size_t)j) * d + c];
     }
 }
 
 void launch_tab_tokens(cudaStream_t s, float *out, int ld_rows, const int *bins, const float *rr,
-                       const float *tok_bin, const float *tok_res, int n, int F, int nb, int d)
+                       const float *tok_bin, const float *tok_res, int res_per_bin, int n, int F, int nb, int d)
 {
     k_tab_tokens<<<grid_for((size_t)n * F * d, THREADS), THREADS, 0, s>>>(out, ld_rows, bins, rr, tok_bin, tok_res,
-                                                                         n, F, nb, d);
+                                                                         res_per_bin, n, F, nb, d);
 }
 
 __global__ void k_tab_mean(float *f, const int *bins, const float *rr, const float *tok_bin, const float *tok_res,
-                           int n, int F, int nb, int d)
+                           int res_per_bin, int n, int F, int nb, int d)
 {
     GRID_STRIDE(i, (size_t)n * d)
     {
@@ -152,16 +153,18 @@ __global__ void k_tab_mean(float *f, const int *bins, const float *rr, const flo
         float s = 0.0f;
         for (int j = 0; j < F; j++) {
             const size_t t = (size_t)b * F + j;
-            s += tok_bin[((size_t)j * (nb + 1) + bins[t]) * d + c] + rr[t] * tok_res[(size_t)j * d + c];
+            const size_t row = (size_t)j * (nb + 1) + bins[t];
+            s += tok_bin[row * d + c] + rr[t] * tok_res[(res_per_bin ? row : (size_t)j) * d + c];
         }
         f[i] = s / F;
     }
 }
 
 void launch_tab_mean(cudaStream_t s, float *f, const int *bins, const float *rr, const float *tok_bin,
-                     const float *tok_res, int n, int F, int nb, int d)
+                     const float *tok_res, int res_per_bin, int n, int F, int nb, int d)
 {
-    k_tab_mean<<<grid_for((size_t)n * d, THREADS), THREADS, 0, s>>>(f, bins, rr, tok_bin, tok_res, n, F, nb, d);
+    k_tab_mean<<<grid_for((size_t)n * d, THREADS), THREADS, 0, s>>>(f, bins, rr, tok_bin, tok_res, res_per_bin, n, F,
+                                                                   nb, d);
 }
 
 __global__ void k_emb_tokens_finish(float *Y, const int *ntok, const float *bias, const float *pos, int n, int T,
@@ -673,7 +676,9 @@ void launch_gate(cudaStream_t s, const float *pre, float *C, float *fused, const
     k_gate<<<n, THREADS, 0, s>>>(pre, C, fused, f, act_a, act_b, gate_mean, M, m, d);
 }
 
-__global__ void k_scores(float *scores, const float *logits, int n, int K, int multiclass)
+/* scores from logits, calibrated (z = a y + b) when ca is not NULL (MODEL.md) */
+__global__ void k_scores(float *scores, const float *logits, const float *ca, const float *cb, int n, int K,
+                         int multiclass)
 {
     GRID_STRIDE(b, (size_t)n)
     {
@@ -681,15 +686,17 @@ __global__ void k_scores(float *scores, const float *logits, int n, int K, int m
         float *p = scores + b * K;
         if (!multiclass) {
             for (int k = 0; k < K; k++)
-                p[k] = sigmoidf_(y[k]);
+                p[k] = sigmoidf_(ca ? ca[k] * y[k] + cb[k] : y[k]);
             continue;
         }
-        float mx = y[0];
+        for (int k = 0; k < K; k++)
+            p[k] = ca ? ca[k] * y[k] + cb[k] : y[k];
+        float mx = p[0];
         for (int k = 1; k < K; k++)
-            mx = y[k] > mx ? y[k] : mx;
+            mx = p[k] > mx ? p[k] : mx;
         float s = 0.0f;
         for (int k = 0; k < K; k++) {
-            p[k] = expf(y[k] - mx);
+            p[k] = expf(p[k] - mx);
             s += p[k];
         }
         const float inv = 1.0f / s;
@@ -698,9 +705,10 @@ __global__ void k_scores(float *scores, const float *logits, int n, int K, int m
     }
 }
 
-void launch_scores(cudaStream_t s, float *scores, const float *logits, int n, int K, int multiclass)
+void launch_scores(cudaStream_t s, float *scores, const float *logits, const float *ca, const float *cb, int n, int K,
+                   int multiclass)
 {
-    k_scores<<<grid_for((size_t)n, 128), 128, 0, s>>>(scores, logits, n, K, multiclass);
+    k_scores<<<grid_for((size_t)n, 128), 128, 0, s>>>(scores, logits, ca, cb, n, K, multiclass);
 }
 
 __global__ void k_cmis(float *cmis, const float *alpha, const float *alpha_cf, const int *act, const int *n_bb, int n,

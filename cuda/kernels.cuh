@@ -17,11 +17,11 @@ void launch_binning(cudaStream_t s, int *bins, float *rr, const float *tab, cons
 /* Tabular tokens: out[b, j, :] (row stride ld_rows tokens per order) =
  * tok_bin[j, bins[b,j], :] + rr[b,j] * tok_res[j, :]. */
 void launch_tab_tokens(cudaStream_t s, float *out, int ld_rows, const int *bins, const float *rr,
-                       const float *tok_bin, const float *tok_res, int n, int F, int nb, int d);
+                       const float *tok_bin, const float *tok_res, int res_per_bin, int n, int F, int nb, int d);
 
 /* f[b, :] = mean_j of the tabular tokens of order b (a tabular auxiliary). */
 void launch_tab_mean(cudaStream_t s, float *f, const int *bins, const float *rr, const float *tok_bin,
-                     const float *tok_res, int n, int F, int nb, int d);
+                     const float *tok_res, int res_per_bin, int n, int F, int nb, int d);
 
 /* Embedding tokens after the product Y = X W^T: valid rows get bias + pos_emb[i],
  * padding rows (i >= ntok[b]) become 0. pos may be NULL. */
@@ -74,7 +74,8 @@ void launch_gate(cudaStream_t s, const float *pre, float *C, float *fused, const
                  const int *act_b, float *gate_mean, int M, int m, int n, int d);
 
 /* scores[b, :] = sigmoid(logits) (multilabel) or softmax (multiclass). */
-void launch_scores(cudaStream_t s, float *scores, const float *logits, int n, int K, int multiclass);
+void launch_scores(cudaStream_t s, float *scores, const float *logits, const float *ca, const float *cb, int n, int K,
+                   int multiclass);
 
 /* cmis[(b*M + m)*T + j] = alpha - alpha_cf for orders with act[b] and j < n_bb[b]. */
 void launch_cmis(cudaStream_t s, float *cmis, const float *alpha, const float *alpha_cf, const int *act,

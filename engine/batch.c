@@ -111,7 +111,17 @@ void tabular_inputs_forward(float *tab_in, int *bins, float *rr_out, const craft
             if (rr_out)
                 rr_out[(size_t)b * F + j] = rr;
             float *row = tab_in + ((size_t)b * F + j) * 3 * E;
-            memcpy(row, em->bin_emb + ((size_t)j * (nb + 1) + bin) * E, sizeof(float) * E);
+            const float *be = em->bin_emb + (size_t)j * (nb + 1) * E;
+            if (cfg->tab_encoding == CRAFT_TAB_PIECEWISE && mod->features[j].type == CRAFT_NUMERIC && bin > 0) {
+                /* h = sum_{k=1}^{b-1} bin_emb[k] + rr bin_emb[b]: bins below the value are full */
+                for (int c = 0; c < E; c++)
+                    row[c] = rr * be[(size_t)bin * E + c];
+                for (int k = bin - 1; k >= 1; k--)
+                    for (int c = 0; c < E; c++)
+                        row[c] += be[(size_t)k * E + c];
+            } else {
+                memcpy(row, be + (size_t)bin * E, sizeof(float) * E);
+            }
             for (int c = 0; c < E; c++)
                 row[E + c] = rr * em->res_emb[(size_t)j * E + c];
             memcpy(row + 2 * E, em->feat_emb + (size_t)j * E, sizeof(float) * E);

@@ -166,6 +166,33 @@ static int parse_modality(craft_config *cfg, craft_modality *m, const cJSON *j, 
     return CRAFT_OK;
 }
 
+/* "calibration": {"a": [K numbers], "b": [K numbers]}, every a_k > 0 (a score's order
+ * within a class is kept). */
+static int parse_calibration(craft_config *cfg, const cJSON *c, craft_error *err)
+{
+    if (!c)
+        return CRAFT_OK;
+    const int K = cfg->n_classes;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(c, "a"), *b = cJSON_GetObjectItemCaseSensitive(c, "b");
+    if (!cJSON_IsObject(c) || !cJSON_IsArray(a) || !cJSON_IsArray(b) || cJSON_GetArraySize(a) != K ||
+        cJSON_GetArraySize(b) != K)
+        return craft_fail(err, CRAFT_EFORMAT, "config: \"calibration\" must hold \"a\" and \"b\", %d numbers each", K);
+    cfg->calib_a = malloc(sizeof(float) * K);
+    cfg->calib_b = malloc(sizeof(float) * K);
+    if (!cfg->calib_a || !cfg->calib_b)
+        return craft_fail(err, CRAFT_ENOMEM, "config: out of memory");
+    for (int k = 0; k < K; k++) {
+        const cJSON *ak = cJSON_GetArrayItem(a, k), *bk = cJSON_GetArrayItem(b, k);
+        if (!cJSON_IsNumber(ak) || !cJSON_IsNumber(bk) || !(ak->valuedouble > 0 && ak->valuedouble < 1e6) ||
+            !(fabs(bk->valuedouble) < 1e6))
+            return craft_fail(err, CRAFT_EFORMAT,
+                              "config: calibration of class %d: a must lie in (0, 1e6) and |b| below 1e6", k);
+        cfg->calib_a[k] = (float)ak->valuedouble;
+        cfg->calib_b[k] = (float)bk->valuedouble;
+    }
+    return CRAFT_OK;
+}
+
 int craft_config_parse(craft_config *cfg, const char *json, size_t len, craft_error *err)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -271,6 +298,19 @@ int craft_config_parse(craft_config *cfg, const char *json, size_t len, craft_er
             cfg->tabular = cfg->n_modalities - 1;
         }
     }
+    const cJSON *enc = cJSON_GetObjectItemCaseSensitive(root, "tab_encoding");
+    if (enc) {
+        if (cJSON_IsString(enc) && strcmp(enc->valuestring, "bins") == 0)
+            cfg->tab_encoding = CRAFT_TAB_BINS;
+        else if (cJSON_IsString(enc) && strcmp(enc->valuestring, "piecewise") == 0)
+            cfg->tab_encoding = CRAFT_TAB_PIECEWISE;
+        else {
+            rc = craft_fail(err, CRAFT_EFORMAT, "config: \"tab_encoding\" must be \"bins\" or \"piecewise\"");
+            goto done;
+        }
+    }
+    if ((rc = parse_calibration(cfg, cJSON_GetObjectItemCaseSensitive(root, "calibration"), err)))
+        goto done;
     const cJSON *bb = cJSON_GetObjectItemCaseSensitive(root, "backbone");
     cfg->backbone = cJSON_IsString(bb) ? craft_config_find_modality(cfg, bb->valuestring) : -1;
     if (cfg->backbone < 0) {
@@ -326,6 +366,24 @@ char *craft_config_to_json(const craft_config *cfg)
     set_key(root, "task", cJSON_CreateString(cfg->task == CRAFT_MULTICLASS ? "multiclass" : "multilabel"));
     set_key(root, "classes", strings_json(cfg->classes, cfg->n_classes));
     set_key(root, "backbone", cJSON_CreateString(cfg->modalities[cfg->backbone].name));
+    /* optional keys are written only when they differ from the default, so a model
+     * without them keeps its config bytes */
+    if (cfg->tab_encoding == CRAFT_TAB_PIECEWISE)
+        set_key(root, "tab_encoding", cJSON_CreateString("piecewise"));
+    else
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "tab_encoding");
+    if (cfg->calib_a) {
+        cJSON *c = cJSON_CreateObject(), *a = cJSON_CreateArray(), *b = cJSON_CreateArray();
+        for (int k = 0; k < cfg->n_classes; k++) {
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(cfg->calib_a[k]));
+            cJSON_AddItemToArray(b, cJSON_CreateNumber(cfg->calib_b[k]));
+        }
+        cJSON_AddItemToObject(c, "a", a);
+        cJSON_AddItemToObject(c, "b", b);
+        set_key(root, "calibration", c);
+    } else {
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "calibration");
+    }
     cJSON *prev = cJSON_CreateArray();
     for (int k = 0; k < cfg->n_classes; k++)
         cJSON_AddItemToArray(prev, cJSON_CreateNumber(cfg->prevalence[k]));
@@ -390,6 +448,8 @@ void craft_config_free(craft_config *cfg)
         free(cfg->classes[k]);
     free(cfg->classes);
     free(cfg->prevalence);
+    free(cfg->calib_a);
+    free(cfg->calib_b);
     free(cfg->json);
     memset(cfg, 0, sizeof *cfg);
     cfg->tabular = -1;

@@ -45,6 +45,11 @@ void craft_error_prefix(craft_error *err, const char *fmt, ...)
 enum { CRAFT_NUMERIC = 0, CRAFT_CATEGORICAL = 1 };
 enum { CRAFT_TABULAR = 0, CRAFT_EMBEDDING = 1 };
 enum { CRAFT_MULTILABEL = 0, CRAFT_MULTICLASS = 1 };
+/* How a numeric tabular value becomes its sub-embedding h (docs/MODEL.md):
+ * BINS: h = bin_emb[b] (a free embedding per bin);
+ * PIECEWISE: h = sum_{k<b} bin_emb[k] + rr bin_emb[b] over bins 1..nb (neighbouring bins
+ * share parameters: the piecewise-linear encoding of Gorishniy et al. 2022). */
+enum { CRAFT_TAB_BINS = 0, CRAFT_TAB_PIECEWISE = 1 };
 
 typedef struct {
     char *name;
@@ -72,6 +77,11 @@ typedef struct craft_config {
     craft_modality modalities[CRAFT_MAX_MODALITIES];
     int backbone;            /* index into modalities */
     int tabular;             /* index of the tabular modality, -1 if none */
+    int tab_encoding;        /* CRAFT_TAB_BINS (default) or CRAFT_TAB_PIECEWISE ("tab_encoding") */
+    /* Per-class score calibration ("calibration": {"a":[K],"b":[K]}), fitted on validation
+     * orders after training: scores are sigma(a_k y_k + b_k) (multiclass: softmax(a y + b)).
+     * NULL when absent: the raw head (a = 1, b = 0). */
+    float *calib_a, *calib_b;
     char *json;              /* the config JSON as read or built (keeps extra keys) */
 } craft_config;
 

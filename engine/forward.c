@@ -587,12 +587,14 @@ static void logits_to_scores(const craft_engine *e, float *scores, const float *
     for (int b = 0; b < n; b++) {
         const float *y = logits + (size_t)b * K;
         float *p = scores + (size_t)b * K;
+        const float *ca = e->cfg->calib_a, *cb = e->cfg->calib_b; /* z = a y + b, when calibrated */
+        for (int k = 0; k < K; k++)
+            p[k] = ca ? ca[k] * y[k] + cb[k] : y[k];
         if (e->cfg->task == CRAFT_MULTICLASS) {
-            memcpy(p, y, sizeof(float) * K);
             softmax_inplace(p, K);
         } else {
             for (int k = 0; k < K; k++)
-                p[k] = craft_sigmoid(y[k]);
+                p[k] = craft_sigmoid(p[k]);
         }
     }
 }

@@ -371,15 +371,28 @@ static void tabular_inputs_backward(craft_train *t, craft_weights *g, int n)
 {
     const craft_config *cfg = t->cfg;
     craft_embed *ge = &g->embed[cfg->tabular];
-    const int F = t->F, nb = cfg->bins, E = t->E;
+    const int F = t->F, nb = cfg->bins, E = t->E, piecewise = cfg->tab_encoding == CRAFT_TAB_PIECEWISE;
 #pragma omp parallel for schedule(static) if (F > 1)
     for (int j = 0; j < F; j++)
         for (int b = 0; b < n; b++) {
             const float *dr = t->dtab + ((size_t)b * F + j) * 3 * E;
             const float rr = t->rr[(size_t)b * F + j];
-            float *be = ge->bin_emb + ((size_t)j * (nb + 1) + t->bin[(size_t)b * F + j]) * E;
+            const int bin = t->bin[(size_t)b * F + j];
+            float *be = ge->bin_emb + ((size_t)j * (nb + 1) + bin) * E;
+            if (piecewise && cfg->modalities[cfg->tabular].features[j].type == CRAFT_NUMERIC && bin > 0) {
+                /* h = sum_{k<b} bin_emb[k] + rr bin_emb[b] (bins 1..b-1 full) */
+                for (int c = 0; c < E; c++)
+                    be[c] += rr * dr[c];
+                for (int k = 1; k < bin; k++) {
+                    float *bk = ge->bin_emb + ((size_t)j * (nb + 1) + k) * E;
+                    for (int c = 0; c < E; c++)
+                        bk[c] += dr[c];
+                }
+            } else {
+                for (int c = 0; c < E; c++)
+                    be[c] += dr[c];
+            }
             for (int c = 0; c < E; c++) {
-                be[c] += dr[c];
                 ge->res_emb[(size_t)j * E + c] += rr * dr[E + c];
                 ge->feat_emb[(size_t)j * E + c] += dr[2 * E + c];
             }

@@ -132,6 +132,7 @@ typedef struct {
     const char *stem;
     int supcma;
     int dropout; /* dropout 0.2 and modality dropout 0.5, fixed by the seed */
+    int piecewise; /* the piecewise-linear tabular encoding (config "tab_encoding") */
 } gc_case;
 
 static double loss_at(craft_train *t, const craft_batch *b, const craft_train_opts *o)
@@ -150,6 +151,8 @@ static void check_whole_loss(gc_case c)
     craft_model *m;
     snprintf(path, sizeof path, "%s.safetensors", c.stem);
     CU_ASSERT_EQUAL_FATAL(craft_model_load(&m, fixture(path), &err), 0);
+    if (c.piecewise)
+        m->cfg.tab_encoding = CRAFT_TAB_PIECEWISE;
     craft_order_batch ob;
     snprintf(path, sizeof path, "%s.orders.jsonl", c.stem);
     CU_ASSERT_EQUAL_FATAL(read_fixture_orders(&ob, &m->cfg, path), 0);
@@ -198,8 +201,8 @@ static void check_whole_loss(gc_case c)
             }
         }
     }
-    printf("\n  %s supcma=%d dropout=%d: %d tensors, %d entries, %d off\n", c.stem, c.supcma, c.dropout, tensors,
-           entries, bad);
+    printf("\n  %s supcma=%d dropout=%d piecewise=%d: %d tensors, %d entries, %d off\n", c.stem, c.supcma, c.dropout,
+           c.piecewise, tensors, entries, bad);
     /* ReLU in the projection heads is piecewise: a step across its kink may
      * break one difference; more than that is a real error. */
     CU_ASSERT(bad <= 1);
@@ -215,6 +218,8 @@ static void test_ml_dropout(void) { check_whole_loss((gc_case){"tiny-train-multi
 static void test_mc_supcma(void) { check_whole_loss((gc_case){"tiny-train-multiclass", 1, 0}); }
 static void test_mc_plain(void) { check_whole_loss((gc_case){"tiny-train-multiclass", 0, 0}); }
 static void test_mc_dropout(void) { check_whole_loss((gc_case){"tiny-train-multiclass", 1, 1}); }
+static void test_ml_piecewise(void) { check_whole_loss((gc_case){"tiny-train-multilabel", 1, 0, 1}); }
+static void test_mc_piecewise(void) { check_whole_loss((gc_case){"tiny-train-multiclass", 1, 1, 1}); }
 
 /* Same seed, same thread count: bit-identical gradients. */
 static void test_deterministic(void)
@@ -304,6 +309,8 @@ int main(void)
              CU_add_test(s, "whole loss: multiclass with SupCMA", test_mc_supcma) &&
              CU_add_test(s, "whole loss: multiclass without SupCMA", test_mc_plain) &&
              CU_add_test(s, "whole loss: multiclass, dropout and modality dropout", test_mc_dropout) &&
+             CU_add_test(s, "whole loss: multilabel, piecewise-linear tabular encoding", test_ml_piecewise) &&
+             CU_add_test(s, "whole loss: multiclass, piecewise-linear encoding, dropout", test_mc_piecewise) &&
              CU_add_test(s, "deterministic for a seed", test_deterministic) &&
              CU_add_test(s, "AdamW learns a batch", test_optimizer_learns) &&
              CU_add_test(s, "schedule and clipping", test_schedule_and_clip);
