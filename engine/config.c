@@ -82,6 +82,72 @@ static int parse_strings(const cJSON *arr, const char *what, int max, char ***ou
     return CRAFT_OK;
 }
 
+/* The built-in encoders' optional keys of a modality (docs/ENCODERS.md):
+ * "entity_types" on the embedding modality "graph" (the graph encoder's types;
+ * then dim must be T x (1 + K + 10)), "text_tokens" on the embedding modality
+ * "txt" ("vector", the default, "fields" or "events"; the last two need dim 256).
+ * Absent keys keep today's encoders. */
+#define ENCODER_GRAPH_SKETCH 10 /* CRAFT_GRAPH_SKETCH of app/data/encoders.h */
+#define ENCODER_TEXT_DIM 256    /* CRAFT_TEXT_DIM of app/data/encoders.h */
+
+static cJSON *strings_json(char **s, int n);
+
+static int parse_encoder_keys(const craft_config *cfg, craft_modality *m, const cJSON *j, craft_error *err)
+{
+    const cJSON *types = cJSON_GetObjectItemCaseSensitive(j, "entity_types");
+    const cJSON *tt = cJSON_GetObjectItemCaseSensitive(j, "text_tokens");
+    if (types && !cJSON_IsNull(types)) {
+        if (m->kind != CRAFT_EMBEDDING || strcmp(m->name, "graph") != 0)
+            return craft_fail(err, CRAFT_EFORMAT,
+                              "config: modality \"%s\": \"entity_types\" belongs to the embedding modality \"graph\"",
+                              m->name);
+        int rc = parse_strings(types, "\"entity_types\" of modality \"graph\"", CRAFT_MAX_ENTITY_TYPES,
+                               &m->entity_types, &m->n_entity_types, err);
+        if (rc)
+            return rc;
+        if (m->n_entity_types < 1)
+            return craft_fail(err, CRAFT_EFORMAT, "config: modality \"graph\": \"entity_types\" is empty");
+        long want = (long)m->n_entity_types * (1 + cfg->n_classes + ENCODER_GRAPH_SKETCH);
+        if (m->dim != want)
+            return craft_fail(err, CRAFT_EFORMAT,
+                              "config: modality \"graph\": %d entity types and %d classes need \"dim\" %d x (1 + %d + %d)"
+                              " = %ld, not %d",
+                              m->n_entity_types, cfg->n_classes, m->n_entity_types, cfg->n_classes,
+                              ENCODER_GRAPH_SKETCH, want, m->dim);
+    }
+    if (tt && !cJSON_IsNull(tt)) {
+        if (m->kind != CRAFT_EMBEDDING || strcmp(m->name, "txt") != 0)
+            return craft_fail(err, CRAFT_EFORMAT,
+                              "config: modality \"%s\": \"text_tokens\" belongs to the embedding modality \"txt\"",
+                              m->name);
+        const char *v = cJSON_IsString(tt) ? tt->valuestring : "";
+        if (strcmp(v, "vector") == 0)
+            m->text_tokens = CRAFT_TEXT_VECTOR;
+        else if (strcmp(v, "fields") == 0)
+            m->text_tokens = CRAFT_TEXT_FIELDS;
+        else if (strcmp(v, "events") == 0)
+            m->text_tokens = CRAFT_TEXT_EVENTS;
+        else
+            return craft_fail(err, CRAFT_EFORMAT,
+                              "config: modality \"txt\": \"text_tokens\" must be \"vector\", \"fields\" or \"events\"");
+        if (m->text_tokens != CRAFT_TEXT_VECTOR && m->dim != ENCODER_TEXT_DIM)
+            return craft_fail(err, CRAFT_EFORMAT,
+                              "config: modality \"txt\": \"text_tokens\": \"%s\" encodes rows %d wide, but \"dim\" is %d",
+                              v, ENCODER_TEXT_DIM, m->dim);
+    }
+    return CRAFT_OK;
+}
+
+/* Writes the keys of parse_encoder_keys back, only where they differ from the default. */
+static void encoder_keys_json(const craft_modality *m, cJSON *mj)
+{
+    static const char *const tt[] = {"vector", "fields", "events"};
+    if (m->n_entity_types > 0)
+        cJSON_AddItemToObject(mj, "entity_types", strings_json(m->entity_types, m->n_entity_types));
+    if (m->text_tokens > CRAFT_TEXT_VECTOR && m->text_tokens <= CRAFT_TEXT_EVENTS)
+        cJSON_AddStringToObject(mj, "text_tokens", tt[m->text_tokens]);
+}
+
 static int parse_modality(craft_config *cfg, craft_modality *m, const cJSON *j, int index,
                           craft_error *err)
 {
@@ -163,7 +229,7 @@ static int parse_modality(craft_config *cfg, craft_modality *m, const cJSON *j, 
         return craft_fail(err, CRAFT_EFORMAT, "config: modality \"%s\" has kind \"%s\" (tabular or embedding)",
                           m->name, kind->valuestring);
     }
-    return CRAFT_OK;
+    return parse_encoder_keys(cfg, m, j, err);
 }
 
 /* "calibration": {"a": [K numbers], "b": [K numbers]}, every a_k > 0 (a score's order
@@ -312,7 +378,12 @@ int craft_config_parse(craft_config *cfg, const char *json, size_t len, craft_er
     if ((rc = parse_calibration(cfg, cJSON_GetObjectItemCaseSensitive(root, "calibration"), err)))
         goto done;
     const cJSON *bb = cJSON_GetObjectItemCaseSensitive(root, "backbone");
-    cfg->backbone = cJSON_IsString(bb) ? craft_config_find_modality(cfg, bb->valuestring) : -1;
+    /* "backbone" is optional: the trainer chooses it by rho; absent means the
+     * tabular modality (else the first) until then */
+    if (!bb || cJSON_IsNull(bb))
+        cfg->backbone = cfg->tabular >= 0 ? cfg->tabular : 0;
+    else
+        cfg->backbone = cJSON_IsString(bb) ? craft_config_find_modality(cfg, bb->valuestring) : -1;
     if (cfg->backbone < 0) {
         rc = craft_fail(err, CRAFT_EFORMAT, "config: \"backbone\" must name one of the modalities");
         goto done;
@@ -410,6 +481,7 @@ char *craft_config_to_json(const craft_config *cfg)
             cJSON_AddStringToObject(mj, "kind", "embedding");
             cJSON_AddNumberToObject(mj, "dim", m->dim);
             cJSON_AddNumberToObject(mj, "tokens", m->tokens);
+            encoder_keys_json(m, mj);
         }
         cJSON_AddItemToArray(mods, mj);
     }
@@ -442,6 +514,9 @@ void craft_config_free(craft_config *cfg)
             free(m->features[f].name);
         }
         free(m->features);
+        for (int t = 0; t < m->n_entity_types; t++)
+            free(m->entity_types[t]);
+        free(m->entity_types);
         free(m->name);
     }
     for (int k = 0; k < cfg->n_classes; k++)

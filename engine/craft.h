@@ -65,7 +65,17 @@ typedef struct {
     int tokens;      /* embedding: at most this many tokens; tabular: F */
     int n_features;  /* tabular only */
     craft_feature *features;
+    /* Optional keys of an embedding modality for the built-in encoders
+     * (docs/ENCODERS.md); absent keys keep the defaults below. */
+    int n_entity_types;  /* "graph": "entity_types"; 0 = absent, the five default types */
+    char **entity_types;
+    int text_tokens;     /* "txt": "text_tokens"; CRAFT_TEXT_VECTOR (absent), _FIELDS, _EVENTS */
 } craft_modality;
+
+/* "text_tokens" of the txt modality: one 256-wide vector, one row per text
+ * field, or one row per journey event (docs/ENCODERS.md). */
+enum { CRAFT_TEXT_VECTOR = 0, CRAFT_TEXT_FIELDS = 1, CRAFT_TEXT_EVENTS = 2 };
+#define CRAFT_MAX_ENTITY_TYPES 64
 
 typedef struct craft_config {
     int d_model, heads, layers, ffn_mult, topk, route_dim, bins, emb_dim;
