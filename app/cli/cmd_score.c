@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "device.h"
+#include "outfile.h"
 #include "scoring.h"
 
 static void help(void)
@@ -123,17 +124,14 @@ int cmd_score(int argc, char **argv)
         o.progress = show_progress;
     }
     FILE *out = stdout;
-    char *tmp = NULL;
+    craft_outfile of = {0};
     if (output) {
-        tmp = malloc(strlen(output) + 16);
-        sprintf(tmp, "%s.tmp-XXXXXX", output);
-        int fd = mkstemp(tmp);
-        if (fd < 0 || !(out = fdopen(fd, "w"))) {
-            fprintf(stderr, "craft score: cannot write %s: %s\n", output, strerror(errno));
+        /* the scores name orders: a new file is private (0600), as before */
+        if (craft_outfile_open(&of, output, 0600, &err)) {
             craft_model_free(m);
-            free(tmp);
-            return EXIT_IOERR;
+            return cli_fail("score", &err);
         }
+        out = of.f;
     }
     static char obuf[1 << 16];
     if (!output)
@@ -145,37 +143,28 @@ int cmd_score(int argc, char **argv)
     /* One message for a failed write, naming the file and why; with --output the
      * temporary file goes and FILE keeps what it had (or stays absent). */
     const char *dest = output ? output : "standard output";
+    const char *kept = output && !of.in_place ? " (nothing was written there; its old contents, if any, are kept)" : "";
     int status = 0, write_failed = ferror(out) != 0;
     if (rc && !(write_failed && err.code == CRAFT_EIO)) {
         status = cli_fail("score", &err);
         if (write_failed) /* and the scores before it did not all get written either */
-            fprintf(stderr, "craft score: %s: writing the scores failed too%s\n", dest,
-                    output ? " (nothing was written there; its old contents, if any, are kept)" : "");
+            fprintf(stderr, "craft score: %s: writing the scores failed too%s\n", dest, kept);
     } else if (rc) {
-        fprintf(stderr, "craft score: %s: %s%s\n", dest, err.msg,
-                output ? " (nothing was written there; its old contents, if any, are kept)" : "");
+        fprintf(stderr, "craft score: %s: %s%s\n", dest, err.msg, kept);
     }
-    if (!write_failed && (fflush(out) || ferror(out) || (output && fsync(fileno(out))))) {
+    if (!output && !write_failed && (fflush(out) || ferror(out))) {
         write_failed = 1;
-        fprintf(stderr, "craft score: %s: writing the scores failed: %s%s\n", dest, strerror(errno),
-                output ? " (nothing was written there; its old contents, if any, are kept)" : "");
+        fprintf(stderr, "craft score: %s: writing the scores failed: %s\n", dest, strerror(errno));
     }
     if (write_failed)
         status = EXIT_IOERR;
     if (output) {
-        if (fclose(out) && !status) {
-            fprintf(stderr, "craft score: %s: writing the scores failed: %s (nothing was written there)\n", output,
-                    strerror(errno));
+        if (status) {
+            craft_outfile_discard(&of);
+        } else if (craft_outfile_commit(&of, &err)) {
+            fprintf(stderr, "craft score: %s\n", err.msg);
             status = EXIT_IOERR;
         }
-        if (status)
-            unlink(tmp);
-        else if (rename(tmp, output)) {
-            fprintf(stderr, "craft score: cannot replace %s: %s\n", output, strerror(errno));
-            unlink(tmp);
-            status = EXIT_IOERR;
-        }
-        free(tmp);
     }
     craft_model_free(m);
     return status;

@@ -1,9 +1,11 @@
 /* craft: the command-line face of CRAFT Desk. Everything the app does, scriptable. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "outfile.h"
 #include "process.h"
 
 /* Commands of optional parts (the case store, say) are weak: a build without
@@ -89,9 +91,24 @@ static void usage(FILE *f)
                "model, 66 a file cannot be opened, 69 unavailable here, 74 write error.\n");
 }
 
-int main(int argc, char **argv)
+/* Every command's standard output, checked once at the end: a listing that could
+ * not be written (a full disk, a closed pipe, >/dev/full) is a write error (74),
+ * never a silent success. */
+static int finish_stdout(int status)
 {
-    craft_process_init(argc, argv);
+    errno = 0;
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int e = errno;
+    if (fclose(stdout) != 0 && !bad)
+        bad = 1, e = errno;
+    if (!bad || status) /* a failed command has said why already */
+        return status;
+    fprintf(stderr, "craft: writing to standard output failed: %s\n", e ? strerror(e) : "write error");
+    return status ? status : EXIT_IOERR;
+}
+
+static int run(int argc, char **argv)
+{
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
@@ -112,4 +129,12 @@ int main(int argc, char **argv)
     fprintf(stderr, "craft: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    craft_process_init(argc, argv);
+    /* SIGINT/SIGTERM/SIGHUP remove a half-written --output's temporary file */
+    craft_outfile_cleanup_on_signals();
+    return finish_stdout(run(argc, argv));
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "outfile.h"
 #include "scoring.h"
 #include "synth.h"
 
@@ -38,41 +39,18 @@ static void show_progress(void *user, uint64_t done, uint64_t total)
             dt > 0 ? done / dt : 0);
 }
 
-/* mkstemp makes 0600 files; data files get the usual 0666 less the umask. */
-static void usual_mode(int fd)
+/* Writes text to path whole or not at all (app/core/outfile.h: a device or FIFO
+ * is written in place, never replaced); data files get 0666 less the umask. */
+static int write_file_atomic(const char *path, const char *text, craft_error *err)
 {
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-}
-
-/* Writes text to path through a temporary file and a rename. */
-static int write_file_atomic(const char *path, const char *text)
-{
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    if (!tmp)
+    craft_outfile of;
+    if (craft_outfile_open(&of, path, craft_outfile_umask_mode(), err))
         return -1;
-    snprintf(tmp, n, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd >= 0)
-        usual_mode(fd);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    int ok = f && fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (f)
-        ok = (fclose(f) == 0) && ok;
-    else if (fd >= 0)
-        close(fd);
-    if (ok && rename(tmp, path) == 0) {
-        free(tmp);
-        return 0;
+    if (fputs(text, of.f) < 0) {
+        craft_outfile_discard(&of);
+        return craft_fail(err, CRAFT_EIO, "%s: writing failed", path);
     }
-    int e = errno;
-    if (fd >= 0)
-        unlink(tmp);
-    free(tmp);
-    errno = e;
-    return -1;
+    return craft_outfile_commit(&of, err) ? -1 : 0;
 }
 
 int cmd_synth(int argc, char **argv)
@@ -126,12 +104,11 @@ int cmd_synth(int argc, char **argv)
             fprintf(stderr, "craft synth: out of memory\n");
             return EXIT_SOFTWARE;
         }
-        int bad = write_file_atomic(config, json);
+        craft_error werr = {0};
+        int bad = write_file_atomic(config, json, &werr);
         free(json);
-        if (bad) {
-            fprintf(stderr, "craft synth: cannot write %s: %s\n", config, strerror(errno));
-            return EXIT_IOERR;
-        }
+        if (bad)
+            return cli_fail("synth", &werr);
     }
     if (!have_orders)
         return 0;
@@ -147,26 +124,14 @@ int cmd_synth(int argc, char **argv)
         return EXIT_SOFTWARE;
     }
     FILE *out = stdout;
-    char *tmp = NULL;
+    craft_outfile of = {0};
     if (!to_stdout) {
-        tmp = malloc(strlen(output) + 16);
-        int fd = -1;
-        if (tmp) {
-            sprintf(tmp, "%s.tmp-XXXXXX", output);
-            fd = mkstemp(tmp);
-            if (fd >= 0)
-                usual_mode(fd);
-        }
-        if (fd < 0 || !(out = fdopen(fd, "w"))) {
-            fprintf(stderr, "craft synth: cannot write %s: %s\n", output, strerror(errno));
-            if (fd >= 0) {
-                close(fd);
-                unlink(tmp);
-            }
-            free(tmp);
+        craft_error oerr = {0};
+        if (craft_outfile_open(&of, output, craft_outfile_umask_mode(), &oerr)) {
             free(truth_path);
-            return EXIT_IOERR;
+            return cli_fail("synth", &oerr);
         }
+        out = of.f;
     }
     double t0 = craft_now();
     craft_error err = {0};
@@ -176,26 +141,27 @@ int cmd_synth(int argc, char **argv)
         status = cli_fail("synth", &err);
     if (isatty(2))
         fputc('\n', stderr);
-    if (fflush(out) || ferror(out) || (!to_stdout && fsync(fileno(out)))) {
+    if (to_stdout && (fflush(out) || ferror(out))) {
         if (!status)
             fprintf(stderr, "craft synth: writing %s failed: %s\n", output, strerror(errno));
         status = status ? status : EXIT_IOERR;
     }
     if (!to_stdout) {
-        fclose(out);
         if (status) {
-            unlink(tmp);
-        } else if (rename(tmp, output)) {
-            fprintf(stderr, "craft synth: cannot replace %s: %s\n", output, strerror(errno));
-            unlink(tmp);
+            craft_outfile_discard(&of);
+        } else if (craft_outfile_commit(&of, &err)) {
+            fprintf(stderr, "craft synth: %s\n", err.msg);
             status = EXIT_IOERR;
         }
-        free(tmp);
     }
     if (!status && truth_path) {
         char *json = craft_synth_truth_json(&o, &st);
-        if (!json || write_file_atomic(truth_path, json)) {
-            fprintf(stderr, "craft synth: cannot write %s: %s\n", truth_path, json ? strerror(errno) : "out of memory");
+        craft_error werr = {0};
+        if (!json || write_file_atomic(truth_path, json, &werr)) {
+            if (json)
+                fprintf(stderr, "craft synth: %s\n", werr.msg);
+            else
+                fprintf(stderr, "craft synth: cannot write %s: out of memory\n", truth_path);
             status = EXIT_IOERR;
         }
         free(json);

@@ -189,6 +189,9 @@ int craft_report_write_json(const craft_report *r, FILE *out, craft_error *err);
 int craft_report_write_markdown(const craft_report *r, FILE *out, craft_error *err);
 int craft_report_write_pdf(const craft_report *r, const char *path, craft_report_progress_fn progress,
                            void *user, const volatile int *cancel, int64_t *pages, craft_error *err);
+/* The same into an open stream (flushed, not closed); path names it in messages. */
+int craft_report_write_pdf_stream(const craft_report *r, FILE *f, const char *path, craft_report_progress_fn progress,
+                                  void *user, const volatile int *cancel, int64_t *pages, craft_error *err);
 
 /* The queue as CSV: a header row, then one row per selected order (order_id, ts,
  * case_id, status, assignee, priority, top_class, top_score, one column per class).

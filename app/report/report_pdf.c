@@ -910,6 +910,18 @@ static cairo_status_t write_to_file(void *closure, const unsigned char *data, un
 int craft_report_write_pdf(const craft_report *r, const char *path, craft_report_progress_fn progress, void *user,
                            const volatile int *cancel, int64_t *pages, craft_error *err)
 {
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return craft_fail(err, CRAFT_EIO, "%s: cannot write the report", path);
+    int rc = craft_report_write_pdf_stream(r, f, path, progress, user, cancel, pages, err);
+    if (fclose(f) != 0 && !rc)
+        rc = craft_fail(err, CRAFT_EIO, "%s: writing the PDF failed", path);
+    return rc;
+}
+
+int craft_report_write_pdf_stream(const craft_report *r, FILE *f, const char *path, craft_report_progress_fn progress,
+                                  void *user, const volatile int *cancel, int64_t *pages, craft_error *err)
+{
     pdf p;
     memset(&p, 0, sizeof p);
     p.r = r;
@@ -926,9 +938,6 @@ int craft_report_write_pdf(const craft_report *r, const char *path, craft_report
     cairo_destroy(p.cr);
     cairo_surface_destroy(scratch);
     p.total = p.page;
-    FILE *f = NULL;
-    if (!rc && !(f = fopen(path, "wb")))
-        rc = craft_fail(err, CRAFT_EIO, "%s: cannot write the report", path);
     if (!rc) {
         cairo_surface_t *surface = cairo_pdf_surface_create_for_stream(write_to_file, f, PAGE_W, PAGE_H);
         cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_TITLE, "CRAFT Desk explanation report");
@@ -944,7 +953,7 @@ int craft_report_write_pdf(const craft_report *r, const char *path, craft_report
         cairo_surface_destroy(surface);
         if (!rc && st != CAIRO_STATUS_SUCCESS)
             rc = craft_fail(err, CRAFT_EIO, "%s: writing the PDF failed: %s", path, cairo_status_to_string(st));
-        if (fclose(f) != 0 && !rc)
+        if ((fflush(f) != 0 || ferror(f)) && !rc)
             rc = craft_fail(err, CRAFT_EIO, "%s: writing the PDF failed", path);
     }
     space_free(&p);

@@ -1,0 +1,280 @@
+/* test_hostile: what a break-in attempt found (issue 16), each probe followed by
+ * the refusal or behaviour it must get, through the craft CLI: outputs onto a
+ * device or FIFO are written in place (never replaced), a tampered store's rows
+ * are refused with "store damaged" naming the table and row, the audit log cannot
+ * be rewritten (a hash chain that `craft cases verify` checks), reports are 0600,
+ * the scoring reader gives import's verdicts, wide CSV headers and endless lines,
+ * symlinked rejects files, a model sharing no feature with the data, standard
+ * output that cannot be written, control characters and formula cells, and the
+ * smaller items of the issue. */
+#include <sys/sysmacros.h>
+
+#include "hardening_util.h"
+#include "store.h"
+
+static const char *model;  /* tiny-multilabel: 12 features, txt 10 wide, graph 6 wide */
+static const char *good;   /* 300 good orders */
+static const char *store;  /* the 300 orders, scored (cases made) */
+
+static char last_err[8192];
+
+/* A path in the scratch folder that stays (path_in's buffers rotate): up to 64. */
+static const char *keep(const char *name)
+{
+    static char b[64][600];
+    static int k;
+    k = (k + 1) % 64;
+    snprintf(b[k], sizeof b[k], "%s", path_in(name));
+    return b[k];
+}
+
+/* Runs craft with stdout to out (NULL: /dev/null); the exit status; stderr in last_err. */
+static int craft_out(const char *out, const char *const *args)
+{
+    const char *errf = path_in("stderr.txt");
+    run_opts o = {.stdout_path = out, .stderr_path = errf};
+    int rc = run_craft(&o, args);
+    char *msg = slurp(errf);
+    snprintf(last_err, sizeof last_err, "%s", msg);
+    free(msg);
+    return rc;
+}
+
+/* Runs craft; checks the exit status and that stderr holds the needle. */
+static void expect(int status, const char *const *args, const char *needle)
+{
+    int rc = craft_out(NULL, args);
+    if (rc != status || (needle && !strstr(last_err, needle)))
+        fprintf(stderr, "\n  craft %s %s: exit %d (wanted %d, \"%s\"): %.600s\n", args[0], args[1] ? args[1] : "", rc,
+                status, needle ? needle : "", last_err);
+    CU_ASSERT_EQUAL(rc, status);
+    if (needle)
+        CU_ASSERT_PTR_NOT_NULL(strstr(last_err, needle));
+}
+
+static void write_text(const char *path, const char *text, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fwrite(text, 1, n, f);
+    fclose(f);
+}
+
+static void sql_exec(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(db, &h), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fprintf(stderr, "\n  %s: %s\n", sql, msg);
+    sqlite3_free(msg);
+    sqlite3_close(h);
+}
+
+/* A copy of the scored store at name, to tamper with. */
+static const char *store_copy(const char *name)
+{
+    const char *db = path_in(name);
+    remove_store(db);
+    CU_ASSERT_EQUAL_FATAL(copy_file(store, db), 0);
+    return db;
+}
+
+static int temporaries_in_scratch(void)
+{
+    char cmd[700], out[32] = "0";
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '\\.tmp-'", hd_dir);
+    FILE *p = popen(cmd, "r");
+    if (p) {
+        if (!fgets(out, sizeof out, p))
+            snprintf(out, sizeof out, "0");
+        pclose(p);
+    }
+    return atoi(out);
+}
+
+/* ------------------------------------------- 1: devices and FIFOs as --output */
+
+/* A FIFO read by a child to its end; the byte count it read. */
+static pid_t fifo_reader(const char *fifo, const char *count_path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(fifo, O_RDONLY);
+        long n = 0;
+        char buf[4096];
+        ssize_t r;
+        while (fd >= 0 && (r = read(fd, buf, sizeof buf)) > 0)
+            n += r;
+        FILE *f = fopen(count_path, "w");
+        if (f) {
+            fprintf(f, "%ld", n);
+            fclose(f);
+        }
+        _exit(0);
+    }
+    return pid;
+}
+
+static void check_not_replaced(const char *what, const char *const *args, const char *out, int fifo)
+{
+    struct stat before, after;
+    CU_ASSERT_EQUAL_FATAL(lstat(out, &before), 0);
+    const char *count = keep("fifo.count");
+    unlink(count);
+    pid_t reader = fifo ? fifo_reader(out, count) : -1;
+    int rc = craft_out(NULL, args);
+    if (rc)
+        fprintf(stderr, "\n  %s onto %s: exit %d: %.300s\n", what, out, rc, last_err);
+    CU_ASSERT_EQUAL(rc, 0);
+    if (reader > 0) {
+        int st;
+        waitpid(reader, &st, 0);
+        char *n = slurp(count);
+        CU_ASSERT(atol(n) > 0); /* the FIFO's reader got the output */
+        free(n);
+    }
+    CU_ASSERT_EQUAL_FATAL(lstat(out, &after), 0);
+    CU_ASSERT_EQUAL(after.st_mode, before.st_mode); /* same type, same mode */
+    CU_ASSERT_EQUAL(after.st_ino, before.st_ino);   /* the same node, not a new file */
+    CU_ASSERT_EQUAL(after.st_rdev, before.st_rdev);
+    CU_ASSERT_EQUAL(temporaries_in_scratch(), 0);
+}
+
+static void test_output_onto_device_and_fifo(void)
+{
+    /* a character device node of our own (/dev/null's numbers) where we may make one,
+     * and a symbolic link to /dev/null (replacing the link would be the old bug) */
+    const char *dev = keep("null-node"), *link = keep("null-link"), *fifo = keep("out-fifo");
+    unlink(dev);
+    unlink(link);
+    unlink(fifo);
+    int have_dev = mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0;
+    CU_ASSERT_EQUAL_FATAL(symlink("/dev/null", link), 0);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0600), 0);
+    const char *outs[3] = {have_dev ? dev : link, link, fifo};
+    for (int i = 0; i < 3; i++) {
+        const char *score[] = {"score", "--model", model, "--input", good, "--output", outs[i], NULL};
+        check_not_replaced("score", score, outs[i], i == 2);
+    }
+    /* report and synth through names with the right extension: links and FIFOs */
+    const char *csv_link = keep("null-link.csv"), *csv_fifo = keep("fifo.csv"), *jsonl_fifo = keep("fifo.jsonl");
+    unlink(csv_link);
+    unlink(csv_fifo);
+    unlink(jsonl_fifo);
+    CU_ASSERT_EQUAL_FATAL(symlink(have_dev ? dev : "/dev/null", csv_link), 0);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(csv_fifo, 0600), 0);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(jsonl_fifo, 0600), 0);
+    const char *rep1[] = {"report", "--db", store, "--output", csv_link, "--quiet", NULL};
+    check_not_replaced("report", rep1, csv_link, 0);
+    const char *rep2[] = {"report", "--db", store, "--output", csv_fifo, "--quiet", NULL};
+    check_not_replaced("report", rep2, csv_fifo, 1);
+    const char *syn[] = {"synth", "--orders", "20", "--output", jsonl_fifo, "--truth", keep("truth.json"), NULL};
+    check_not_replaced("synth", syn, jsonl_fifo, 1);
+    if (have_dev) {
+        struct stat st;
+        CU_ASSERT_EQUAL(stat(dev, &st), 0);
+        CU_ASSERT(S_ISCHR(st.st_mode));
+    }
+    /* a directory is refused, not replaced */
+    const char *dir_out[] = {"score", "--model", model, "--input", good, "--output", hd_dir, NULL};
+    expect(74, dir_out, "is a directory");
+    /* a symbolic link to a regular file: the target is replaced, the link stays */
+    const char *target = keep("target.jsonl"), *tl = keep("target-link.jsonl");
+    unlink(tl);
+    write_text(target, "old\n", 4);
+    CU_ASSERT_EQUAL_FATAL(symlink(target, tl), 0);
+    const char *via_link[] = {"score", "--model", model, "--input", good, "--output", tl, NULL};
+    expect(0, via_link, NULL);
+    struct stat ls;
+    CU_ASSERT_EQUAL(lstat(tl, &ls), 0);
+    CU_ASSERT(S_ISLNK(ls.st_mode));
+    char *t = slurp(target);
+    CU_ASSERT(strlen(t) > 1000);
+    free(t);
+}
+
+/* SIGTERM and SIGINT in the middle of score --output leave no OUT.tmp-XXXXXX. */
+static void test_signal_removes_temporary(void)
+{
+    const char *big = keep("big.jsonl");
+    CU_ASSERT_EQUAL_FATAL(write_orders(big, 0, 20000), 0);
+    int sigs[2] = {SIGTERM, SIGINT};
+    for (int i = 0; i < 2; i++) {
+        const char *out = keep("sig-out.jsonl");
+        unlink(out);
+        const char *args[] = {"score", "--model", model, "--input", big, "--output", out, "--explain", "--perturbation",
+                              "--threads", "1", NULL};
+        pid_t pid = spawn_craft(NULL, args);
+        CU_ASSERT_FATAL(pid > 0);
+        /* wait until the temporary file exists */
+        for (int k = 0; k < 200 && temporaries_in_scratch() == 0; k++)
+            sleep_s(0.02);
+        sleep_s(0.1);
+        kill(pid, sigs[i]);
+        int st;
+        waitpid(pid, &st, 0);
+        CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == sigs[i]);
+        CU_ASSERT_EQUAL(temporaries_in_scratch(), 0);
+        CU_ASSERT_NOT_EQUAL(access(out, F_OK), 0);
+    }
+}
+
+/* ------------------------------------------------- 10: stdout that fails */
+
+static void test_stdout_write_failure(void)
+{
+    if (access("/dev/full", W_OK)) {
+        fprintf(stderr, "(no /dev/full: skipped) ");
+        return;
+    }
+    const char *list[] = {"cases", "list", "--db", store, NULL};
+    const char *list_json[] = {"cases", "list", "--db", store, "--json", NULL};
+    const char *show[] = {"cases", "show", "P-0000001", "--db", store, NULL};
+    const char *show_json[] = {"cases", "show", "P-0000001", "--db", store, "--json", NULL};
+    const char *info[] = {"model", "info", model, NULL};
+    const char *info_json[] = {"model", "info", model, "--json", NULL};
+    const char *const *all[] = {list, list_json, show, show_json, info, info_json};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        int rc = craft_out("/dev/full", all[i]);
+        if (rc != 74)
+            fprintf(stderr, "\n  craft %s %s >/dev/full: exit %d: %.300s\n", all[i][0], all[i][1], rc, last_err);
+        CU_ASSERT_EQUAL(rc, 74);
+        CU_ASSERT_PTR_NOT_NULL(strstr(last_err, "standard output"));
+        /* and to a file they work */
+        CU_ASSERT_EQUAL(craft_out(keep("stdout.txt"), all[i]), 0);
+    }
+}
+
+/* ------------------------------------------------------------- main */
+
+int main(void)
+{
+    need_craft();
+    if (make_scratch("hostile") || CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    model = fixture("tiny-multilabel.safetensors");
+    static char g[600], s[600];
+    snprintf(g, sizeof g, "%s", keep("good.jsonl"));
+    snprintf(s, sizeof s, "%s", keep("scored.db"));
+    good = g;
+    store = s;
+    if (write_orders(good, 0, 300))
+        return 1;
+    const char *imp[] = {"import", "--db", store, good, NULL};
+    const char *sc[] = {"score", "--db", store, "--model", model, "--threshold", "0.3", NULL};
+    if (run_craft(NULL, imp) || run_craft(NULL, sc)) {
+        fprintf(stderr, "cannot build the scored store\n");
+        return 1;
+    }
+    CU_pSuite su = CU_add_suite("hostile", NULL, NULL);
+    if (!su || !CU_add_test(su, "1: --output onto a device, a link to one, a FIFO", test_output_onto_device_and_fifo) ||
+        !CU_add_test(su, "12: SIGTERM/SIGINT during score --output leave no temporary", test_signal_removes_temporary) ||
+        !CU_add_test(su, "10: standard output that cannot be written is exit 74", test_stdout_write_failure)) {
+        CU_cleanup_registry();
+        return 1;
+    }
+    int rc = run_suite();
+    remove_scratch();
+    return rc;
+}
