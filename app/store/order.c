@@ -31,15 +31,16 @@ static int read_pairs(craft_store *s, const char *sql, int64_t id, craft_kv *kv,
     " (SELECT 1 FROM labels d WHERE d.order_id = l.order_id AND d.class = l.class AND d.source = 'decision'))"       \
     " ORDER BY class"
 
-static float *blob_floats(sqlite3_stmt *st, int col, int want)
+/* A copy of a float32 BLOB column already checked by store_check_floats (NULL for
+ * NULL; n floats). */
+static float *blob_copy(sqlite3_stmt *st, int col, int n)
 {
     const float *b = sqlite3_column_blob(st, col);
-    int n = sqlite3_column_bytes(st, col) / (int)sizeof(float);
-    if (!b || (want >= 0 && n != want))
+    if (!b)
         return NULL;
-    float *v = malloc(sizeof(float) * (n ? n : 1));
+    float *v = malloc(sizeof(float) * (n ? (size_t)n : 1));
     if (v)
-        memcpy(v, b, sizeof(float) * n);
+        memcpy(v, b, sizeof(float) * (size_t)n);
     return v;
 }
 
@@ -55,8 +56,14 @@ static int model_config(craft_store *s, int64_t model_id, craft_config *cfg, cra
         return craft_fail(err, CRAFT_EINPUT, "%s: no model %lld", s->path, (long long)model_id);
     }
     const char *json = (const char *)sqlite3_column_text(st, 0);
+    if (!json) {
+        sqlite3_finalize(st);
+        return store_damaged(s, err, "models", "model %lld: no config", (long long)model_id);
+    }
     rc = craft_config_parse(cfg, json, strlen(json), err);
     sqlite3_finalize(st);
+    if (rc)
+        craft_error_prefix(err, "%s: store damaged: table models, model %lld: config", s->path, (long long)model_id);
     return rc;
 }
 
@@ -101,8 +108,14 @@ static int read_scores(craft_store *s, craft_order_detail *d, int64_t model_id, 
         p->model_id = model_id;
         p->off = (uint32_t)sqlite3_column_int64(st, 0);
         p->used = (uint32_t)sqlite3_column_int64(st, 1);
+        char what[200];
+        snprintf(what, sizeof what, "order row %lld, model %lld, off %u", (long long)d->id, (long long)model_id, p->off);
+        int n = 0;
+        if (store_check_floats(s, st, 2, cfg->n_classes, 0, &n, "predictions", "scores", what, err)) {
+            sqlite3_finalize(st);
+            return err->code;
+        }
         const float *sc = sqlite3_column_blob(st, 2);
-        int n = sqlite3_column_bytes(st, 2) / (int)sizeof(float);
         for (int k = 0; k < CRAFT_STORE_MAX_CLASSES; k++)
             p->scores[k] = sc && k < n ? sc[k] : NAN;
         char names[256] = "";
@@ -132,25 +145,50 @@ static int read_explanation(craft_store *s, craft_order_detail *d, int64_t model
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         craft_explanation *e = &d->explanation;
-        int T = sqlite3_column_int(st, 0);
-        int A = cfg->n_modalities - 1;
+        int64_t T64 = sqlite3_column_int64(st, 0);
+        int A = cfg->n_modalities - 1, K = cfg->n_classes;
+        int want_T = craft_config_max_tokens(cfg, cfg->backbone);
+        char what[200];
+        snprintf(what, sizeof what, "order row %lld (\"%.80s\"), model %lld", (long long)d->id, d->order_id,
+                 (long long)model_id);
+        /* every count and BLOB checked against the model and each other before use */
+        int bad = 0;
+        if (T64 != want_T)
+            bad = store_damaged(s, err, "explanations", "%s: tokens = %lld, the model's backbone has %d", what,
+                                (long long)T64, want_T);
+        int T = (int)want_T;
+        if (!bad)
+            bad = store_check_floats(s, st, 1, T, 0, NULL, "explanations", "importance", what, err) ||
+                  store_check_floats(s, st, 2, (int64_t)A * T, 1, NULL, "explanations", "cmis", what, err) ||
+                  store_check_floats(s, st, 3, A, 1, NULL, "explanations", "cond_gate", what, err) ||
+                  store_check_floats(s, st, 4, A, 1, NULL, "explanations", "fuse_gate", what, err) ||
+                  store_check_floats(s, st, 5, (int64_t)K * T, 1, NULL, "explanations", "perturb", what, err);
+        if (bad) {
+            sqlite3_finalize(st);
+            return err->code;
+        }
         e->model_id = model_id;
         e->n_tokens = T;
         e->token_names = token_names(cfg, T);
-        e->importance = blob_floats(st, 1, T);
+        e->importance = blob_copy(st, 1, T);
         e->n_aux = A;
         e->aux_names = calloc((size_t)(A > 0 ? A : 1), sizeof(char *));
         for (int m = 0, a = 0; e->aux_names && m < cfg->n_modalities; m++)
             if (m != cfg->backbone)
                 e->aux_names[a++] = store_strdup(cfg->modalities[m].name);
-        e->cmis = blob_floats(st, 2, A * T);
-        e->cond_gate = blob_floats(st, 3, A);
-        e->fuse_gate = blob_floats(st, 4, A);
-        e->n_classes = cfg->n_classes;
-        e->classes = calloc((size_t)cfg->n_classes, sizeof(char *));
-        for (int k = 0; e->classes && k < cfg->n_classes; k++)
+        e->cmis = blob_copy(st, 2, A * T);
+        e->cond_gate = blob_copy(st, 3, A);
+        e->fuse_gate = blob_copy(st, 4, A);
+        e->n_classes = K;
+        e->classes = calloc((size_t)K, sizeof(char *));
+        for (int k = 0; e->classes && k < K; k++)
             e->classes[k] = store_strdup(cfg->classes[k]);
-        e->perturb = sqlite3_column_type(st, 5) == SQLITE_NULL ? NULL : blob_floats(st, 5, cfg->n_classes * T);
+        e->perturb = blob_copy(st, 5, K * T);
+        if (!e->token_names || !e->importance || !e->aux_names || !e->classes) {
+            sqlite3_finalize(st);
+            d->has_explanation = 1; /* freed by craft_order_detail_free */
+            return craft_fail(err, CRAFT_ENOMEM, "out of memory");
+        }
         d->has_explanation = 1;
     }
     sqlite3_finalize(st);
@@ -175,8 +213,15 @@ int craft_store_order_get(craft_store *s, const char *order_id, int64_t model_id
     d->order_id = store_col_text(st, 1);
     d->ts = store_col_text(st, 2);
     d->dataset_id = sqlite3_column_int64(st, 3);
+    char what[200];
+    snprintf(what, sizeof what, "order row %lld", (long long)d->id);
+    int n_num = 0;
+    if (store_check_floats(s, st, 4, -(int64_t)INT32_MAX / 4, 1, &n_num, "orders", "num", what, err)) {
+        sqlite3_finalize(st);
+        craft_order_detail_free(d);
+        return err->code;
+    }
     const float *num = sqlite3_column_blob(st, 4);
-    int n_num = sqlite3_column_bytes(st, 4) / (int)sizeof(float);
     cJSON *cat = sqlite3_column_type(st, 5) == SQLITE_NULL ? NULL : cJSON_Parse((const char *)sqlite3_column_text(st, 5));
     /* the dataset's feature list */
     sqlite3_stmt *fs;
@@ -207,6 +252,9 @@ int craft_store_order_get(craft_store *s, const char *order_id, int64_t model_id
         sqlite3_finalize(fs);
         if (r2 != SQLITE_DONE)
             rc = store_fail(s, err, "reading the feature list");
+        else if (n_num > d->n_features)
+            rc = store_damaged(s, err, "orders", "%s: num holds %d values, its dataset has %d features", what, n_num,
+                               d->n_features);
     }
     cJSON_Delete(cat);
     sqlite3_finalize(st);
@@ -426,7 +474,8 @@ static void write_float(FILE *out, float v)
 }
 
 static int export_one(craft_store *s, sqlite3_stmt *ord, sqlite3_stmt *text, sqlite3_stmt *ents, sqlite3_stmt *embs,
-                      sqlite3_stmt *labels, craft_dataset_info *ds, int labelled_only, FILE *out, int *written)
+                      sqlite3_stmt *labels, craft_dataset_info *ds, int labelled_only, FILE *out, int *written,
+                      craft_error *err)
 {
     int64_t id = sqlite3_column_int64(ord, 0);
     *written = 0;
@@ -442,9 +491,16 @@ static int export_one(craft_store *s, sqlite3_stmt *ord, sqlite3_stmt *text, sql
         fputs(", \"ts\": ", out);
         craft_json_string(out, (const char *)sqlite3_column_text(ord, 2));
     }
+    char what[160];
+    snprintf(what, sizeof what, "order row %lld", (long long)id);
+    int n_num = 0;
+    if (store_check_floats(s, ord, 3, -(int64_t)(ds->n_features > 0 ? ds->n_features : 0), 1, &n_num, "orders", "num",
+                           what, err)) {
+        sqlite3_reset(labels);
+        return err->code;
+    }
     fputs(", \"features\": {", out);
     const float *num = sqlite3_column_blob(ord, 3);
-    int n_num = sqlite3_column_bytes(ord, 3) / (int)sizeof(float);
     int first = 1;
     for (int j = 0; j < n_num && j < ds->n_features; j++) {
         if (isnan(num[j]))
@@ -486,11 +542,25 @@ static int export_one(craft_store *s, sqlite3_stmt *ord, sqlite3_stmt *text, sql
     for (int i = 0; sqlite3_step(embs) == SQLITE_ROW; i++, n_emb++) {
         fputs(i ? ", " : ", \"embeddings\": {", out);
         craft_json_string(out, (const char *)sqlite3_column_text(embs, 0));
-        int tokens = sqlite3_column_int(embs, 1), dim = sqlite3_column_int(embs, 2);
+        int64_t tokens = sqlite3_column_int64(embs, 1), dim = sqlite3_column_int64(embs, 2);
+        char ewhat[200];
+        snprintf(ewhat, sizeof ewhat, "order row %lld, modality \"%.40s\"", (long long)id,
+                 (const char *)sqlite3_column_text(embs, 0));
+        if (tokens < 1 || dim < 1 || tokens > (1 << 20) || dim > (1 << 20)) {
+            sqlite3_reset(embs);
+            sqlite3_reset(labels);
+            return store_damaged(s, err, "embeddings", "%s: %lld x %lld is not a shape", ewhat, (long long)tokens,
+                                 (long long)dim);
+        }
+        if (store_check_floats(s, embs, 3, tokens * dim, 0, NULL, "embeddings", "data", ewhat, err)) {
+            sqlite3_reset(embs);
+            sqlite3_reset(labels);
+            return err->code;
+        }
         const float *v = sqlite3_column_blob(embs, 3);
-        int n = sqlite3_column_bytes(embs, 3) / (int)sizeof(float);
+        int64_t n = tokens * dim;
         fputs(tokens > 1 ? ": [[" : ": [", out);
-        for (int k = 0; k < n && k < tokens * dim; k++) {
+        for (int64_t k = 0; k < n; k++) {
             if (k && k % dim == 0)
                 fputs("], [", out);
             else if (k)
@@ -502,7 +572,6 @@ static int export_one(craft_store *s, sqlite3_stmt *ord, sqlite3_stmt *text, sql
     sqlite3_reset(embs);
     if (n_emb)
         fputc('}', out);
-    (void)s;
     *written = 1;
     if (has_label) {
         fputs(", \"labels\": {", out);
@@ -555,7 +624,8 @@ int craft_store_export_jsonl(craft_store *s, int64_t dataset_id, int labelled_on
             if (!d)
                 continue;
             int written;
-            export_one(s, ord, text, ents, embs, labels, d, labelled_only, out, &written);
+            if ((rc = export_one(s, ord, text, ents, embs, labels, d, labelled_only, out, &written, err)))
+                break;
             *n += (uint64_t)written;
             if (ferror(out)) {
                 rc = craft_fail(err, CRAFT_EIO, "writing the exported orders failed");

@@ -142,8 +142,12 @@ static int load_order(scorer *sc, sqlite3_stmt *ord, craft_order_batch *ob, int 
     feature_map *fm = map_for(sc, sqlite3_column_int64(ord, 3), err);
     if (!fm)
         return err->code;
+    char what[160];
+    snprintf(what, sizeof what, "order row %lld", (long long)id);
+    int n_num = 0;
+    if (store_check_floats(sc->s, ord, 4, -(int64_t)(fm->n > 0 ? fm->n : 0), 1, &n_num, "orders", "num", what, err))
+        return err->code;
     const float *num = sqlite3_column_blob(ord, 4);
-    int n_num = sqlite3_column_bytes(ord, 4) / (int)sizeof(float);
     const craft_modality *tm = cfg->tabular >= 0 ? &cfg->modalities[cfg->tabular] : NULL;
     float *tab = tm ? ob->in.tab + (size_t)i * ob->in.F : NULL;
     for (int j = 0; tab && j < n_num && j < fm->n; j++) {
@@ -181,6 +185,13 @@ static int load_order(scorer *sc, sqlite3_stmt *ord, craft_order_batch *ob, int 
             sqlite3_reset(sc->emb);
             return craft_fail(err, CRAFT_EINPUT, "embedding \"%s\" is %d x %d, the model takes at most %d x %d",
                               mod->name, tokens, dim, mod->tokens, mod->dim);
+        }
+        /* the BLOB must hold what its row says (a short one was read past its end) */
+        char ewhat[200];
+        snprintf(ewhat, sizeof ewhat, "order row %lld, modality \"%.40s\"", (long long)id, mod->name);
+        if (store_check_floats(sc->s, sc->emb, 3, (int64_t)tokens * dim, 0, NULL, "embeddings", "data", ewhat, err)) {
+            sqlite3_reset(sc->emb);
+            return err->code;
         }
         memcpy(ob->in.emb[m] + (size_t)i * mod->tokens * mod->dim, sqlite3_column_blob(sc->emb, 3),
                sizeof(float) * tokens * dim);

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,44 @@ char *store_strdup(const char *s)
     if (d)
         memcpy(d, s, n);
     return d;
+}
+
+int store_damaged(craft_store *s, craft_error *err, const char *table, const char *fmt, ...)
+{
+    char what[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return craft_fail(err, CRAFT_EFORMAT, "%s: store damaged: table %s, %s (was the file edited outside craft?)",
+                      s->path, table, what);
+}
+
+int store_check_floats(craft_store *s, sqlite3_stmt *st, int col, int64_t want, int may_null, int *n,
+                       const char *table, const char *column, const char *what, craft_error *err)
+{
+    int type = sqlite3_column_type(st, col);
+    if (n)
+        *n = 0;
+    if (type == SQLITE_NULL) {
+        if (may_null)
+            return CRAFT_OK;
+        return store_damaged(s, err, table, "%s: %s is missing", what, column);
+    }
+    if (type != SQLITE_BLOB)
+        return store_damaged(s, err, table, "%s: %s is not a BLOB", what, column);
+    int64_t bytes = sqlite3_column_bytes(st, col);
+    if (bytes % (int64_t)sizeof(float) || (want >= 0 && bytes != want * (int64_t)sizeof(float)) ||
+        (want < 0 && bytes > -want * (int64_t)sizeof(float))) {
+        if (want >= 0)
+            return store_damaged(s, err, table, "%s: %s holds %lld bytes where its row says %lld floats (%lld bytes)",
+                                 what, column, (long long)bytes, (long long)want, (long long)want * 4);
+        return store_damaged(s, err, table, "%s: %s holds %lld bytes, not a whole number of at most %lld floats",
+                             what, column, (long long)bytes, (long long)-want);
+    }
+    if (n)
+        *n = (int)(bytes / (int64_t)sizeof(float));
+    return CRAFT_OK;
 }
 
 char *store_col_text(sqlite3_stmt *st, int col)

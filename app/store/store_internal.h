@@ -30,6 +30,16 @@ int store_prepare(craft_store *s, sqlite3_stmt **st, const char *sql, craft_erro
 int store_exec(craft_store *s, const char *sql, craft_error *err);
 /* Sets err from the connection's last error. */
 int store_fail(craft_store *s, craft_error *err, const char *what);
+/* A row whose stored values contradict each other or the schema (a tampered or
+ * damaged file): CRAFT_EFORMAT, "PATH: store damaged: table T, WHAT". */
+int store_damaged(craft_store *s, craft_error *err, const char *table, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Checks a float32 BLOB column against what its row says it holds: NULL is allowed
+ * when may_null; otherwise exactly want floats (want < 0: any whole number of
+ * floats up to -want). *n gets the count. 0, or store_damaged naming table, column
+ * and what (the row). */
+int store_check_floats(craft_store *s, sqlite3_stmt *st, int col, int64_t want, int may_null, int *n,
+                       const char *table, const char *column, const char *what, craft_error *err);
 double store_time(void);   /* Unix seconds (wall clock) */
 char *store_strdup(const char *s);
 char *store_col_text(sqlite3_stmt *st, int col);   /* copy of a text column, NULL for NULL */

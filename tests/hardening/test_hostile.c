@@ -220,6 +220,70 @@ static void test_signal_removes_temporary(void)
     }
 }
 
+/* --------------------------------------------- 2: a tampered store read back */
+
+static void expect_damaged(const char *const *args, const char *table)
+{
+    double t0 = now_s();
+    expect(65, args, "store damaged");
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_err, table));
+    CU_ASSERT(now_s() - t0 < 30); /* no hang */
+}
+
+static void test_tampered_store(void)
+{
+    static const char *const oid = "P-0000001";
+    static const struct {
+        const char *sql, *table;
+        int show, score, report;
+    } cases[] = {
+        /* a short embedding BLOB (was read past its end by score --db) */
+        {"UPDATE embeddings SET data = substr(data, 1, 8) WHERE order_id = 2", "embeddings", 0, 1, 0},
+        {"UPDATE embeddings SET data = zeroblob(3) WHERE order_id = 2", "embeddings", 0, 1, 0},
+        /* the importance BLOB disagreeing with tokens (SIGSEGV in cases show) */
+        {"UPDATE explanations SET importance = substr(importance, 1, 4) WHERE order_id = 2", "explanations", 1, 0, 1},
+        {"UPDATE explanations SET tokens = 5 WHERE order_id = 2", "explanations", 1, 0, 1},
+        {"UPDATE explanations SET tokens = -3 WHERE order_id = 2", "explanations", 1, 0, 1},
+        {"UPDATE explanations SET tokens = 2000000000 WHERE order_id = 2", "explanations", 1, 0, 1},
+        {"UPDATE explanations SET cmis = x'00' WHERE order_id = 2", "explanations", 1, 0, 1},
+        {"UPDATE explanations SET perturb = zeroblob(12) WHERE order_id = 2", "explanations", 1, 0, 1},
+        {"UPDATE explanations SET importance = 'text' WHERE order_id = 2", "explanations", 1, 0, 1},
+        /* a short prediction, a numeric BLOB that is not whole floats */
+        {"UPDATE predictions SET scores = x'0000' WHERE order_id = 2", "predictions", 1, 0, 1},
+        {"UPDATE orders SET num = x'000000' WHERE id = 2", "orders", 1, 1, 1},
+        {"UPDATE orders SET num = zeroblob(100000) WHERE id = 2", "orders", 1, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *db = store_copy("tampered.db");
+        sql_exec(db, "PRAGMA journal_mode = DELETE");
+        char sql[400];
+        snprintf(sql, sizeof sql, "PRAGMA foreign_keys = OFF; %s", cases[i].sql);
+        sql_exec(db, sql);
+        /* the row tampered with is order row 2 */
+        char check[200] = "";
+        sql_text(db, "SELECT order_id FROM orders WHERE id = 2", check, sizeof check);
+        CU_ASSERT_STRING_EQUAL(check, oid);
+        if (cases[i].show) {
+            const char *show[] = {"cases", "show", oid, "--db", db, NULL};
+            const char *show_json[] = {"cases", "show", oid, "--db", db, "--json", NULL};
+            expect_damaged(show, cases[i].table);
+            expect_damaged(show_json, cases[i].table);
+        }
+        if (cases[i].report) {
+            const char *rep[] = {"report", "--db", db, "--order", oid, "--output", keep("t.json"), "--quiet", NULL};
+            expect_damaged(rep, cases[i].table);
+        }
+        if (cases[i].score) {
+            char before[65], after[65];
+            score_tables_hash(db, before);
+            const char *sc[] = {"score", "--db", db, "--model", model, NULL};
+            expect_damaged(sc, cases[i].table);
+            score_tables_hash(db, after);
+            CU_ASSERT_STRING_EQUAL(before, after); /* nothing stored */
+        }
+    }
+}
+
 /* ------------------------------------------------- 10: stdout that fails */
 
 static void test_stdout_write_failure(void)
@@ -269,6 +333,7 @@ int main(void)
     }
     CU_pSuite su = CU_add_suite("hostile", NULL, NULL);
     if (!su || !CU_add_test(su, "1: --output onto a device, a link to one, a FIFO", test_output_onto_device_and_fifo) ||
+        !CU_add_test(su, "2: a tampered store is refused as damaged, naming the table", test_tampered_store) ||
         !CU_add_test(su, "12: SIGTERM/SIGINT during score --output leave no temporary", test_signal_removes_temporary) ||
         !CU_add_test(su, "10: standard output that cannot be written is exit 74", test_stdout_write_failure)) {
         CU_cleanup_registry();
