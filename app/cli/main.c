@@ -14,6 +14,7 @@ int cmd_import(int argc, char **argv) __attribute__((weak));
 int cmd_cases(int argc, char **argv) __attribute__((weak));
 int cmd_synth(int argc, char **argv) __attribute__((weak));
 int cmd_train(int argc, char **argv) __attribute__((weak));
+int cmd_config(int argc, char **argv) __attribute__((weak));
 int cmd_eval(int argc, char **argv) __attribute__((weak));
 int cmd_report(int argc, char **argv) __attribute__((weak));
 
@@ -23,6 +24,7 @@ static const craft_command commands[] = {
     {"cases", "list, show and decide cases in a case store", cmd_cases},
     {"explain", "score with explanations (same as score --explain)", NULL},
     {"train", "train a model on labelled orders", cmd_train},
+    {"config", "make a model config from a labelled orders file (config init)", cmd_config},
     {"eval", "evaluate a model: PR-AUC, ROC-AUC, subsets, baselines, noise", cmd_eval},
     {"synth", "generate realistic synthetic orders with planted defects", cmd_synth},
     {"report", "explanation reports (PDF, JSON, Markdown)", cmd_report},

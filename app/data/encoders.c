@@ -30,12 +30,14 @@ int craft_encoders_new(craft_encoders **out, const craft_config *cfg, craft_erro
     if (!enc)
         return craft_fail(err, CRAFT_ENOMEM, "out of memory for the encoders");
     enc->txt = matching_modality(cfg, "txt", CRAFT_TEXT_DIM);
-    enc->graph = matching_modality(cfg, "graph", craft_graph_width(cfg->n_classes));
+    int g = craft_config_find_modality(cfg, "graph");
+    int types = g >= 0 && cfg->modalities[g].n_entity_types > 0 ? cfg->modalities[g].n_entity_types : CRAFT_GRAPH_TYPES;
+    enc->graph = matching_modality(cfg, "graph", craft_graph_width_types(types, cfg->n_classes));
     int rc = CRAFT_OK;
     if (enc->txt >= 0)
         rc = craft_text_encoder_new(&enc->text, err);
     if (!rc && enc->graph >= 0)
-        rc = craft_graph_new(&enc->state, cfg->n_classes, err);
+        rc = craft_graph_new_for(&enc->state, cfg, enc->graph, err);
     if (rc) {
         craft_encoders_free(enc);
         return rc;
@@ -61,12 +63,19 @@ static int fill_text(craft_encoders *enc, const craft_config *cfg, craft_order_b
     if (ob->in.ntok[enc->txt][i] != 0 || ob->text[i].n == 0)
         return CRAFT_OK;
     float *dst = ob->in.emb[enc->txt] + (size_t)i * mod->tokens * mod->dim;
-    long got = craft_text_encode(enc->text, &ob->text[i], dst);
-    if (got < 0)
-        return craft_fail(err, CRAFT_ENOMEM, "text encoder: out of memory");
-    if (got > 0)
-        ob->in.ntok[enc->txt][i] = 1; /* no usable words leaves the modality missing */
-    return CRAFT_OK;
+    if (mod->text_tokens == CRAFT_TEXT_VECTOR) { /* today's one vector, exactly as before */
+        long got = craft_text_encode(enc->text, &ob->text[i], dst);
+        if (got < 0)
+            return craft_fail(err, CRAFT_ENOMEM, "text encoder: out of memory");
+        if (got > 0)
+            ob->in.ntok[enc->txt][i] = 1; /* no usable words leaves the modality missing */
+        return CRAFT_OK;
+    }
+    int rows = 0;
+    int rc = craft_text_encode_rows(enc->text, &ob->text[i], mod->text_tokens, mod->tokens, dst, &rows, err);
+    if (!rc)
+        ob->in.ntok[enc->txt][i] = rows; /* 0: no usable words, the modality is missing */
+    return rc;
 }
 
 static int fill_graph(craft_encoders *enc, const craft_config *cfg, craft_order_batch *ob, int i, craft_error *err)
@@ -76,7 +85,7 @@ static int fill_graph(craft_encoders *enc, const craft_config *cfg, craft_order_
     int rc = ob->ts[i] ? craft_graph_parse_time(ob->ts[i], &t, err) : CRAFT_OK;
     if (rc)
         return rc;
-    if (ob->in.ntok[enc->graph][i] == 0 && ob->entities[i].n > 0) {
+    if (ob->in.ntok[enc->graph][i] == 0 && craft_graph_known(enc->state, &ob->entities[i]) > 0) {
         float *dst = ob->in.emb[enc->graph] + (size_t)i * mod->tokens * mod->dim;
         if ((rc = craft_graph_encode(enc->state, &ob->entities[i], t, dst, err)))
             return rc;

@@ -26,12 +26,16 @@ typedef struct {
 } entity;
 
 typedef struct {
-    int ent[CRAFT_GRAPH_TYPES]; /* entity index, -1 when the order has none of that type */
-    signed char *labels;        /* points into pending_labels */
+    int *ent;            /* [T] entity index, -1 when the order has none of that type (into pending_ents) */
+    signed char *labels; /* points into pending_labels */
 } pending_order;
 
 struct craft_graph {
     int K;
+    int T;          /* entity types */
+    char **types;   /* [T] their names, in block order */
+    int *ent_now;   /* [T] scratch: the entities of the order being observed */
+    int *pending_ents; /* [cap_pending * T] */
     /* entities: open-addressing index over a dense array */
     entity *ents;
     size_t n_ents, cap_ents;
@@ -54,24 +58,64 @@ static uint64_t entity_hash(int type, const char *id)
     return craft_fnv1a(craft_fnv1a(CRAFT_FNV_OFFSET, &t, 1), id, strlen(id));
 }
 
-int craft_graph_width(int n_classes) { return CRAFT_GRAPH_TYPES * (1 + n_classes + CRAFT_GRAPH_SKETCH); }
+int craft_graph_width(int n_classes) { return craft_graph_width_types(CRAFT_GRAPH_TYPES, n_classes); }
+
+int craft_graph_width_types(int n_types, int n_classes)
+{
+    return n_types * (1 + n_classes + CRAFT_GRAPH_SKETCH);
+}
 
 int craft_graph_new(craft_graph **out, int n_classes, craft_error *err)
+{
+    return craft_graph_new_types(out, n_classes, NULL, 0, err);
+}
+
+int craft_graph_new_types(craft_graph **out, int n_classes, char *const *types, int n_types, craft_error *err)
 {
     *out = NULL;
     if (n_classes < 1 || n_classes > 1024)
         return craft_fail(err, CRAFT_EINPUT, "graph encoder: %d classes (1..1024 supported)", n_classes);
+    if (!types || n_types <= 0) {
+        types = (char *const *)craft_graph_type_names;
+        n_types = CRAFT_GRAPH_TYPES;
+    }
+    if (n_types > CRAFT_MAX_ENTITY_TYPES)
+        return craft_fail(err, CRAFT_EINPUT, "graph encoder: %d entity types (at most %d)", n_types,
+                          CRAFT_MAX_ENTITY_TYPES);
+    for (int t = 0; t < n_types; t++) {
+        if (!types[t] || !types[t][0])
+            return craft_fail(err, CRAFT_EINPUT, "graph encoder: entity type %d has no name", t);
+        for (int u = 0; u < t; u++)
+            if (!strcmp(types[u], types[t]))
+                return craft_fail(err, CRAFT_EINPUT, "graph encoder: entity type \"%s\" given twice", types[t]);
+    }
     craft_graph *g = calloc(1, sizeof *g);
     if (!g || !(g->global_lab = calloc((size_t)n_classes, sizeof(uint64_t))) ||
-        !(g->global_pos = calloc((size_t)n_classes, sizeof(uint64_t)))) {
+        !(g->global_pos = calloc((size_t)n_classes, sizeof(uint64_t))) ||
+        !(g->types = calloc((size_t)n_types, sizeof(char *))) || !(g->ent_now = calloc((size_t)n_types, sizeof(int)))) {
         craft_graph_free(g);
         return craft_fail(err, CRAFT_ENOMEM, "out of memory for the graph encoder");
     }
+    g->T = n_types;
+    for (int t = 0; t < n_types; t++)
+        if (!(g->types[t] = strdup(types[t]))) {
+            craft_graph_free(g);
+            return craft_fail(err, CRAFT_ENOMEM, "out of memory for the graph encoder");
+        }
     g->K = n_classes;
     g->latest = -INFINITY;
     *out = g;
     return CRAFT_OK;
 }
+
+int craft_graph_new_for(craft_graph **out, const craft_config *cfg, int modality, craft_error *err)
+{
+    const craft_modality *m = modality >= 0 && modality < cfg->n_modalities ? &cfg->modalities[modality] : NULL;
+    return craft_graph_new_types(out, cfg->n_classes, m ? m->entity_types : NULL, m ? m->n_entity_types : 0, err);
+}
+
+int craft_graph_n_types(const craft_graph *g) { return g->T; }
+const char *craft_graph_type(const craft_graph *g, int t) { return t >= 0 && t < g->T ? g->types[t] : NULL; }
 
 void craft_graph_free(craft_graph *g)
 {
@@ -86,18 +130,32 @@ void craft_graph_free(craft_graph *g)
     free(g->global_pos);
     free(g->pending);
     free(g->pending_labels);
+    free(g->pending_ents);
+    if (g->types)
+        for (int t = 0; t < g->T; t++)
+            free(g->types[t]);
+    free(g->types);
+    free(g->ent_now);
     free(g);
 }
 
 double craft_graph_latest(const craft_graph *g) { return g->latest; }
 uint64_t craft_graph_orders(const craft_graph *g) { return g->observed; }
 
-static int type_index(const char *name)
+static int type_index(const craft_graph *g, const char *name)
 {
-    for (int t = 0; t < CRAFT_GRAPH_TYPES; t++)
-        if (strcmp(name, craft_graph_type_names[t]) == 0)
+    for (int t = 0; t < g->T; t++)
+        if (strcmp(name, g->types[t]) == 0)
             return t;
     return -1;
+}
+
+int craft_graph_known(const craft_graph *g, const craft_kv *entities)
+{
+    int n = 0;
+    for (int i = 0; entities && i < entities->n; i++)
+        n += entities->values[i][0] && type_index(g, entities->keys[i]) >= 0;
+    return n;
 }
 
 static long find_entity(const craft_graph *g, int type, const char *id, uint64_t h)
@@ -175,7 +233,7 @@ static void commit(craft_graph *g, const pending_order *p)
             g->global_lab[k]++;
             g->global_pos[k] += (uint64_t)p->labels[k];
         }
-    for (int t = 0; t < CRAFT_GRAPH_TYPES; t++) {
+    for (int t = 0; t < g->T; t++) {
         if (p->ent[t] < 0)
             continue;
         uint32_t *c = g->counts + (size_t)p->ent[t] * per;
@@ -193,6 +251,7 @@ static void commit_pending(craft_graph *g)
 {
     for (size_t i = 0; i < g->n_pending; i++) {
         g->pending[i].labels = g->pending_labels + i * (size_t)g->K;
+        g->pending[i].ent = g->pending_ents + i * (size_t)g->T;
         commit(g, &g->pending[i]);
     }
     g->n_pending = 0;
@@ -203,10 +262,11 @@ int craft_graph_observe(craft_graph *g, const craft_kv *entities, double t, cons
 {
     pending_order p;
     signed char lab_now[1024];
-    for (int ty = 0; ty < CRAFT_GRAPH_TYPES; ty++)
+    p.ent = g->ent_now;
+    for (int ty = 0; ty < g->T; ty++)
         p.ent[ty] = -1;
     for (int i = 0; entities && i < entities->n; i++) {
-        int ty = type_index(entities->keys[i]);
+        int ty = type_index(g, entities->keys[i]);
         if (ty < 0 || !entities->values[i][0])
             continue; /* other entity types are not part of this encoder */
         long e = add_entity(g, ty, entities->values[i], entity_hash(ty, entities->values[i]));
@@ -238,9 +298,14 @@ int craft_graph_observe(craft_graph *g, const craft_kv *entities, double t, cons
         if (!nl)
             return craft_fail(err, CRAFT_ENOMEM, "graph encoder: out of memory");
         g->pending_labels = nl;
+        int *ne = realloc(g->pending_ents, cap * (size_t)g->T * sizeof *ne);
+        if (!ne)
+            return craft_fail(err, CRAFT_ENOMEM, "graph encoder: out of memory");
+        g->pending_ents = ne;
         g->cap_pending = cap;
     }
     memcpy(g->pending_labels + g->n_pending * (size_t)g->K, lab_now, (size_t)g->K);
+    memcpy(g->pending_ents + g->n_pending * (size_t)g->T, p.ent, sizeof(int) * (size_t)g->T);
     g->pending[g->n_pending++] = p;
     return CRAFT_OK;
 }
@@ -254,10 +319,10 @@ int craft_graph_encode(craft_graph *g, const craft_kv *entities, double t, float
                           "(orders must come in time order)");
     if (isnan(t) || t > g->latest)
         commit_pending(g); /* pending orders are strictly earlier than this one */
-    memset(out, 0, sizeof *out * (size_t)craft_graph_width(K));
+    memset(out, 0, sizeof *out * (size_t)craft_graph_width_types(g->T, K));
     const size_t per = 1 + 2 * (size_t)K;
     for (int i = 0; entities && i < entities->n; i++) {
-        int ty = type_index(entities->keys[i]);
+        int ty = type_index(g, entities->keys[i]);
         if (ty < 0 || !entities->values[i][0])
             continue;
         float *o = out + (size_t)ty * block;

@@ -246,3 +246,116 @@ long craft_text_encode(craft_text_encoder *te, const craft_kv *text, float *out)
         out[d] = (float)((double)acc[d] / norm);
     return total;
 }
+
+/* ------------------------------------------------- several rows per order */
+
+static int is_event_separator(char c) { return c == '\n' || c == '\r' || c == '|' || c == ';'; }
+
+typedef struct {
+    int field;      /* index into text */
+    size_t start, len;
+} text_piece;
+
+int craft_text_encode_rows(craft_text_encoder *te, const craft_kv *text, int mode, int max_rows, float *out,
+                           int *rows, craft_error *err)
+{
+    *rows = 0;
+    if (max_rows < 1)
+        return craft_fail(err, CRAFT_EINPUT, "text encoder: room for %d rows", max_rows);
+    memset(out, 0, sizeof *out * (size_t)max_rows * CRAFT_TEXT_DIM);
+    if (mode == CRAFT_TEXT_VECTOR) {
+        long got = craft_text_encode(te, text, out);
+        if (got < 0)
+            return craft_fail(err, CRAFT_ENOMEM, "text encoder: out of memory");
+        *rows = got > 0;
+        return CRAFT_OK;
+    }
+    if (mode != CRAFT_TEXT_FIELDS && mode != CRAFT_TEXT_EVENTS)
+        return craft_fail(err, CRAFT_EINPUT, "text encoder: unknown text_tokens mode %d", mode);
+    if (!text || text->n == 0)
+        return CRAFT_OK;
+    /* fields in byte order of their names (ties: as given), as craft_text_encode */
+    int *order = malloc(sizeof *order * (size_t)text->n);
+    if (!order)
+        return craft_fail(err, CRAFT_ENOMEM, "text encoder: out of memory");
+    for (int f = 0; f < text->n; f++) {
+        int j = f;
+        while (j > 0 && strcmp(text->keys[order[j - 1]], text->keys[f]) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = f;
+    }
+    /* the pieces: a whole field, or each event of a field (text between separators) */
+    size_t n_pieces = 0, longest = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        text_piece *pieces = NULL;
+        if (pass == 1 && !(pieces = malloc(sizeof *pieces * (n_pieces ? n_pieces : 1)))) {
+            free(order);
+            return craft_fail(err, CRAFT_ENOMEM, "text encoder: out of memory");
+        }
+        size_t np = 0;
+        for (int o = 0; o < text->n; o++) {
+            const char *v = text->values[order[o]];
+            size_t n = strlen(v);
+            if (mode == CRAFT_TEXT_FIELDS) {
+                if (pass)
+                    pieces[np] = (text_piece){order[o], 0, n};
+                np++;
+                if (n > longest)
+                    longest = n;
+                continue;
+            }
+            for (size_t i = 0; i <= n;) {
+                size_t start = i;
+                while (i < n && !is_event_separator(v[i]))
+                    i++;
+                if (i > start) {
+                    if (pass)
+                        pieces[np] = (text_piece){order[o], start, i - start};
+                    np++;
+                    if (i - start > longest)
+                        longest = i - start;
+                }
+                i++;
+            }
+        }
+        if (pass == 0) {
+            n_pieces = np;
+            continue;
+        }
+        /* the latest pieces win: encode from the last one back until the rows are full */
+        char *buf = malloc(longest + 1);
+        float *row = malloc(sizeof *row * CRAFT_TEXT_DIM);
+        int rc = buf && row ? CRAFT_OK : craft_fail(err, CRAFT_ENOMEM, "text encoder: out of memory");
+        int r = 0;
+        for (size_t p = n_pieces; p-- > 0 && r < max_rows && !rc;) {
+            const text_piece *pc = &pieces[p];
+            memcpy(buf, text->values[pc->field] + pc->start, pc->len);
+            buf[pc->len] = 0;
+            char *key = text->keys[pc->field], *val = buf;
+            craft_kv one = {1, &key, &val};
+            long got = craft_text_encode(te, &one, row);
+            if (got < 0)
+                rc = craft_fail(err, CRAFT_ENOMEM, "text encoder: out of memory");
+            else if (got > 0) {
+                memcpy(out + (size_t)(max_rows - 1 - r) * CRAFT_TEXT_DIM, row, sizeof *row * CRAFT_TEXT_DIM);
+                r++;
+            }
+        }
+        if (!rc && r < max_rows) { /* the r rows filled sit at the end: move them to the front, in order */
+            memmove(out, out + (size_t)(max_rows - r) * CRAFT_TEXT_DIM, sizeof *out * (size_t)r * CRAFT_TEXT_DIM);
+            memset(out + (size_t)r * CRAFT_TEXT_DIM, 0, sizeof *out * (size_t)(max_rows - r) * CRAFT_TEXT_DIM);
+        }
+        free(buf);
+        free(row);
+        free(pieces);
+        free(order);
+        if (rc)
+            return rc;
+        *rows = r;
+        return CRAFT_OK;
+    }
+    free(order);
+    return CRAFT_OK; /* not reached */
+}

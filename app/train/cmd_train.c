@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "config_infer.h"
 #include "device.h"
 #include "scoring.h"
 #include "train.h"
@@ -21,13 +22,16 @@ int craft_store_export_jsonl(craft_store *s, int64_t dataset_id, int labelled_on
 
 static void help(void)
 {
-    printf("Usage: craft train (--input FILE | --db DB [--dataset D]) --config CONFIG --output MODEL\n"
+    printf("Usage: craft train (--input FILE | --db DB [--dataset D]) [--config CONFIG] --output MODEL\n"
            "                   [--epochs 20] [--batch 512] [--lr 1e-3] [--lambda 0.3] [--tau 0.07]\n"
            "                   [--val-fraction 0.1] [--seed 1] [--threads N] [--device cpu|cuda|auto]\n"
            "                   [--time-budget SECONDS] [--patience 3] [--no-supcma] [--uniform-tau]\n"
            "       craft train --bench [--shape production|KEY=V,...] [--batch 512] [--steps 3] [--threads N]\n\n"
            "Trains the CRAFT model of CONFIG (a model config JSON: modalities, features, classes and\n"
-           "sizes; e.g. data/sample-config.json) on labelled orders. Vocabularies, quantile edges and\n"
+           "sizes; `craft config init --input FILE` writes one, docs/MODEL.md describes it) on labelled\n"
+           "orders. Without --config the config is made from the training file as `craft config init`\n"
+           "makes it (its summary on stderr). Features of the file that the config does not use are\n"
+           "listed, and a modality that no order has is warned about. Vocabularies, quantile edges and\n"
            "prevalences are fitted on the training part; the backbone is chosen by rho from\n"
            "single-modality logistic-regression probes (the table is printed and stored in the\n"
            "checkpoint). Each epoch prints its losses, validation macro PR-AUC and speed; the best\n"
@@ -183,6 +187,66 @@ static int export_store(const char *db, const char *dataset, char *path, size_t 
 }
 #endif
 
+/* The --config file, read whole. */
+static int read_config(const char *config, char **out)
+{
+    *out = NULL;
+    FILE *cf = fopen(config, "rb");
+    if (!cf) {
+        fprintf(stderr, "craft train: cannot open %s: %s\n", config, strerror(errno));
+        return EXIT_NOINPUT;
+    }
+    char *json = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            char *p = realloc(json, cap = 2 * cap + 8192);
+            if (!p) {
+                free(json);
+                fclose(cf);
+                fprintf(stderr, "craft train: out of memory reading %s\n", config);
+                return EXIT_SOFTWARE;
+            }
+            json = p;
+        }
+        size_t got = fread(json + len, 1, 4096, cf);
+        len += got;
+        if (got < 4096)
+            break;
+    }
+    fclose(cf);
+    json[len] = 0;
+    *out = json;
+    return 0;
+}
+
+/* Without --config (*json NULL), the config made from the training file, its
+ * summary on stderr (craft config init). Then the file against the config:
+ * unused features and entity types are listed, empty modalities warned about,
+ * text or entities the encoders cannot encode at the model's widths refused. */
+static int config_and_inputs(const char *config, const char *input, char **json)
+{
+    craft_error err;
+    if (!*json) {
+        craft_infer_options io;
+        craft_infer_defaults(&io);
+        fprintf(stderr, "craft train: no --config: the model config is made from %s (craft config init)\n", input);
+        if (craft_config_infer(input, &io, stderr, json, &err))
+            return cli_fail("train", &err);
+    }
+    if (!strcmp(input, "-"))
+        return 0;
+    craft_config cfg;
+    if (craft_config_parse(&cfg, *json, strlen(*json), &err)) {
+        craft_error_prefix(&err, "%s", config ? config : "the config made from the data");
+        return cli_fail("train", &err);
+    }
+    craft_input_report rep;
+    int rc = craft_input_check(&cfg, input, "train", stderr, &rep, &err);
+    craft_config_free(&cfg);
+    return rc ? cli_fail("train", &err) : 0;
+}
+
 int cmd_train(int argc, char **argv)
 {
     craft_trainer_options o;
@@ -261,37 +325,13 @@ int cmd_train(int argc, char **argv)
         return cli_usage("train", "give one of --input FILE or --db DB");
     if (!o.output)
         return cli_usage("train", "--output MODEL is required");
-    if (!config)
-        return cli_usage("train", "--config CONFIG (a model config JSON, e.g. data/sample-config.json) is required");
+    if (!config && o.input && !strcmp(o.input, "-"))
+        return cli_usage("train", "without --config the config is made from the input, which cannot be standard input");
     if (dataset && !db)
         return cli_usage("train", "--dataset goes with --db");
-    FILE *cf = fopen(config, "rb");
-    if (!cf) {
-        fprintf(stderr, "craft train: cannot open %s: %s\n", config, strerror(errno));
-        return EXIT_NOINPUT;
-    }
     char *json = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            char *p = realloc(json, cap = 2 * cap + 8192);
-            if (!p) {
-                free(json);
-                fclose(cf);
-                fprintf(stderr, "craft train: out of memory reading %s\n", config);
-                return EXIT_SOFTWARE;
-            }
-            json = p;
-        }
-        size_t got = fread(json + len, 1, 4096, cf);
-        len += got;
-        if (got < 4096)
-            break;
-    }
-    fclose(cf);
-    json[len] = 0;
-    /* A checkpoint's config is accepted too: {"craft.config": "..."} is not, a plain config is. */
-    o.config_json = json;
+    if (config && (rc = read_config(config, &json)))
+        return rc;
     char tmp_path[1024] = "";
     if (db) {
 #ifdef CRAFT_TRAIN_HAVE_STORE
@@ -310,6 +350,16 @@ int cmd_train(int argc, char **argv)
         free(json);
         return EXIT_NOINPUT;
     }
+    /* No --config: the config from the training file; then the file's inputs
+     * against the config, loudly (config_infer.h). */
+    if ((rc = config_and_inputs(config, o.input, &json))) {
+        if (tmp_path[0])
+            unlink(tmp_path);
+        free(json);
+        return rc;
+    }
+    /* A checkpoint's config is accepted too: {"craft.config": "..."} is not, a plain config is. */
+    o.config_json = json;
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
