@@ -37,20 +37,7 @@ static char *json_kv(const char *key, const char *value)
 static int audit_row(craft_store *s, int64_t case_id, const char *actor, const char *action, const char *before,
                      const char *after, double now, craft_error *err)
 {
-    sqlite3_stmt *st;
-    if (store_prepare(s, &st, "INSERT INTO audit(case_id, at, actor, action, before, after) VALUES(?,?,?,?,?,?)", err))
-        return err->code;
-    sqlite3_bind_int64(st, 1, case_id);
-    sqlite3_bind_double(st, 2, now);
-    sqlite3_bind_text(st, 3, actor, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
-    if (before)
-        sqlite3_bind_text(st, 5, before, -1, SQLITE_STATIC);
-    if (after)
-        sqlite3_bind_text(st, 6, after, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? CRAFT_OK : store_fail(s, err, "writing the audit log");
+    return store_audit_append(s, case_id, now, actor, action, before, after, err);
 }
 
 static int finish(craft_store *s, int rc, craft_error *err)
@@ -463,4 +450,65 @@ void craft_notes_free(craft_note *a, int n)
         free(a[i].text);
     }
     free(a);
+}
+
+/* ------------------------------------------------------ the audit chain */
+
+int craft_store_audit_verify(craft_store *s, int64_t *rows, int64_t *bad_id, char head[65], craft_error *err)
+{
+    *rows = 0;
+    *bad_id = 0;
+    snprintf(head, 65, "%064d", 0);
+    if (craft_store_opened_version(s) < 5)
+        return craft_fail(err, CRAFT_EUNSUPPORTED,
+                          "%s: schema version %d has no audit hash chain (any command that writes the store adds it)",
+                          s->path, craft_store_opened_version(s));
+    sqlite3_stmt *st;
+    static const char *const triggers[] = {"audit_no_update", "audit_no_delete", "audit_append_only"};
+    for (int i = 0; i < 3; i++) {
+        if (store_prepare(s, &st, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?", err))
+            return err->code;
+        sqlite3_bind_text(st, 1, triggers[i], -1, SQLITE_STATIC);
+        int have = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+        sqlite3_finalize(st);
+        if (!have)
+            return store_damaged(s, err, "audit", "its trigger %s is missing: the log may have been rewritten",
+                                 triggers[i]);
+    }
+    if (store_prepare(s, &st, "SELECT id, case_id, at, actor, action, before, after, hash FROM audit ORDER BY id", err))
+        return err->code;
+    char prev[65];
+    snprintf(prev, sizeof prev, "%064d", 0);
+    int64_t last = 0;
+    int rc = CRAFT_OK, r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        char want[65];
+        if (store_audit_hash(prev, id, sqlite3_column_int64(st, 1), sqlite3_column_double(st, 2),
+                             (const char *)sqlite3_column_text(st, 3), (const char *)sqlite3_column_text(st, 4),
+                             (const char *)sqlite3_column_text(st, 5), (const char *)sqlite3_column_text(st, 6), want)) {
+            rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+            break;
+        }
+        const char *have = (const char *)sqlite3_column_text(st, 7);
+        if (id != last + 1 || !have || strcmp(have, want)) {
+            *bad_id = id;
+            rc = store_damaged(s, err, "audit",
+                               "row %lld: %s (the row, or one before it, was changed, inserted or removed)",
+                               (long long)id,
+                               id != last + 1 ? "its id does not follow the row before"
+                               : !have        ? "it has no hash"
+                                              : "its hash does not match");
+            break;
+        }
+        memcpy(prev, want, sizeof prev);
+        last = id;
+        (*rows)++;
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = store_fail(s, err, "reading the audit log");
+    sqlite3_finalize(st);
+    if (!rc)
+        memcpy(head, prev, 65);
+    return rc;
 }

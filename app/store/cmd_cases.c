@@ -26,6 +26,10 @@ static void help(void)
            "  priority ORDER_ID N\n"
            "  note ORDER_ID TEXT\n"
            "  entity TYPE ID       an entity's history: orders, cases, labels per class\n"
+           "  verify               checks the audit log: its hash chain (each row's SHA-256 covers\n"
+           "                       the row and the row before) and its append-only triggers; prints\n"
+           "                       the rows and the last hash (keep it: a later run can then tell\n"
+           "                       a truncated log); exit 65 naming the first broken row\n"
            "  bench                page-read times of the queue (the list options' query; every\n"
            "                       sort unless --sort) at its top, middle and end: by OFFSET, by\n"
            "                       key after the page before, by key before the page after\n"
@@ -644,6 +648,27 @@ static int do_entity(craft_store *s, const opts *op)
     return 0;
 }
 
+static int do_verify(craft_store *s, const opts *op)
+{
+    craft_error err = {0};
+    int64_t rows = 0, bad = 0;
+    char head[65];
+    int rc = craft_store_audit_verify(s, &rows, &bad, head, &err);
+    if (op->json) {
+        printf("{\"ok\": %s, \"rows\": %lld, \"first_broken_row\": ", rc ? "false" : "true", (long long)rows);
+        if (bad)
+            printf("%lld", (long long)bad);
+        else
+            fputs("null", stdout);
+        printf(", \"head\": \"%s\"}\n", rc ? "" : head);
+    }
+    if (rc)
+        return cli_fail("cases", &err);
+    if (!op->json)
+        printf("audit log intact: %lld rows, chain head %s\n", (long long)rows, head);
+    return 0;
+}
+
 static int do_action(craft_store *s, const char *action, const opts *op)
 {
     craft_error err = {0};
@@ -700,7 +725,7 @@ int cmd_cases(int argc, char **argv)
     opts op = {.limit = 50};
     op.actor = getenv("USER");
     if (argc < 2)
-        return cli_usage("cases", "an action is required (list, show, decide, assign, priority, note, entity)");
+        return cli_usage("cases", "an action is required (list, show, decide, assign, priority, note, entity, verify)");
     const char *action = argv[1];
     if (!strcmp(action, "--help") || !strcmp(action, "-h") || !strcmp(action, "help")) {
         help();
@@ -760,7 +785,7 @@ int cmd_cases(int argc, char **argv)
         }
     }
     int need = -1;
-    if (!strcmp(action, "list") || !strcmp(action, "bench")) need = 0;
+    if (!strcmp(action, "list") || !strcmp(action, "bench") || !strcmp(action, "verify")) need = 0;
     else if (!strcmp(action, "show")) need = 1;
     else if (!strcmp(action, "decide") || !strcmp(action, "assign") || !strcmp(action, "priority") ||
              !strcmp(action, "note") || !strcmp(action, "entity")) need = 2;
@@ -782,6 +807,7 @@ int cmd_cases(int argc, char **argv)
     else if (!strcmp(action, "bench")) status = do_bench(s, &op);
     else if (!strcmp(action, "show")) status = do_show(s, &op);
     else if (!strcmp(action, "entity")) status = do_entity(s, &op);
+    else if (!strcmp(action, "verify")) status = do_verify(s, &op);
     else status = do_action(s, action, &op);
     craft_store_close(s);
     return status;

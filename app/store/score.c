@@ -542,10 +542,6 @@ static int move_staged(scorer *sc, craft_store_score_stats *stats, craft_error *
         "INSERT INTO main.cases(order_id, model_id, status, top_class, top_score, created, updated)"
         " SELECT order_id, ?1, 0, top_class, top_score, ?3, ?3 FROM temp.stage_cases WHERE 1"
         " ORDER BY order_id ON CONFLICT(order_id) DO NOTHING",
-        /* the new cases are those above the highest id before (rowids grow) */
-        "INSERT INTO main.audit(case_id, at, actor, action, before, after)"
-        " SELECT c.id, ?3, 'craft score', 'create', NULL, g.after FROM main.cases c"
-        " JOIN temp.stage_cases g ON g.order_id = c.order_id WHERE c.id > ?4 ORDER BY c.id",
         /* an order scored now has no error left; one that failed now keeps why */
         "DELETE FROM main.score_errors WHERE model_id = ?1 AND order_id IN"
         " (SELECT order_id FROM temp.stage_predictions WHERE off = 0)",
@@ -557,8 +553,26 @@ static int move_staged(scorer *sc, craft_store_score_stats *stats, craft_error *
     for (size_t i = 0; i < sizeof sql / sizeof *sql && !rc; i++) {
         int changes = 0;
         rc = move_step(sc, sql[i], max_case, stats, now, &changes, err);
-        if (i == 4)
+        if (i == 4) {
             stats->new_cases = (uint64_t)changes;
+            /* the new cases' audit rows (the cases above the highest id before: rowids
+             * grow), each chained to the one before it (store_audit_append) */
+            if (!rc && changes)
+                rc = store_prepare(s, &st,
+                                   "SELECT c.id, g.after FROM main.cases c JOIN temp.stage_cases g"
+                                   " ON g.order_id = c.order_id WHERE c.id > ?1 ORDER BY c.id",
+                                   err);
+            if (!rc && changes) {
+                sqlite3_bind_int64(st, 1, max_case);
+                int r;
+                while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW)
+                    rc = store_audit_append(s, sqlite3_column_int64(st, 0), now, "craft score", "create", NULL,
+                                            (const char *)sqlite3_column_text(st, 1), err);
+                if (!rc && r != SQLITE_DONE)
+                    rc = store_fail(s, err, "writing the audit log");
+                sqlite3_finalize(st);
+            }
+        }
     }
     if (!rc && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = store_fail(s, err, "storing the run's scores");

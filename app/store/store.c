@@ -263,7 +263,150 @@ static const char *const migrations[] = {
     "  model_id INTEGER NOT NULL REFERENCES models(id), run_id INTEGER NOT NULL, reason TEXT NOT NULL,"
     "  at REAL NOT NULL, PRIMARY KEY(order_id, model_id)) WITHOUT ROWID;"
     "ALTER TABLE scoring_runs ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;",
+
+    /* 5: the audit log as a hash chain (store_audit_hash: each row's SHA-256 covers
+     * the row and the hash before it; `craft cases verify` checks it), and no INSERT
+     * can reuse an id (INSERT OR REPLACE deleted the old row without firing the
+     * DELETE trigger). Existing rows get their hashes in id order (audit_backfill),
+     * then the triggers come back. */
+    "DROP TRIGGER IF EXISTS audit_no_update;"
+    "ALTER TABLE audit ADD COLUMN hash TEXT;",
 };
+
+/* SQL run after a step's C part (see migration_hook), NULL where none. */
+static const char *const migrations_after[] = {
+    NULL, NULL, NULL, NULL,
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN"
+    "  SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER audit_append_only BEFORE INSERT ON audit"
+    "  WHEN NEW.id IS NOT NULL AND NEW.id <= (SELECT coalesce(max(id), 0) FROM audit) BEGIN"
+    "  SELECT RAISE(ABORT, 'the audit log is append-only: a new row goes after the last one'); END;",
+};
+
+/* ------------------------------------------------------- the audit chain */
+
+static void hash_field(uint8_t *buf, size_t *n, size_t cap, const char *v)
+{
+    /* each field length-prefixed ("-" for NULL): no two rows hash the same bytes */
+    char head[32];
+    int h = v ? snprintf(head, sizeof head, "%zu:", strlen(v)) : snprintf(head, sizeof head, "-");
+    if (*n + (size_t)h <= cap)
+        memcpy(buf + *n, head, (size_t)h);
+    *n += (size_t)h;
+    if (v) {
+        size_t len = strlen(v);
+        if (*n + len <= cap)
+            memcpy(buf + *n, v, len);
+        *n += len;
+    }
+}
+
+int store_audit_hash(const char *prev, int64_t id, int64_t case_id, double at, const char *actor, const char *action,
+                     const char *before, const char *after, char out[65])
+{
+    char nums[96];
+    snprintf(nums, sizeof nums, "%lld %lld %.17g", (long long)id, (long long)case_id, at);
+    const char *fields[7] = {prev, nums, actor, action, before, after, "craft-audit-1"};
+    size_t need = 0;
+    for (int i = 0; i < 7; i++)
+        hash_field(NULL, &need, 0, fields[i]);
+    uint8_t *buf = malloc(need ? need : 1);
+    if (!buf)
+        return -1;
+    size_t n = 0;
+    for (int i = 0; i < 7; i++)
+        hash_field(buf, &n, need, fields[i]);
+    uint8_t d[32];
+    craft_sha256(buf, n, d);
+    free(buf);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    return 0;
+}
+
+#define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
+
+int store_audit_append(craft_store *s, int64_t case_id, double at, const char *actor, const char *action,
+                       const char *before, const char *after, craft_error *err)
+{
+    sqlite3_stmt *st;
+    if (store_prepare(s, &st, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", err))
+        return err->code;
+    int64_t last = 0;
+    char prev[65] = AUDIT_GENESIS;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        last = sqlite3_column_int64(st, 0);
+        const char *h = (const char *)sqlite3_column_text(st, 1);
+        snprintf(prev, sizeof prev, "%s", h ? h : "");
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_fail(s, err, "reading the audit log");
+    char hash[65];
+    if (store_audit_hash(prev, last + 1, case_id, at, actor, action, before, after, hash))
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    if (store_prepare(s, &st,
+                      "INSERT INTO audit(id, case_id, at, actor, action, before, after, hash) VALUES(?,?,?,?,?,?,?,?)",
+                      err))
+        return err->code;
+    sqlite3_bind_int64(st, 1, last + 1);
+    sqlite3_bind_int64(st, 2, case_id);
+    sqlite3_bind_double(st, 3, at);
+    sqlite3_bind_text(st, 4, actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, action, -1, SQLITE_STATIC);
+    if (before)
+        sqlite3_bind_text(st, 6, before, -1, SQLITE_STATIC);
+    if (after)
+        sqlite3_bind_text(st, 7, after, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, hash, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? CRAFT_OK : store_fail(s, err, "writing the audit log");
+}
+
+/* Migration 5's C part: every existing audit row's hash, in id order. */
+static int audit_backfill(sqlite3 *db, char **msg)
+{
+    sqlite3_stmt *rd = NULL, *up = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT id, case_id, at, actor, action, before, after FROM audit ORDER BY id", -1,
+                                &rd, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, "UPDATE audit SET hash = ? WHERE id = ?", -1, &up, NULL);
+    char prev[65] = AUDIT_GENESIS;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(rd)) == SQLITE_ROW) {
+        char hash[65];
+        if (store_audit_hash(prev, sqlite3_column_int64(rd, 0), sqlite3_column_int64(rd, 1),
+                             sqlite3_column_double(rd, 2), (const char *)sqlite3_column_text(rd, 3),
+                             (const char *)sqlite3_column_text(rd, 4), (const char *)sqlite3_column_text(rd, 5),
+                             (const char *)sqlite3_column_text(rd, 6), hash)) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        sqlite3_bind_text(up, 1, hash, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(up, 2, sqlite3_column_int64(rd, 0));
+        if (sqlite3_step(up) != SQLITE_DONE) {
+            rc = SQLITE_ERROR;
+            break;
+        }
+        sqlite3_reset(up);
+        memcpy(prev, hash, sizeof prev);
+        rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    if (rc != SQLITE_OK && msg)
+        *msg = sqlite3_mprintf("hashing the audit log: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(rd);
+    sqlite3_finalize(up);
+    return rc;
+}
+
+/* The C part of a step (between its SQL and migrations_after), or SQLITE_OK. */
+static int migration_hook(sqlite3 *db, int step, char **msg)
+{
+    return step == 4 ? audit_backfill(db, msg) : SQLITE_OK;
+}
 
 int craft_store_migrate(sqlite3 *db, int target, craft_error *err)
 {
@@ -290,6 +433,8 @@ int craft_store_migrate(sqlite3 *db, int target, craft_error *err)
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", version + 1);
         if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
             sqlite3_exec(db, migrations[version], NULL, NULL, &msg) != SQLITE_OK ||
+            migration_hook(db, version, &msg) != SQLITE_OK ||
+            (migrations_after[version] && sqlite3_exec(db, migrations_after[version], NULL, NULL, &msg) != SQLITE_OK) ||
             sqlite3_exec(db, bump, NULL, NULL, &msg) != SQLITE_OK ||
             sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
             int rc = craft_fail(err, CRAFT_EIO, "migrating the store to version %d: %s", version + 1,

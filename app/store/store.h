@@ -29,8 +29,8 @@
 extern "C" {
 #endif
 
-#define CRAFT_STORE_VERSION 4        /* PRAGMA user_version of the newest schema (1 orders, 2 models and predictions, 3 cases,
-                                        4 scoring errors) */
+#define CRAFT_STORE_VERSION 5        /* PRAGMA user_version of the newest schema (1 orders, 2 models and predictions, 3 cases,
+                                        4 scoring errors, 5 the audit hash chain) */
 #define CRAFT_STORE_MAX_CLASSES 64
 
 /* ---------------------------------------------------------- open, close */
@@ -126,6 +126,13 @@ int craft_store_case_audit(craft_store *s, int64_t case_id, craft_audit_entry **
 void craft_audit_free(craft_audit_entry *a, int n);
 int craft_store_case_notes(craft_store *s, int64_t case_id, craft_note **out, int *n, craft_error *err);
 void craft_notes_free(craft_note *a, int n);
+
+/* Checks the audit log's hash chain (schema 5) and its triggers: every row's hash
+ * against the row and the hash before it. CRAFT_OK with *rows and head (the last
+ * row's hash: record it elsewhere to detect a later truncation); CRAFT_EFORMAT
+ * naming the first broken row (*bad_id) when a row was changed, inserted or
+ * removed, or a trigger is missing; CRAFT_EUNSUPPORTED on a store before schema 5. */
+int craft_store_audit_verify(craft_store *s, int64_t *rows, int64_t *bad_id, char head[65], craft_error *err);
 
 /* ---------------------------------------------------------------- queue */
 typedef enum {

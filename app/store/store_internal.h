@@ -40,6 +40,14 @@ int store_damaged(craft_store *s, craft_error *err, const char *table, const cha
  * and what (the row). */
 int store_check_floats(craft_store *s, sqlite3_stmt *st, int col, int64_t want, int may_null, int *n,
                        const char *table, const char *column, const char *what, craft_error *err);
+/* The audit chain (schema 5): a row's hash is the SHA-256 of the previous row's
+ * hash (64 zeros for the first) and the row's fields, each length-prefixed. */
+int store_audit_hash(const char *prev, int64_t id, int64_t case_id, double at, const char *actor, const char *action,
+                     const char *before, const char *after, char out[65]);
+/* Appends one audit row after the last one, with its hash (inside the caller's
+ * transaction). */
+int store_audit_append(craft_store *s, int64_t case_id, double at, const char *actor, const char *action,
+                       const char *before, const char *after, craft_error *err);
 double store_time(void);   /* Unix seconds (wall clock) */
 char *store_strdup(const char *s);
 char *store_col_text(sqlite3_stmt *st, int col);   /* copy of a text column, NULL for NULL */

@@ -284,6 +284,90 @@ static void test_tampered_store(void)
     }
 }
 
+/* ------------------------------------------------- 3: the audit log */
+
+int craft_store_migrate(sqlite3 *db, int target, craft_error *err); /* store_internal.h */
+
+static int sql_rc(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    if (sqlite3_open(db, &h) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+    sqlite3_close(h);
+    return rc;
+}
+
+static void test_audit_append_only(void)
+{
+    const char *db = store_copy("audit.db");
+    const char *verify[] = {"cases", "verify", "--db", db, NULL};
+    expect(0, verify, NULL);
+    char before[200], after[200];
+    sql_text(db, "SELECT actor || action || coalesce(after, '') FROM audit WHERE id = 1", before, sizeof before);
+    /* the old hole: INSERT OR REPLACE over row 1 (no DELETE trigger fires for it) */
+    CU_ASSERT_NOT_EQUAL(sql_rc(db, "INSERT OR REPLACE INTO audit(id, case_id, at, actor, action) VALUES(1, 1, 0, 'x', 'y')"),
+                        SQLITE_OK);
+    CU_ASSERT_NOT_EQUAL(sql_rc(db, "REPLACE INTO audit(id, case_id, at, actor, action) VALUES(1, 1, 0, 'x', 'y')"),
+                        SQLITE_OK);
+    CU_ASSERT_NOT_EQUAL(sql_rc(db, "INSERT INTO audit(case_id, at, actor, action) VALUES(1, 0, 'x', 'y')"), SQLITE_OK);
+    CU_ASSERT_NOT_EQUAL(sql_rc(db, "UPDATE audit SET actor = 'x' WHERE id = 1"), SQLITE_OK);
+    CU_ASSERT_NOT_EQUAL(sql_rc(db, "DELETE FROM audit WHERE id = 1"), SQLITE_OK);
+    CU_ASSERT_NOT_EQUAL(sql_rc(db, "UPDATE audit SET id = 1000 WHERE id = 1"), SQLITE_OK);
+    sql_text(db, "SELECT actor || action || coalesce(after, '') FROM audit WHERE id = 1", after, sizeof after);
+    CU_ASSERT_STRING_EQUAL(before, after);
+    expect(0, verify, NULL);
+    /* a row added at the end without the chain's hash */
+    CU_ASSERT_EQUAL(sql_rc(db, "INSERT INTO audit(id, case_id, at, actor, action, hash) SELECT max(id) + 1, 1, 0, 'x',"
+                               " 'status', 'f00' FROM audit"),
+                    SQLITE_OK);
+    char last[32];
+    sql_text(db, "SELECT max(id) FROM audit", last, sizeof last);
+    expect(65, verify, "store damaged: table audit, row");
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_err, last));
+    /* triggers dropped and row 2 rewritten: the first broken row is named */
+    db = store_copy("audit2.db");
+    CU_ASSERT_EQUAL(sql_rc(db, "DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'mallory' WHERE id = 2;"
+                               " CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN"
+                               " SELECT RAISE(ABORT, 'the audit log is append-only'); END;"),
+                    SQLITE_OK);
+    const char *verify2[] = {"cases", "verify", "--db", db, NULL};
+    expect(65, verify2, "row 2:");
+    /* a trigger dropped is said */
+    db = store_copy("audit3.db");
+    CU_ASSERT_EQUAL(sql_rc(db, "DROP TRIGGER audit_no_delete"), SQLITE_OK);
+    const char *verify3[] = {"cases", "verify", "--db", db, NULL};
+    expect(65, verify3, "audit_no_delete");
+    /* a version 4 store (no chain) gets it on its first writable open, its rows kept */
+    db = keep("v4.db");
+    remove_store(db);
+    sqlite3 *h;
+    craft_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(db, &h), SQLITE_OK);
+    CU_ASSERT_EQUAL(craft_store_migrate(h, 4, &err), CRAFT_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(h,
+                                 "INSERT INTO datasets(id, name, created) VALUES(1, 'd', 0);"
+                                 "INSERT INTO orders(id, dataset_id, order_id, imported) VALUES(1, 1, 'O-1', 0);"
+                                 "INSERT INTO cases(id, order_id, created, updated) VALUES(1, 1, 0, 0);"
+                                 "INSERT INTO audit(case_id, at, actor, action, after) VALUES(1, 1.5, 'craft score',"
+                                 " 'create', '{\"status\": \"new\"}');"
+                                 "INSERT INTO audit(case_id, at, actor, action, before, after) VALUES(1, 2.25, 'ann',"
+                                 " 'status', '{\"status\": \"new\"}', '{\"status\": \"in_review\"}');",
+                                 NULL, NULL, NULL),
+                    SQLITE_OK);
+    sqlite3_close(h);
+    const char *v4[] = {"cases", "verify", "--db", db, NULL};
+    expect(69, v4, "no audit hash chain");
+    const char *note[] = {"cases", "note", "O-1", "checked", "--db", db, "--actor", "bob", NULL};
+    expect(0, note, NULL);
+    CU_ASSERT_EQUAL(sql_int(db, "PRAGMA user_version"), CRAFT_STORE_VERSION);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM audit WHERE hash IS NOT NULL"), 3);
+    CU_ASSERT_EQUAL(craft_out(keep("verify.txt"), v4), 0);
+    char *out = slurp(keep("verify.txt"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "3 rows"));
+    free(out);
+}
+
 /* ------------------------------------------------- 10: stdout that fails */
 
 static void test_stdout_write_failure(void)
@@ -334,6 +418,7 @@ int main(void)
     CU_pSuite su = CU_add_suite("hostile", NULL, NULL);
     if (!su || !CU_add_test(su, "1: --output onto a device, a link to one, a FIFO", test_output_onto_device_and_fifo) ||
         !CU_add_test(su, "2: a tampered store is refused as damaged, naming the table", test_tampered_store) ||
+        !CU_add_test(su, "3: the audit log is append-only and hash-chained", test_audit_append_only) ||
         !CU_add_test(su, "12: SIGTERM/SIGINT during score --output leave no temporary", test_signal_removes_temporary) ||
         !CU_add_test(su, "10: standard output that cannot be written is exit 74", test_stdout_write_failure)) {
         CU_cleanup_registry();
