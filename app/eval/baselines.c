@@ -103,10 +103,9 @@ static int mlp_row(craft_eval_baseline_row *r, const split_data *d, uint32_t mod
     return rc;
 }
 
-static int xgb_row(craft_eval_baseline_row *r, const split_data *d, craft_error *err)
+static int xgb_row(craft_eval_baseline_row *r, const split_data *d, uint32_t all, craft_error *err)
 {
     const int K = d->cfg->n_classes;
-    uint32_t all = (1u << d->cfg->n_modalities) - 1;
     craft_concat_features f;
     int rc = craft_concat_fit(&f, d->cfg, all, d->s, d->fit_rows, d->n_fit, err);
     if (rc)
@@ -201,7 +200,13 @@ int craft_eval_baselines_run(craft_eval_baselines *out, const craft_model *m, co
         rc = craft_fail(err, CRAFT_ENOMEM, "out of memory for the split of %d orders", n);
         goto done;
     }
-    out->n_test = craft_eval_split(s, o->val_fraction, o->seed, is_test);
+    if (o->n_train_given > 0) {
+        out->n_test = 0;
+        for (int i = 0; i < n; i++)
+            out->n_test += is_test[i] = i >= o->n_train_given;
+    } else {
+        out->n_test = craft_eval_split(s, o->val_fraction, o->seed, is_test);
+    }
     out->n_train = n - out->n_test;
     if (out->n_test < 2 || out->n_train < 2) {
         rc = craft_fail(err, CRAFT_EINPUT,
@@ -233,29 +238,31 @@ int craft_eval_baselines_run(craft_eval_baselines *out, const craft_model *m, co
     }
 
     char name[64];
-    for (int mm = 0; !rc && mm < cfg->n_modalities; mm++) {
+    for (int mm = 0; !rc && !o->xgb_only && mm < cfg->n_modalities; mm++) {
         craft_eval_baseline_row *r = &out->row[out->n++];
         snprintf(name, sizeof name, "MLP on %s only", cfg->modalities[mm].name);
         row_set(r, name, 1, 1, "");
         progress(o, name);
         rc = mlp_row(r, &d, 1u << mm, err);
     }
-    if (!rc) {
+    if (!rc && !o->xgb_only) {
         craft_eval_baseline_row *r = &out->row[out->n++];
         row_set(r, "concat MLP (early fusion)", 0, 1, "");
         progress(o, r->name);
         rc = mlp_row(r, &d, (1u << cfg->n_modalities) - 1, err);
     }
-    if (!rc) {
+    for (int pass = 0; !rc && pass < 2; pass++) {
+        /* XGBoost on the backbone modality alone, then on every modality (early fusion) */
         craft_eval_baseline_row *r = &out->row[out->n++];
-        row_set(r, "XGBoost (early fusion)", 0, craft_xgb_available(), "");
+        snprintf(name, sizeof name, "XGBoost on %s only", cfg->modalities[cfg->backbone].name);
+        row_set(r, pass ? "XGBoost (early fusion)" : name, pass == 0, craft_xgb_available(), "");
         progress(o, r->name);
         if (r->available)
-            rc = xgb_row(r, &d, err);
+            rc = xgb_row(r, &d, pass ? (1u << cfg->n_modalities) - 1 : 1u << cfg->backbone, err);
         else
             snprintf(r->detail, sizeof r->detail, "unavailable: this build has no libxgboost (install libxgboost-dev)");
     }
-    if (!rc) {
+    if (!rc && !o->xgb_only) {
         craft_eval_baseline_row *r = &out->row[out->n++];
         row_set(r, "backbone alone (trained)", 0, 1, "");
         progress(o, r->name);

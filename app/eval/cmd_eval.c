@@ -27,6 +27,10 @@ static void help(void)
            "  --baselines              train baselines on the orders outside the held-out part and\n"
            "                           compare on it: single-modality MLPs, concatenation MLP,\n"
            "                           XGBoost, the backbone alone, and this model\n"
+           "  --train FILE             fit the baselines on the labelled orders of FILE and compare\n"
+           "                           them on every order of --input (instead of splitting --input)\n"
+           "  --xgb-only               --baselines with only XGBoost (on the backbone alone, and on\n"
+           "                           every modality) beside this model: quick\n"
            "  --val-fraction F         held-out part for --baselines: orders whose seeded hash of\n"
            "                           order_id is below F, the trainer's split (default: the\n"
            "                           model's recorded training split, else 0.1)\n"
@@ -133,7 +137,7 @@ static char *read_text_file(const char *path, craft_error *err)
 }
 
 typedef struct {
-    const char *model, *input, *db, *dataset, *output, *cmis_truth;
+    const char *model, *input, *db, *dataset, *output, *cmis_truth, *train;
     craft_format format;
     int json, noise, baselines, threads;
     int split_given;        /* --val-fraction or --seed on the command line */
@@ -160,6 +164,9 @@ static int parse_args(int argc, char **argv, eval_args *a)
             a->noise = 1;
         } else if (!strcmp(o, "--baselines")) {
             a->baselines = 1;
+        } else if (!strcmp(o, "--xgb-only")) {
+            a->baselines = 1;
+            a->bo.xgb_only = 1;
         } else if (!v) {
             return cli_usage("eval", "unknown option or missing value: %s", o);
         } else if (!strcmp(o, "--model")) {
@@ -172,6 +179,8 @@ static int parse_args(int argc, char **argv, eval_args *a)
             a->dataset = v, i++;
         } else if (!strcmp(o, "--output")) {
             a->output = v, i++;
+        } else if (!strcmp(o, "--train")) {
+            a->train = v, i++;
         } else if (!strcmp(o, "--cmis-truth")) {
             a->cmis_truth = v, i++;
         } else if (!strcmp(o, "--format")) {
@@ -224,6 +233,8 @@ static int parse_args(int argc, char **argv, eval_args *a)
         return cli_usage("eval", "give exactly one of --input FILE and --db DB");
     if (a->dataset && !a->db)
         return cli_usage("eval", "--dataset goes with --db");
+    if (a->train && !a->baselines)
+        return cli_usage("eval", "--train FILE goes with --baselines (or --xgb-only)");
     return 0;
 }
 
@@ -269,7 +280,21 @@ int cmd_eval(int argc, char **argv)
         if (!(rc = craft_eval_noise_run(&noise, m, &set, a.bo.seed, a.threads, &err)))
             rep.noise = &noise;
     }
-    if (!rc && a.baselines) {
+    if (!rc && a.baselines && a.train) {
+        /* baselines fitted on the training file, compared on every order of the evaluated one */
+        craft_eval_set tr, both;
+        craft_eval_set_init(&both, &m->cfg);
+        if (progress)
+            fprintf(stderr, "craft eval: reading the training orders of the baselines (%s)...\n", a.train);
+        rc = craft_eval_set_load(&tr, &m->cfg, a.train, CRAFT_FORMAT_AUTO, &err);
+        if (!rc && !(rc = craft_eval_set_extend(&both, &tr, &err)) && !(rc = craft_eval_set_extend(&both, &set, &err))) {
+            a.bo.n_train_given = tr.b.n;
+            if (!(rc = craft_eval_baselines_run(&base, m, &both, &a.bo, &err)))
+                rep.baselines = &base;
+        }
+        craft_eval_set_free(&tr);
+        craft_eval_set_free(&both);
+    } else if (!rc && a.baselines) {
         if (!(rc = craft_eval_baselines_run(&base, m, &set, &a.bo, &err)))
             rep.baselines = &base;
     }

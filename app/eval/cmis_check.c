@@ -252,6 +252,140 @@ static void accumulate(craft_eval_cmis_check *out, const craft_config *cfg, cons
     }
 }
 
+/* ------------------------------------------------------ interaction score */
+
+#define INT_OTHERS 16 /* other features whose interaction sign sets each cell's chance level */
+
+/* The interaction score of the cells' planted features and of a fixed sample of the other
+ * features, on the orders of any cell's population: for each feature j, one engine pass with j
+ * missing, every auxiliary switched off in turn (the requests share the backbone pass). */
+static int interaction_pass(craft_eval_cmis_check *out, const craft_model *m, const craft_eval_set *s,
+                            const int *others, int threads, craft_error *err)
+{
+    const craft_config *cfg = &m->cfg;
+    const int K = cfg->n_classes, M = cfg->n_modalities, F = cfg->modalities[cfg->tabular].n_features;
+    const int cap = CMIS_BATCH;
+    int feats[64 + INT_OTHERS], nf = 0, n_sample = 0;
+    for (int c = 0; c < out->n && nf < 64; c++) {
+        int seen = 0;
+        for (int i = 0; i < nf; i++)
+            seen |= feats[i] == out->cell[c].feature;
+        if (!seen)
+            feats[nf++] = out->cell[c].feature;
+    }
+    const int n_planted = nf;
+    for (int i = 0; i < INT_OTHERS && i < out->n_others; i++, n_sample++)
+        feats[nf++] = others[(size_t)i * out->n_others / (INT_OTHERS < out->n_others ? INT_OTHERS : out->n_others)];
+    /* requests: 0 all on; 1 + m: m off (m auxiliary) */
+    craft_request req[CRAFT_MAX_MODALITIES];
+    int nreq = 0, req_of[CRAFT_MAX_MODALITIES];
+    req[nreq++] = (craft_request){0};
+    for (int mm = 0; mm < M; mm++) {
+        req_of[mm] = -1;
+        if (mm != cfg->backbone) {
+            req_of[mm] = nreq;
+            req[nreq++] = (craft_request){.off_mask = 1u << mm};
+        }
+    }
+    int *rows = malloc(sizeof(int) * (size_t)(s->b.n ? s->b.n : 1));
+    float *base = malloc(sizeof(float) * (size_t)cap * K * nreq);
+    float *drop = malloc(sizeof(float) * (size_t)cap * K * nreq * nf);
+    craft_result res[CRAFT_MAX_MODALITIES];
+    memset(res, 0, sizeof res);
+    craft_batch b;
+    memset(&b, 0, sizeof b);
+    craft_engine *eng = NULL;
+    int rc = rows && base && drop ? CRAFT_OK : craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    /* the orders of some cell's population */
+    int nrows = 0;
+    for (int i = 0; !rc && i < s->b.n; i++) {
+        int in = 0;
+        for (int c = 0; c < out->n && !in; c++) {
+            const craft_eval_cmis_cell *cell = &out->cell[c];
+            int positive = s->b.labels[(size_t)i * K + cell->cls] == 1.0f;
+            int holds = rule_holds(cell, s->b.tab[(size_t)i * F + cell->feature]);
+            in = cell->population == 0 ? positive : cell->population == 1 ? holds : positive && holds;
+        }
+        if (in)
+            rows[nrows++] = i;
+    }
+    if (!rc)
+        rc = craft_batch_init(&b, cfg, cap, err);
+    for (int r = 0; !rc && r < nreq; r++)
+        rc = craft_result_init(&res[r], cfg, cap, &req[r], err);
+    if (!rc)
+        rc = craft_engine_new(&eng, m, cap, threads, err);
+    double *others_right = calloc((size_t)out->n, sizeof(double));
+    double *others_n = calloc((size_t)out->n, sizeof(double));
+    if (!rc && (!others_right || !others_n))
+        rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    for (int start = 0; !rc && start < nrows; start += cap) {
+        const int n = nrows - start < cap ? nrows - start : cap;
+        craft_eval_set_gather(s, rows + start, n, &b);
+        if ((rc = craft_engine_run(eng, &b, req, nreq, res, err)))
+            break;
+        for (int r = 0; r < nreq; r++)
+            memcpy(base + (size_t)r * cap * K, res[r].scores, sizeof(float) * (size_t)n * K);
+        for (int f = 0; !rc && f < nf; f++) {
+            const int j = feats[f];
+            for (int i = 0; i < n; i++)
+                b.tab[(size_t)i * F + j] = NAN;
+            if ((rc = craft_engine_run(eng, &b, req, nreq, res, err)))
+                break;
+            for (int r = 0; r < nreq; r++)
+                memcpy(drop + ((size_t)f * nreq + r) * cap * K, res[r].scores, sizeof(float) * (size_t)n * K);
+            for (int i = 0; i < n; i++)
+                b.tab[(size_t)i * F + j] = s->b.tab[(size_t)rows[start + i] * F + j];
+        }
+        if (rc)
+            break;
+        for (int i = 0; i < n; i++) {
+            const int row = rows[start + i];
+            for (int c = 0; c < out->n; c++) {
+                craft_eval_cmis_cell *cell = &out->cell[c];
+                const int k = cell->cls, ro = req_of[cell->modality];
+                int positive = s->b.labels[(size_t)row * K + k] == 1.0f;
+                int holds = rule_holds(cell, s->b.tab[(size_t)row * F + cell->feature]);
+                int in = cell->population == 0 ? positive : cell->population == 1 ? holds : positive && holds;
+                if (!in || ro < 0 || !(res[0].used[i] >> cell->modality & 1u))
+                    continue;
+                const float sa = base[(size_t)i * K + k], sm = base[((size_t)ro * cap + i) * K + k];
+                for (int f = 0; f < nf; f++) {
+                    if (f < n_planted && feats[f] != cell->feature)
+                        continue;
+                    const float sj = drop[(((size_t)f * nreq) * cap + i) * K + k];
+                    const float sjm = drop[(((size_t)f * nreq + ro) * cap + i) * K + k];
+                    const double I = (double)(sa - sj) - (double)(sm - sjm);
+                    const int right = cell->direction * I > 0;
+                    if (f < n_planted) {
+                        cell->int_orders++;
+                        cell->int_right += right;
+                    } else {
+                        others_n[c]++;
+                        others_right[c] += right;
+                    }
+                }
+            }
+        }
+    }
+    for (int c = 0; !rc && c < out->n; c++) {
+        craft_eval_cmis_cell *cell = &out->cell[c];
+        cell->int_right = cell->int_orders ? cell->int_right / cell->int_orders : NAN;
+        cell->int_others_right = others_n[c] ? others_right[c] / others_n[c] : NAN;
+    }
+    (void)n_sample;
+    free(others_right);
+    free(others_n);
+    craft_engine_free(eng);
+    for (int r = 0; r < nreq; r++)
+        craft_result_free(&res[r]);
+    craft_batch_free(&b);
+    free(rows);
+    free(base);
+    free(drop);
+    return rc;
+}
+
 static void summarize(craft_eval_cmis_check *out)
 {
     memset(out->summary, 0, sizeof out->summary);
@@ -271,14 +405,17 @@ static void summarize(craft_eval_cmis_check *out)
         s->mean_auc += cell->auc;
         s->mean_auc_abs += cell->auc_abs;
         s->mean_top5 += cell->top5;
+        s->mean_int_right += cell->int_right;
+        s->mean_int_others += cell->int_others_right;
     }
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < CRAFT_CMIS_POPULATIONS; b++) {
             craft_eval_cmis_summary *s = &out->summary[a][b];
             if (s->cells)
-                s->mean_auc /= s->cells, s->mean_auc_abs /= s->cells, s->mean_top5 /= s->cells;
+                s->mean_auc /= s->cells, s->mean_auc_abs /= s->cells, s->mean_top5 /= s->cells,
+                    s->mean_int_right /= s->cells, s->mean_int_others /= s->cells;
             else
-                s->mean_auc = s->mean_auc_abs = s->mean_top5 = NAN;
+                s->mean_auc = s->mean_auc_abs = s->mean_top5 = s->mean_int_right = s->mean_int_others = NAN;
         }
 }
 
@@ -329,6 +466,8 @@ int craft_eval_cmis_check_run(craft_eval_cmis_check *out, const craft_model *m, 
     }
     out->n_orders = s->b.n;
     out->top5_chance = 5.0 / (out->n_others + 1);
+    if (!rc)
+        rc = interaction_pass(out, m, s, others, threads, err);
     if (!rc)
         summarize(out);
     craft_result_free(&res);

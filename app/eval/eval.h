@@ -19,6 +19,7 @@ typedef struct craft_eval_set {
     const craft_config *cfg; /* the model config the orders are resolved against */
     craft_batch b;           /* all orders: b.n of them, b.cap allocated */
     char **ids;              /* [b.n] order ids */
+    double *t;               /* [b.n] order times ("ts", seconds since 1970 UTC); NaN when absent */
     int n_labelled;          /* orders that carried labels */
 } craft_eval_set;
 
@@ -36,6 +37,8 @@ void craft_eval_set_free(craft_eval_set *s);
 void craft_eval_set_view(const craft_eval_set *s, int start, int n, craft_batch *view);
 /* Copies rows[0..n) of s into batch dst (cap >= n, same config); dst->n = n. */
 void craft_eval_set_gather(const craft_eval_set *s, const int *rows, int n, craft_batch *dst);
+/* Appends every order of src (same config) to dst. */
+int craft_eval_set_extend(craft_eval_set *dst, const craft_eval_set *src, craft_error *err);
 /* The subset of s given by rows (copies). */
 int craft_eval_set_subset(craft_eval_set *dst, const craft_eval_set *src, const int *rows, int n, craft_error *err);
 
@@ -147,6 +150,8 @@ typedef struct {
     int backbone_epochs, backbone_batch; /* the backbone alone, through the trainer */
     float backbone_lr;
     int quiet;            /* no progress on stderr */
+    int n_train_given;    /* > 0: the first n orders of the set train, the rest are held out (--train FILE) */
+    int xgb_only;         /* only the XGBoost rows (backbone alone and early fusion) and this model */
 } craft_eval_baseline_options;
 
 void craft_eval_baseline_defaults(craft_eval_baseline_options *o);
@@ -174,11 +179,18 @@ typedef struct craft_eval_cmis_cell {
     double auc;      /* mean over orders of P(planted beats an other in `direction`), ties 1/2 */
     double auc_abs;  /* the same for |CMIS| (direction-free) */
     double top5;     /* share of orders where the planted feature ranks in the top 5 in `direction` */
+    /* The interaction score I = (s - s without j) - (s without m - s without j and m), s the
+     * class's score: the share of the population's orders where the planted feature's I has
+     * the sign of `direction` (strictly), and the same share over a sample of the other
+     * features (the chance level of this cell). */
+    int int_orders;
+    double int_right, int_others_right;
 } craft_eval_cmis_cell;
 
 typedef struct craft_eval_cmis_summary {
     int cells, above_chance; /* cells with orders, and those whose auc > 0.5 */
     double mean_auc, mean_auc_abs, mean_top5;
+    double mean_int_right, mean_int_others; /* the interaction score's sign: planted, others */
 } craft_eval_cmis_summary;
 
 typedef struct craft_eval_cmis_check {

@@ -24,6 +24,7 @@ void craft_eval_set_free(craft_eval_set *s)
         for (int i = 0; i < s->b.n; i++)
             free(s->ids[i]);
     free(s->ids);
+    free(s->t);
     craft_batch_free(&s->b);
     const craft_config *cfg = s->cfg;
     memset(s, 0, sizeof *s);
@@ -64,6 +65,12 @@ static int reserve(craft_eval_set *s, int need, craft_error *err)
         return craft_fail(err, CRAFT_ENOMEM, "out of memory for %d orders", cap);
     }
     s->ids = ids;
+    double *t = realloc(s->t, sizeof *t * (size_t)cap);
+    if (!t) {
+        craft_batch_free(&nb);
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory for %d orders", cap);
+    }
+    s->t = t;
     for (int i = 0; i < s->b.n; i++)
         copy_order(s->cfg, &nb, i, &s->b, i);
     nb.n = s->b.n;
@@ -85,6 +92,10 @@ int craft_eval_set_append(craft_eval_set *s, const craft_order_batch *ob, craft_
             return craft_fail(err, CRAFT_ENOMEM, "out of memory for order ids");
         copy_order(s->cfg, &s->b, at, &ob->in, i);
         s->ids[at] = id;
+        double t = NAN;
+        if (ob->ts[i] && craft_graph_parse_time(ob->ts[i], &t, NULL))
+            t = NAN; /* an unreadable time is no time: the split falls back to the hash */
+        s->t[at] = t;
         s->b.n++;
         if (ob->has_labels[i]) {
             s->n_labelled++;
@@ -169,12 +180,31 @@ int craft_eval_set_subset(craft_eval_set *dst, const craft_eval_set *src, const 
             break;
         }
         copy_order(src->cfg, &dst->b, i, &src->b, r);
+        dst->t[i] = src->t[r];
         dst->b.n = i + 1;
     }
     dst->b.has_labels = src->b.has_labels;
     dst->n_labelled = dst->b.n;
     if (rc)
         craft_eval_set_free(dst);
+    return rc;
+}
+
+int craft_eval_set_extend(craft_eval_set *dst, const craft_eval_set *src, craft_error *err)
+{
+    int rc = reserve(dst, dst->b.n + src->b.n, err);
+    for (int i = 0; !rc && i < src->b.n; i++) {
+        const int at = dst->b.n;
+        if (!(dst->ids[at] = strdup(src->ids[i])))
+            return craft_fail(err, CRAFT_ENOMEM, "out of memory for order ids");
+        copy_order(src->cfg, &dst->b, at, &src->b, i);
+        dst->t[at] = src->t[i];
+        dst->b.n++;
+    }
+    if (!rc) {
+        dst->n_labelled += src->n_labelled;
+        dst->b.has_labels |= src->b.has_labels;
+    }
     return rc;
 }
 

@@ -133,6 +133,8 @@ static cJSON *cmis_json(const craft_config *cfg, const craft_eval_cmis_check *t)
         cJSON_AddNumberToObject(j, "orders", c->n_orders);
         cJSON_AddItemToObject(j, "planted_cmis", num(c->planted_mean));
         cJSON_AddItemToObject(j, "others_cmis", num(c->others_mean));
+        cJSON_AddItemToObject(j, "interaction_sign_right", num(c->int_right));
+        cJSON_AddItemToObject(j, "interaction_sign_chance", num(c->int_others_right));
         cJSON_AddItemToObject(j, "planted_abs_cmis", num(c->planted_abs));
         cJSON_AddItemToObject(j, "others_abs_cmis", num(c->others_abs));
         cJSON_AddItemToObject(j, "auc", num(c->auc));
@@ -228,23 +230,30 @@ static void write_cmis_table(FILE *out, const craft_config *cfg, const craft_eva
                  "  an other feature of the same order, 0.5 = no better than chance; |AUC| the same for |CMIS|;\n"
                  "  top-5: share of orders where it ranks among the 5 most extreme (chance %.4f)\n",
             t->top5_chance);
-    fprintf(out, "  %-5s %-26s %-11s %-5s %-13s %6s %10s %10s %9s %9s %6s %6s %6s\n", "class", "feature", "kind",
-            "mod", "orders", "n", "CMIS", "others", "|CMIS|", "others", "AUC", "|AUC|", "top-5");
+    fprintf(out, "  sign: share of orders where the interaction score I = (s - s without j) - (s without m -\n"
+                 "  s without j and m) of the class score s has the planted sign (+ synergistic, - suppressed),\n"
+                 "  beside the same share for a sample of the other features (this cell's chance level)\n");
+    fprintf(out, "  %-5s %-26s %-11s %-5s %-13s %6s %10s %10s %9s %9s %6s %6s %6s %6s %6s\n", "class", "feature", "kind",
+            "mod", "orders", "n", "CMIS", "others", "|CMIS|", "others", "AUC", "|AUC|", "top-5", "sign", "chance");
     for (int i = 0; i < t->n; i++) {
         const craft_eval_cmis_cell *x = &t->cell[i];
-        fprintf(out, "  %-5s %-26s %-11s %-5s %-13s %6d %10s %10s %9s %9s %6s %6s %6s\n", cfg->classes[x->cls],
+        char h[16], i2[16];
+        fprintf(out, "  %-5s %-26s %-11s %-5s %-13s %6d %10s %10s %9s %9s %6s %6s %6s %6s %6s\n", cfg->classes[x->cls],
                 tm->features[x->feature].name, x->kind, cfg->modalities[x->modality].name,
                 craft_cmis_population_name(x->population), x->n_orders,
                 fmt_g(a, x->planted_mean), fmt_g(b, x->others_mean), fmt_g(c, x->planted_abs), fmt_g(d, x->others_abs),
-                fmt3(e, x->auc), fmt3(f, x->auc_abs), fmt3(g, x->top5));
+                fmt3(e, x->auc), fmt3(f, x->auc_abs), fmt3(g, x->top5), fmt3(h, x->int_right),
+                fmt3(i2, x->int_others_right));
     }
-    fprintf(out, "  summary: cells with AUC > 0.5, mean AUC, mean |AUC|, mean top-5\n");
+    fprintf(out, "  summary: cells with AUC > 0.5, mean AUC, mean |AUC|, mean top-5, mean sign share "
+                 "(planted / chance)\n");
     for (int k = 0; k < 2; k++)
         for (int p = 0; p < CRAFT_CMIS_POPULATIONS; p++) {
             const craft_eval_cmis_summary *s = &t->summary[k][p];
-            fprintf(out, "    %-11s on %-13s  %d of %d   %s   %s   %s\n", k ? "suppressed" : "synergistic",
+            fprintf(out, "    %-11s on %-13s  %d of %d   %s   %s   %s   %s / %s\n", k ? "suppressed" : "synergistic",
                     craft_cmis_population_name(p), s->above_chance, s->cells, fmt3(a, s->mean_auc),
-                    fmt3(b, s->mean_auc_abs), fmt3(c, s->mean_top5));
+                    fmt3(b, s->mean_auc_abs), fmt3(c, s->mean_top5), fmt3(d, s->mean_int_right),
+                    fmt3(e, s->mean_int_others));
         }
 }
 

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "encoders.h"
 #include "eval.h"
 #include "metrics.h"
 #include "ops.h"
@@ -44,6 +45,10 @@ void craft_trainer_defaults(craft_trainer_options *o)
     o->dropout = 0.2f;
     o->modality_dropout = 0.2f;
     o->seed = 1;
+    o->split = CRAFT_SPLIT_AUTO;
+    o->sampler = CRAFT_SAMPLER_UNIFORM;
+    o->tab_encoding = -1;
+    o->calibrate = 1;
 }
 
 /* ------------------------------------------------------------- random */
@@ -58,6 +63,120 @@ static double rng_unit(uint64_t *s) { return (double)(rng_next(s) >> 11) * (1.0 
 /* The split is craft_eval_split_hash (app/eval): `craft eval` then holds out
  * exactly this trainer's validation orders. */
 static double split_hash(const char *id, uint64_t seed) { return craft_eval_split_hash(id, seed); }
+
+/* --------------------------------------------------------------- split */
+
+/* Which labelled orders of the input are validation orders: the latest ones (time split),
+ * a hash of the id (hash split), or none (an explicit validation file). */
+typedef struct {
+    int mode;      /* CRAFT_SPLIT_HASH or CRAFT_SPLIT_TIME; 0: every input order trains */
+    double cutoff; /* time split: validation is t >= cutoff */
+    uint64_t seed;
+    float fraction;
+} split_rule;
+
+static int in_validation(const split_rule *sr, const char *id, double t)
+{
+    if (sr->mode == CRAFT_SPLIT_TIME)
+        return t >= sr->cutoff;
+    if (sr->mode == CRAFT_SPLIT_HASH)
+        return split_hash(id, sr->seed) < sr->fraction;
+    return 0;
+}
+
+static double order_time(const char *ts)
+{
+    double t = NAN;
+    if (!ts || craft_graph_parse_time(ts, &t, NULL))
+        return NAN;
+    return t;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Pass 0 (time and auto splits): the times of the labelled orders; the cutoff leaves the
+ * latest val_fraction of them for validation. auto falls back to the hash when an order
+ * has no time (or every order has the same time); time refuses that, naming the order. */
+static int plan_split(const craft_trainer_options *o, const craft_config *cfg, split_rule *sr, FILE *log,
+                      craft_error *err)
+{
+    sr->seed = o->seed;
+    sr->fraction = o->val_fraction;
+    if (o->val_input) {
+        sr->mode = 0;
+        return CRAFT_OK;
+    }
+    sr->mode = CRAFT_SPLIT_HASH;
+    if (o->split == CRAFT_SPLIT_HASH)
+        return CRAFT_OK;
+    craft_reader *rd;
+    craft_order_batch ob;
+    int rc = craft_reader_open(&rd, o->input, CRAFT_FORMAT_AUTO, cfg, err);
+    if (rc)
+        return rc;
+    if ((rc = craft_order_batch_init(&ob, cfg, 256, 0, err))) {
+        craft_reader_close(rd);
+        return rc;
+    }
+    double *t = NULL;
+    size_t n = 0, cap = 0;
+    char missing[160] = "";
+    int eof = 0;
+    while (!eof && !rc && !missing[0]) {
+        craft_order_batch_reset(&ob, cfg);
+        if ((rc = craft_reader_next(rd, &ob, &eof, err)))
+            break;
+        for (int i = 0; i < ob.in.n && !missing[0]; i++) {
+            if (!ob.has_labels[i])
+                continue;
+            double ti = order_time(ob.ts[i]);
+            if (isnan(ti)) {
+                snprintf(missing, sizeof missing, "order \"%.80s\" (line %zu) has no readable \"ts\"",
+                         ob.ids[i] ? ob.ids[i] : "", ob.line ? ob.line[i] : (size_t)0);
+                break;
+            }
+            if (n == cap) {
+                double *p = realloc(t, sizeof *t * (cap = cap ? 2 * cap : 4096));
+                if (!p) {
+                    rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+                    break;
+                }
+                t = p;
+            }
+            t[n++] = ti;
+        }
+    }
+    craft_order_batch_free(&ob);
+    craft_reader_close(rd);
+    if (!rc && !missing[0] && n > 1) {
+        qsort(t, n, sizeof *t, cmp_double);
+        size_t n_val = (size_t)llround((double)o->val_fraction * (double)n); /* 0.2f x 600 is 120, not 119 */
+        n_val = n_val < 1 ? 1 : n_val;
+        size_t at = n_val >= n ? 0 : n - n_val;
+        if (t[at] > t[0]) {
+            sr->mode = CRAFT_SPLIT_TIME;
+            sr->cutoff = t[at];
+        } else {
+            snprintf(missing, sizeof missing, "every labelled order has the same time");
+        }
+    }
+    free(t);
+    if (rc)
+        return rc;
+    if (sr->mode != CRAFT_SPLIT_TIME) {
+        if (o->split == CRAFT_SPLIT_TIME)
+            return craft_fail(err, CRAFT_EINPUT, "%s: --split time: %s", o->input,
+                              missing[0] ? missing : "too few labelled orders");
+        if (log)
+            fprintf(log, "split: by a hash of the order id (%s)\n",
+                    missing[0] ? missing : "too few labelled orders for a time split");
+    }
+    return CRAFT_OK;
+}
 
 /* ------------------------------------------------------- vocabularies */
 
@@ -98,8 +217,8 @@ static int by_count_then_name(const void *a, const void *b)
 }
 
 /* Pass 1 over the file: the categorical values of the training part, counted. */
-static int count_vocabularies(const craft_trainer_options *o, const craft_config *cfg, vocab_count *vc,
-                              craft_error *err)
+static int count_vocabularies(const craft_trainer_options *o, const split_rule *sr, const craft_config *cfg,
+                              vocab_count *vc, craft_error *err)
 {
     const craft_modality *tm = &cfg->modalities[cfg->tabular];
     craft_reader *rd;
@@ -117,7 +236,7 @@ static int count_vocabularies(const craft_trainer_options *o, const craft_config
         if ((rc = craft_reader_next(rd, &ob, &eof, err)))
             break;
         for (int i = 0; i < ob.in.n && !rc; i++) {
-            if (split_hash(ob.ids[i], o->seed) < o->val_fraction)
+            if (in_validation(sr, ob.ids[i] ? ob.ids[i] : "", order_time(ob.ts[i])))
                 continue;
             for (int j = 0; j < tm->n_features && !rc; j++) {
                 if (tm->features[j].type != CRAFT_CATEGORICAL)
@@ -248,6 +367,18 @@ static void class_index_free(class_index *ci)
         free(ci->pos[k]);
     free(ci->pos);
     free(ci->npos);
+}
+
+/* Uniform sampling: each training order once per epoch, in a fresh seeded order. */
+static void shuffle_rows(int *perm, const int *rows, int n, uint64_t *rng)
+{
+    memcpy(perm, rows, sizeof(int) * (size_t)n);
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(rng_unit(rng) * (i + 1));
+        int x = perm[i];
+        perm[i] = perm[j];
+        perm[j] = x;
+    }
 }
 
 static int sample_order(const class_index *ci, const int *rows, int n, uint64_t *rng)
@@ -432,8 +563,19 @@ static int select_backbone(const craft_config *cfg, const craft_batch *all, cons
 
 /* ----------------------------------------------------------- validation */
 
+/* Scores the validation orders; macro PR-AUC and ROC-AUC, and, when logits_out is given,
+ * their logits and labels (malloc'd, [nva, K]) for the calibration. */
+static int validate_ex(const craft_model *m, const craft_batch *all, const int *va, int nva, int threads, double *ap,
+                       double *roc, float **logits_out, float **labels_out, craft_error *err);
+
 static int validate(const craft_model *m, const craft_batch *all, const int *va, int nva, int threads, double *ap,
                     double *roc, craft_error *err)
+{
+    return validate_ex(m, all, va, nva, threads, ap, roc, NULL, NULL, err);
+}
+
+static int validate_ex(const craft_model *m, const craft_batch *all, const int *va, int nva, int threads, double *ap,
+                       double *roc, float **logits_out, float **labels_out, craft_error *err)
 {
     const int K = m->cfg.n_classes, B = 512;
     craft_engine *e = NULL;
@@ -442,9 +584,10 @@ static int validate(const craft_model *m, const craft_batch *all, const int *va,
     craft_request rq = {0};
     float *scores = malloc(sizeof(float) * (size_t)(nva ? nva : 1) * K);
     float *labels = malloc(sizeof(float) * (size_t)(nva ? nva : 1) * K);
+    float *logits = logits_out ? malloc(sizeof(float) * (size_t)(nva ? nva : 1) * K) : NULL;
     memset(&r, 0, sizeof r);
     memset(&b, 0, sizeof b);
-    int rc = scores && labels ? CRAFT_OK : craft_fail(err, CRAFT_ENOMEM, "out of memory");
+    int rc = scores && labels && (logits || !logits_out) ? CRAFT_OK : craft_fail(err, CRAFT_ENOMEM, "out of memory");
     if (!rc)
         rc = craft_batch_init(&b, &m->cfg, B, err);
     if (!rc)
@@ -460,6 +603,8 @@ static int validate(const craft_model *m, const craft_batch *all, const int *va,
             break;
         memcpy(scores + (size_t)s * K, r.scores, sizeof(float) * (size_t)n * K);
         memcpy(labels + (size_t)s * K, b.labels, sizeof(float) * (size_t)n * K);
+        if (logits)
+            memcpy(logits + (size_t)s * K, r.logits, sizeof(float) * (size_t)n * K);
     }
     if (!rc) {
         *ap = craft_macro_pr_auc(scores, labels, nva, K);
@@ -469,8 +614,203 @@ static int validate(const craft_model *m, const craft_batch *all, const int *va,
     craft_result_free(&r);
     craft_batch_free(&b);
     free(scores);
-    free(labels);
+    if (!rc && logits_out) {
+        *logits_out = logits;
+        *labels_out = labels;
+    } else {
+        free(logits);
+        free(labels);
+    }
     return rc;
+}
+
+/* ---------------------------------------------------------- calibration */
+
+/* Platt scaling of one class: (a, b) minimizing the mean BCE of sigma(a y + b) over the known
+ * labels, plus 1e-4 ((a-1)^2 + b^2) to keep a class with few positives near the identity;
+ * Newton steps with halving. a stays positive (the class's ranking is kept). */
+static void platt_fit(const float *y, const float *lab, int n, int K, int k, float *a_out, float *b_out)
+{
+    double a = 1.0, b = 0.0;
+    int npos = 0, nneg = 0;
+    for (int i = 0; i < n; i++) {
+        float t = lab[(size_t)i * K + k];
+        npos += t == 1.0f;
+        nneg += t == 0.0f;
+    }
+    if (npos < 1 || nneg < 1) {
+        *a_out = 1.0f;
+        *b_out = 0.0f;
+        return;
+    }
+    const double reg = 1e-4;
+    double cnt = npos + nneg;
+#define PLATT_LOSS(A, B, OUT)                                                   \
+    do {                                                                        \
+        double l_ = 0;                                                          \
+        for (int i = 0; i < n; i++) {                                           \
+            float t = lab[(size_t)i * K + k];                                   \
+            if (isnan(t))                                                       \
+                continue;                                                       \
+            double z = (A) * y[(size_t)i * K + k] + (B);                        \
+            l_ += (z > 0 ? z : 0) - z * t + log1p(exp(-fabs(z)));               \
+        }                                                                       \
+        OUT = l_ / cnt + reg * (((A) - 1) * ((A) - 1) + (B) * (B));             \
+    } while (0)
+    double loss;
+    PLATT_LOSS(a, b, loss);
+    for (int it = 0; it < 50; it++) {
+        double ga = 0, gb = 0, haa = 0, hab = 0, hbb = 0;
+        for (int i = 0; i < n; i++) {
+            float t = lab[(size_t)i * K + k];
+            if (isnan(t))
+                continue;
+            double yi = y[(size_t)i * K + k], p = 1.0 / (1.0 + exp(-(a * yi + b))), w = p * (1 - p);
+            ga += (p - t) * yi;
+            gb += p - t;
+            haa += w * yi * yi;
+            hab += w * yi;
+            hbb += w;
+        }
+        ga = ga / cnt + 2 * reg * (a - 1);
+        gb = gb / cnt + 2 * reg * b;
+        haa = haa / cnt + 2 * reg;
+        hab /= cnt;
+        hbb = hbb / cnt + 2 * reg;
+        double det = haa * hbb - hab * hab;
+        if (!(det > 0))
+            break;
+        double da = (hbb * ga - hab * gb) / det, db = (haa * gb - hab * ga) / det;
+        double step = 1.0, na = a, nb = b, nl = loss;
+        for (int h = 0; h < 30; h++, step *= 0.5) {
+            na = a - step * da;
+            nb = b - step * db;
+            if (na <= 1e-3)
+                continue;
+            PLATT_LOSS(na, nb, nl);
+            if (nl <= loss)
+                break;
+        }
+        if (!(nl <= loss) || na <= 1e-3)
+            break;
+        int done = fabs(loss - nl) < 1e-10;
+        a = na;
+        b = nb;
+        loss = nl;
+        if (done)
+            break;
+    }
+#undef PLATT_LOSS
+    *a_out = (float)a;
+    *b_out = (float)b;
+}
+
+/* Temperature of a multiclass head: one a for every class (b = 0), minimizing the mean
+ * cross-entropy of softmax(a y); golden-section search over log a in [-4, 4]. */
+static float temperature_fit(const float *y, const float *lab, int n, int K)
+{
+    double lo = -4, hi = 4;
+    const double g = 0.6180339887498949;
+    double x1 = hi - g * (hi - lo), x2 = lo + g * (hi - lo);
+#define TEMP_LOSS(LA, OUT)                                                      \
+    do {                                                                        \
+        double a_ = exp(LA), l_ = 0;                                            \
+        for (int i = 0; i < n; i++) {                                           \
+            const float *yi = y + (size_t)i * K, *ti = lab + (size_t)i * K;     \
+            double mx = -INFINITY, s_ = 0, zt = 0;                              \
+            int has = 0;                                                        \
+            for (int c = 0; c < K; c++)                                         \
+                mx = fmax(mx, a_ * yi[c]);                                      \
+            for (int c = 0; c < K; c++) {                                       \
+                s_ += exp(a_ * yi[c] - mx);                                     \
+                if (ti[c] == 1.0f) {                                            \
+                    zt = a_ * yi[c];                                            \
+                    has = 1;                                                    \
+                }                                                               \
+            }                                                                   \
+            if (has)                                                            \
+                l_ += mx + log(s_) - zt;                                        \
+        }                                                                       \
+        OUT = l_;                                                               \
+    } while (0)
+    double f1, f2;
+    TEMP_LOSS(x1, f1);
+    TEMP_LOSS(x2, f2);
+    for (int it = 0; it < 60; it++) {
+        if (f1 < f2) {
+            hi = x2;
+            x2 = x1;
+            f2 = f1;
+            x1 = hi - g * (hi - lo);
+            TEMP_LOSS(x1, f1);
+        } else {
+            lo = x1;
+            x1 = x2;
+            f1 = f2;
+            x2 = lo + g * (hi - lo);
+            TEMP_LOSS(x2, f2);
+        }
+    }
+#undef TEMP_LOSS
+    return (float)exp(0.5 * (lo + hi));
+}
+
+static void scores_from_logits(int task, const float *y, float *p, int n, int K, const float *a, const float *b)
+{
+    for (int i = 0; i < n; i++) {
+        const float *yi = y + (size_t)i * K;
+        float *pi = p + (size_t)i * K;
+        for (int k = 0; k < K; k++)
+            pi[k] = a ? a[k] * yi[k] + b[k] : yi[k];
+        if (task == CRAFT_MULTICLASS) {
+            float mx = pi[0], s = 0;
+            for (int k = 1; k < K; k++)
+                mx = pi[k] > mx ? pi[k] : mx;
+            for (int k = 0; k < K; k++)
+                s += pi[k] = expf(pi[k] - mx);
+            for (int k = 0; k < K; k++)
+                pi[k] /= s;
+        } else {
+            for (int k = 0; k < K; k++)
+                pi[k] = 1.0f / (1.0f + expf(-pi[k]));
+        }
+    }
+}
+
+/* Fits the calibration of m on its validation logits and stores it in m->cfg; the
+ * validation ECE before and after. */
+static int calibrate_model(craft_model *m, const float *logits, const float *labels, int n, craft_trainer_result *res,
+                           craft_error *err)
+{
+    const int K = m->cfg.n_classes, task = m->cfg.task;
+    float *a = malloc(sizeof(float) * K), *b = malloc(sizeof(float) * K);
+    float *p = malloc(sizeof(float) * (size_t)(n ? n : 1) * K);
+    if (!a || !b || !p) {
+        free(a);
+        free(b);
+        free(p);
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory in the calibration");
+    }
+    if (task == CRAFT_MULTICLASS) {
+        float t = temperature_fit(logits, labels, n, K);
+        for (int k = 0; k < K; k++) {
+            a[k] = t;
+            b[k] = 0.0f;
+        }
+    } else {
+        for (int k = 0; k < K; k++)
+            platt_fit(logits, labels, n, K, k, &a[k], &b[k]);
+    }
+    scores_from_logits(task, logits, p, n, K, NULL, NULL);
+    res->val_ece_raw = craft_eval_ece(task, n, K, p, labels, CRAFT_ECE_BINS);
+    scores_from_logits(task, logits, p, n, K, a, b);
+    res->val_ece = craft_eval_ece(task, n, K, p, labels, CRAFT_ECE_BINS);
+    free(p);
+    free(m->cfg.calib_a);
+    free(m->cfg.calib_b);
+    m->cfg.calib_a = a;
+    m->cfg.calib_b = b;
+    return CRAFT_OK;
 }
 
 /* The checkpoint's training metadata: options, split, rho table, metrics. */
@@ -497,6 +837,15 @@ static char *training_metadata(const craft_trainer_options *o, const craft_confi
     cJSON_AddBoolToObject(opt, "uniform_tau", o->uniform_tau);
     cJSON_AddNumberToObject(opt, "val_fraction", o->val_fraction);
     cJSON_AddNumberToObject(opt, "seed", (double)o->seed);
+    cJSON_AddStringToObject(opt, "sampler", o->sampler == CRAFT_SAMPLER_BALANCED ? "balanced" : "uniform");
+    cJSON_AddStringToObject(opt, "tab_encoding", cfg->tab_encoding == CRAFT_TAB_PIECEWISE ? "piecewise" : "bins");
+    cJSON_AddNumberToObject(opt, "weight_decay", o->weight_decay);
+    cJSON_AddNumberToObject(opt, "dropout", o->dropout);
+    cJSON_AddStringToObject(t, "split", o->val_input ? "file" : res->split_used == CRAFT_SPLIT_TIME ? "time" : "hash");
+    if (res->split_used == CRAFT_SPLIT_TIME)
+        cJSON_AddNumberToObject(t, "val_from_time", res->val_from);
+    if (!isnan(res->val_ece))
+        cJSON_AddNumberToObject(t, "val_ece_uncalibrated", res->val_ece_raw), cJSON_AddNumberToObject(t, "val_ece", res->val_ece);
     cJSON *rho = cJSON_AddArrayToObject(t, "rho");
     for (int m = 0; m < cfg->n_modalities; m++) {
         cJSON *r = cJSON_CreateObject();
@@ -536,8 +885,30 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
         craft_config_free(&cfg);
         return craft_fail(err, CRAFT_EUNSUPPORTED, "the trainer needs a tabular modality in the model config");
     }
-    craft_eval_set all;
+    if (o->tab_encoding >= 0) {
+        cfg.tab_encoding = o->tab_encoding;
+    } else {
+        /* the config's own "tab_encoding" when it names one; else the piecewise-linear encoding */
+        cJSON *root = cJSON_Parse(o->config_json);
+        if (!cJSON_GetObjectItemCaseSensitive(root, "tab_encoding"))
+            cfg.tab_encoding = CRAFT_TAB_PIECEWISE;
+        cJSON_Delete(root);
+    }
+    /* a calibration in the given config belongs to another model */
+    free(cfg.calib_a);
+    free(cfg.calib_b);
+    cfg.calib_a = cfg.calib_b = NULL;
+    res->val_ece_raw = res->val_ece = NAN;
+    split_rule sr = {0};
+    if ((rc = plan_split(o, &cfg, &sr, o->log, err))) {
+        craft_config_free(&cfg);
+        return rc;
+    }
+    res->split_used = sr.mode;
+    res->val_from = sr.cutoff;
+    craft_eval_set all, vall;
     craft_eval_set_init(&all, &cfg);
+    craft_eval_set_init(&vall, &cfg);
     craft_model *m = NULL;
     craft_train *tr = NULL;
     craft_adamw opt;
@@ -545,7 +916,8 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
     craft_batch batch;
     memset(&batch, 0, sizeof batch);
     class_index ci = {0};
-    int *trows = NULL, *vrows = NULL;
+    int *trows = NULL, *vrows = NULL, *perm = NULL;
+    float *val_logits = NULL, *val_labels = NULL;
     float *grads = NULL, *best = NULL;
     const craft_modality *tm = &cfg.modalities[cfg.tabular];
 
@@ -555,12 +927,22 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
         rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = count_vocabularies(o, &cfg, vc, err)) || (rc = set_vocabularies(&cfg, vc, err)))
+    if ((rc = count_vocabularies(o, &sr, &cfg, vc, err)) || (rc = set_vocabularies(&cfg, vc, err)))
         goto out;
     craft_eval_set_free(&all);
     craft_eval_set_init(&all, &cfg);
     if ((rc = craft_eval_set_load(&all, &cfg, o->input, CRAFT_FORMAT_AUTO, err)))
         goto out;
+    const int n_input = all.b.n;
+    if (o->val_input) {
+        /* the validation file's orders follow the input's; the graph encoder sees the
+         * validation file on its own, as `craft eval` and `craft score` would */
+        craft_eval_set_free(&vall);
+        if ((rc = craft_eval_set_load(&vall, &cfg, o->val_input, CRAFT_FORMAT_AUTO, err)) ||
+            (rc = craft_eval_set_extend(&all, &vall, err)))
+            goto out;
+        craft_eval_set_free(&vall);
+    }
     const int K = cfg.n_classes, N = all.b.n;
     trows = malloc(sizeof(int) * (N ? N : 1));
     vrows = malloc(sizeof(int) * (N ? N : 1));
@@ -574,10 +956,25 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
             known += !isnan(all.b.labels[(size_t)i * K + k]);
         if (!known)
             continue; /* unlabelled orders take no part */
-        if (split_hash(all.ids[i], o->seed) < o->val_fraction)
+        if (i >= n_input || in_validation(&sr, all.ids[i], all.t[i]))
             vrows[res->n_val++] = i;
         else
             trows[res->n_train++] = i;
+    }
+    if (o->log) {
+        if (o->val_input) {
+            fprintf(o->log, "split: validation orders from %s\n", o->val_input);
+        } else if (sr.mode == CRAFT_SPLIT_TIME) {
+            time_t c = (time_t)sr.cutoff;
+            struct tm tmv;
+            char when[40] = "?";
+            if (gmtime_r(&c, &tmv))
+                strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+            fprintf(o->log, "split: by time, validation = the orders at or after %s (the latest %.0f%%)\n", when,
+                    100.0 * o->val_fraction);
+        } else if (o->split == CRAFT_SPLIT_HASH) {
+            fprintf(o->log, "split: by a hash of the order id (--split hash)\n");
+        }
     }
     if (res->n_train < 2 || res->n_val < 1) {
         rc = craft_fail(err, CRAFT_EINPUT, "%s: %d labelled training and %d validation orders; training needs more",
@@ -631,7 +1028,8 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
         goto out;
     grads = malloc(sizeof(float) * m->layout.total);
     best = malloc(sizeof(float) * m->layout.total);
-    if (!grads || !best || class_index_build(&ci, &all.b, trows, res->n_train, K)) {
+    perm = malloc(sizeof(int) * (size_t)res->n_train);
+    if (!grads || !best || !perm || class_index_build(&ci, &all.b, trows, res->n_train, K)) {
         rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
         goto out;
     }
@@ -647,17 +1045,23 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
     uint64_t rng = mix64(o->seed ^ 0x7a11ull);
     long step = 0;
     int since_best = 0, saved = 0;
+    double best_loss[3] = {0, 0, 0};
     double train_time = 0.0, samples = 0.0;
     res->best_val_ap = -1.0;
     for (int epoch = 1; epoch <= o->epochs; epoch++) {
         double sum[3] = {0, 0, 0};
         long nsteps = 0;
         double te = craft_now();
+        if (o->sampler == CRAFT_SAMPLER_UNIFORM)
+            shuffle_rows(perm, trows, res->n_train, &rng);
         for (long s = 0; s < steps_per_epoch; s++, step++) {
             if ((o->cancel && *o->cancel) || (o->time_budget > 0 && craft_now() - t_start > o->time_budget))
                 break;
             for (int i = 0; i < B; i++)
-                copy_order(&batch, i, &all.b, sample_order(&ci, trows, res->n_train, &rng), &m->cfg);
+                copy_order(&batch, i, &all.b,
+                           o->sampler == CRAFT_SAMPLER_UNIFORM ? perm[(s * B + i) % res->n_train]
+                                                               : sample_order(&ci, trows, res->n_train, &rng),
+                           &m->cfg);
             batch.n = B;
             to.seed = mix64(o->seed * 1000003ull + (uint64_t)step);
             craft_losses ls;
@@ -701,6 +1105,7 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
             res->best_epoch = epoch;
             since_best = 0;
             memcpy(best, m->params, sizeof(float) * m->layout.total);
+            memcpy(best_loss, sum, sizeof best_loss);
             char *meta = training_metadata(o, &m->cfg, res, epoch, ap, roc, sum);
             rc = craft_model_save(m, o->output, meta, err);
             free(meta);
@@ -714,8 +1119,23 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
             break; /* stopped inside the epoch: cancelled or out of time */
     }
     res->cancelled = o->cancel && *o->cancel;
-    if (!saved)
+    if (!saved) {
         rc = craft_fail(err, CRAFT_EINPUT, "no epoch finished (time budget or cancel); nothing was saved");
+    } else if (o->calibrate) {
+        /* the best epoch's parameters, calibrated on the validation orders, written again */
+        memcpy(m->params, best, sizeof(float) * m->layout.total);
+        double ap, roc;
+        if ((rc = validate_ex(m, &all.b, vrows, res->n_val, o->threads, &ap, &roc, &val_logits, &val_labels, err)) ||
+            (rc = calibrate_model(m, val_logits, val_labels, res->n_val, res, err)))
+            goto out;
+        char *meta = training_metadata(o, &m->cfg, res, res->best_epoch, res->best_val_ap, res->best_val_roc,
+                                       best_loss);
+        rc = meta ? craft_model_save(m, o->output, meta, err) : craft_fail(err, CRAFT_ENOMEM, "out of memory");
+        free(meta);
+        if (!rc && o->log)
+            fprintf(o->log, "calibration (per class, on the validation orders): ECE %.4f -> %.4f\n",
+                    res->val_ece_raw, res->val_ece);
+    }
 out:
     res->seconds = craft_now() - t_start;
     for (int j = 0; vc && j < tm->n_features; j++) {
@@ -729,6 +1149,10 @@ out:
     free(best);
     free(trows);
     free(vrows);
+    free(perm);
+    free(val_logits);
+    free(val_labels);
+    craft_eval_set_free(&vall);
     craft_batch_free(&batch);
     craft_adamw_free(&opt);
     craft_train_free(tr);

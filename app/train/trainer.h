@@ -15,6 +15,11 @@ typedef struct craft_trainer_options {
     const char *input;        /* labelled orders, JSONL or CSV */
     const char *config_json;  /* the model to train; vocabularies, edges, prevalence, backbone are refit */
     const char *output;       /* checkpoint path (written at every improvement, atomically) */
+    const char *val_input;    /* explicit validation orders (NULL: a part of input, by `split`) */
+    int split;                /* CRAFT_SPLIT_AUTO (time when every labelled order has "ts"), _HASH, _TIME */
+    int sampler;              /* CRAFT_SAMPLER_UNIFORM (each training order once per epoch) or _BALANCED */
+    int tab_encoding;         /* CRAFT_TAB_BINS / CRAFT_TAB_PIECEWISE; -1: the config's key, else piecewise */
+    int calibrate;            /* fit per-class calibration on the validation orders after training */
     int epochs, batch, threads, patience, supcma, uniform_tau;
     float lr, lambda, tau, val_fraction, weight_decay, dropout, modality_dropout;
     uint64_t seed;
@@ -24,6 +29,9 @@ typedef struct craft_trainer_options {
     int live;                 /* per-step progress on stderr */
 } craft_trainer_options;
 
+enum { CRAFT_SPLIT_AUTO = 0, CRAFT_SPLIT_HASH = 1, CRAFT_SPLIT_TIME = 2 };
+enum { CRAFT_SAMPLER_UNIFORM = 0, CRAFT_SAMPLER_BALANCED = 1 };
+
 void craft_trainer_defaults(craft_trainer_options *o);
 
 typedef struct craft_trainer_result {
@@ -31,6 +39,9 @@ typedef struct craft_trainer_result {
     int n_modalities;
     double rho[CRAFT_MAX_MODALITIES], probe_ap[CRAFT_MAX_MODALITIES];
     double best_val_ap, best_val_roc, samples_per_s, seconds;
+    int split_used;           /* CRAFT_SPLIT_HASH or _TIME (0 with val_input) */
+    double val_from;          /* time split: validation orders are those at or after this time */
+    double val_ece_raw, val_ece; /* validation ECE before and after calibration (NaN: not fitted) */
 } craft_trainer_result;
 
 int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res, craft_error *err);

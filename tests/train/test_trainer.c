@@ -23,8 +23,10 @@ static double urand(void)
     return (rs >> 11) * (1.0 / 9007199254740992.0);
 }
 
-/* 600 orders: the fixture model's features, txt and graph, two learnable classes. */
-static int write_orders(const char *path)
+/* 600 orders: the fixture model's features, txt and graph, two learnable classes; with_ts:
+ * each carries a time, one hour apart, in a shuffled file order (so the time split is not the
+ * file's tail). */
+static int write_orders_ts(const char *path, int with_ts)
 {
     FILE *f = fopen(path, "w");
     if (!f)
@@ -33,8 +35,14 @@ static int write_orders(const char *path)
         double x3 = urand() * 4 - 2, t0 = urand() * 2 - 1;
         int c0 = (int)(urand() * 3);
         int d1 = x3 > 0.5, d2 = t0 > 0.4;
-        fprintf(f, "{\"order_id\": \"G-%04d\", \"features\": {\"cat0\": \"v%d\", \"cat1\": \"v%d\", \"num3\": %.4f, \"num4\": %.4f",
-                i, c0, (int)(urand() * 4), x3, urand());
+        if (with_ts) {
+            int hour = (i * 7919) % 600; /* a permutation of 0..599 */
+            fprintf(f, "{\"order_id\": \"G-%04d\", \"ts\": \"2026-02-%02dT%02d:00:00Z\", ", i, 1 + hour / 24, hour % 24);
+        } else {
+            fprintf(f, "{\"order_id\": \"G-%04d\", ", i);
+        }
+        fprintf(f, "\"features\": {\"cat0\": \"v%d\", \"cat1\": \"v%d\", \"num3\": %.4f, \"num4\": %.4f",
+                c0, (int)(urand() * 4), x3, urand());
         for (int j = 5; j < 12; j++)
             fprintf(f, ", \"num%d\": %.4f", j, urand() * 2 - 1);
         fprintf(f, "}, \"embeddings\": {\"txt\": [%.4f", t0);
@@ -47,6 +55,8 @@ static int write_orders(const char *path)
     }
     return fclose(f);
 }
+
+static int write_orders(const char *path) { return write_orders_ts(path, 0); }
 
 static int setup(void)
 {
@@ -143,6 +153,80 @@ static void test_trains_and_saves(void)
     craft_order_batch_free(&ob);
     craft_reader_close(rd);
     craft_model_free(m);
+}
+
+/* Orders with times: the default split holds out the latest 20%, whatever the file order;
+ * --split hash and --val FILE override it; --split time refuses orders without a time; the
+ * checkpoint carries the calibration fitted on the validation orders. */
+static void test_time_split_and_calibration(void)
+{
+    char ts_path[400], out[400], val_path[400];
+    snprintf(ts_path, sizeof ts_path, "%s/orders-ts.jsonl", dir);
+    snprintf(val_path, sizeof val_path, "%s/orders-val.jsonl", dir);
+    snprintf(out, sizeof out, "%s/timed.safetensors", dir);
+    CU_ASSERT_EQUAL_FATAL(write_orders_ts(ts_path, 1), 0);
+    CU_ASSERT_EQUAL_FATAL(write_orders_ts(val_path, 1), 0);
+    craft_trainer_options o;
+    craft_trainer_defaults(&o);
+    o.input = ts_path;
+    o.config_json = config_json;
+    o.output = out;
+    o.epochs = 3;
+    o.batch = 64;
+    o.val_fraction = 0.2f;
+    o.threads = 2;
+    craft_trainer_result res;
+    craft_error err;
+    int rc = craft_trainer_run(&o, &res, &err);
+    if (rc)
+        printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(res.split_used, CRAFT_SPLIT_TIME);
+    CU_ASSERT_EQUAL(res.n_val, 120); /* hours 480..599: the latest fifth */
+    CU_ASSERT_EQUAL(res.n_train, 480);
+    /* hour 480 = 2026-02-21T00:00:00Z */
+    CU_ASSERT_DOUBLE_EQUAL(res.val_from, 1771632000.0, 0.5);
+    craft_model *m;
+    CU_ASSERT_EQUAL_FATAL(craft_model_load(&m, out, &err), 0);
+    CU_ASSERT_PTR_NOT_NULL(m->cfg.calib_a);
+    CU_ASSERT_PTR_NOT_NULL(m->cfg.calib_b);
+    CU_ASSERT_EQUAL(m->cfg.tab_encoding, CRAFT_TAB_PIECEWISE); /* the trainer's default */
+    CU_ASSERT(res.val_ece <= res.val_ece_raw + 1e-6);
+    printf("\n  time split: %d / %d; validation ECE %.4f -> %.4f\n", res.n_train, res.n_val, res.val_ece_raw,
+           res.val_ece);
+    cJSON *meta = cJSON_Parse(m->metadata_json);
+    cJSON *tr = meta ? cJSON_Parse(cJSON_GetObjectItem(meta, "craft.training")->valuestring) : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(tr, "split")->valuestring, "time");
+    cJSON_Delete(tr);
+    cJSON_Delete(meta);
+    craft_model_free(m);
+    /* --split hash on the same file */
+    o.split = CRAFT_SPLIT_HASH;
+    o.calibrate = 0;
+    CU_ASSERT_EQUAL_FATAL(craft_trainer_run(&o, &res, &err), 0);
+    CU_ASSERT_EQUAL(res.split_used, CRAFT_SPLIT_HASH);
+    CU_ASSERT(res.n_val > 80 && res.n_val < 160 && res.n_val != 120);
+    CU_ASSERT_EQUAL_FATAL(craft_model_load(&m, out, &err), 0);
+    CU_ASSERT_PTR_NULL(m->cfg.calib_a); /* --no-calibrate */
+    craft_model_free(m);
+    /* --val FILE: every input order trains */
+    o.split = CRAFT_SPLIT_AUTO;
+    o.val_input = val_path;
+    CU_ASSERT_EQUAL_FATAL(craft_trainer_run(&o, &res, &err), 0);
+    CU_ASSERT_EQUAL(res.n_train, 600);
+    CU_ASSERT_EQUAL(res.n_val, 600);
+    /* --split time on orders without times: refused, naming the order */
+    o.val_input = NULL;
+    o.input = orders_path;
+    o.split = CRAFT_SPLIT_TIME;
+    CU_ASSERT_NOT_EQUAL(craft_trainer_run(&o, &res, &err), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "G-0000"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "ts"));
+    /* auto falls back to the hash there */
+    o.split = CRAFT_SPLIT_AUTO;
+    CU_ASSERT_EQUAL_FATAL(craft_trainer_run(&o, &res, &err), 0);
+    CU_ASSERT_EQUAL(res.split_used, CRAFT_SPLIT_HASH);
 }
 
 static void test_cancel_before_an_epoch(void)
@@ -266,6 +350,7 @@ int main(void)
         return 1;
     CU_pSuite s = CU_add_suite("trainer", setup, teardown);
     if (!s || !CU_add_test(s, "trains, saves, learns the planted classes", test_trains_and_saves) ||
+        !CU_add_test(s, "time split, --split hash, --val FILE, calibration", test_time_split_and_calibration) ||
         !CU_add_test(s, "cancelled before an epoch: nothing saved", test_cancel_before_an_epoch) ||
         !CU_add_test(s, "bad input and config named", test_bad_inputs) || !CU_add_test(s, "craft train command line", test_cli) ||
         !CU_add_test(s, "--db through the case store", test_db_input) ||
