@@ -58,6 +58,9 @@ static void row_scores(craft_eval_baseline_row *r, const split_data *d, const fl
     const int K = d->cfg->n_classes;
     r->macro_ap = craft_macro_pr_auc(P, d->Y_test, d->n_test, K);
     r->accuracy = d->cfg->task == CRAFT_MULTICLASS ? craft_eval_accuracy(d->n_test, K, P, d->Y_test) : NAN;
+    r->n_classes = K;
+    for (int k = 0; k < K && k < 16; k++)
+        r->class_ap[k] = craft_pr_auc(P + k, d->Y_test + k, d->n_test, K);
 }
 
 /* Trains the MLP on the early-fusion features of modalities mods; scores the test rows. */

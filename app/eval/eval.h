@@ -127,6 +127,8 @@ typedef struct craft_eval_baseline_row {
     int available;
     int single_modality; /* counts toward the ratio's denominator */
     double macro_ap, accuracy, ratio; /* ratio: to the best single-modality model */
+    double class_ap[16];              /* per-class PR-AUC (first 16 classes; NaN when undefined) */
+    int n_classes;
 } craft_eval_baseline_row;
 
 typedef struct craft_eval_baselines {

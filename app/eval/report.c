@@ -106,6 +106,9 @@ static cJSON *baselines_json(const craft_eval_baselines *b)
         cJSON_AddItemToObject(j, "pr_auc", num(r->macro_ap));
         cJSON_AddItemToObject(j, "accuracy", num(r->accuracy));
         cJSON_AddItemToObject(j, "ratio", num(r->ratio));
+        cJSON *pc = cJSON_AddArrayToObject(j, "class_pr_auc");
+        for (int k = 0; k < r->n_classes && k < 16; k++)
+            cJSON_AddItemToArray(pc, num(r->class_ap[k]));
         cJSON_AddStringToObject(j, "detail", r->detail);
         cJSON_AddItemToArray(rows, j);
     }
@@ -140,6 +143,7 @@ static cJSON *cmis_json(const craft_config *cfg, const craft_eval_cmis_check *t)
         cJSON_AddItemToObject(j, "auc", num(c->auc));
         cJSON_AddItemToObject(j, "auc_abs", num(c->auc_abs));
         cJSON_AddItemToObject(j, "top5", num(c->top5));
+        cJSON_AddNumberToObject(j, "interaction_orders", c->int_orders);
         cJSON_AddItemToArray(cells, j);
     }
     cJSON *sum = cJSON_AddArrayToObject(o, "summary");
@@ -154,6 +158,8 @@ static cJSON *cmis_json(const craft_config *cfg, const craft_eval_cmis_check *t)
             cJSON_AddItemToObject(j, "mean_auc", num(s->mean_auc));
             cJSON_AddItemToObject(j, "mean_auc_abs", num(s->mean_auc_abs));
             cJSON_AddItemToObject(j, "mean_top5", num(s->mean_top5));
+            cJSON_AddItemToObject(j, "mean_interaction_sign_right", num(s->mean_int_right));
+            cJSON_AddItemToObject(j, "mean_interaction_sign_chance", num(s->mean_int_others));
             cJSON_AddItemToArray(sum, j);
         }
     return o;
