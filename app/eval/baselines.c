@@ -204,6 +204,7 @@ int craft_eval_baselines_run(craft_eval_baselines *out, const craft_model *m, co
         goto done;
     }
     if (o->n_train_given > 0) {
+        out->train_file = 1;
         out->n_test = 0;
         for (int i = 0; i < n; i++)
             out->n_test += is_test[i] = i >= o->n_train_given;

@@ -135,6 +135,7 @@ typedef struct craft_eval_baselines {
     double val_fraction;
     uint64_t seed;
     int n_train, n_test;
+    int train_file;      /* trained on a separate file (--train), scored on every evaluated order */
     const char *metric;  /* "macro_pr_auc" or "accuracy": what the ratio divides */
     int best_single;     /* row index of the best single-modality model, -1 if none */
     int n;

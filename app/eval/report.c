@@ -91,6 +91,7 @@ static cJSON *baselines_json(const craft_eval_baselines *b)
     cJSON_AddNumberToObject(split, "seed", (double)b->seed);
     cJSON_AddNumberToObject(split, "train", b->n_train);
     cJSON_AddNumberToObject(split, "test", b->n_test);
+    cJSON_AddBoolToObject(split, "train_file", b->train_file);
     cJSON_AddStringToObject(o, "metric", b->metric);
     if (b->best_single >= 0)
         cJSON_AddStringToObject(o, "reference", b->row[b->best_single].name);
@@ -317,8 +318,12 @@ void craft_eval_write_table(FILE *out, const craft_eval_report *r)
     }
     if (r->baselines) {
         const craft_eval_baselines *bl = r->baselines;
-        fprintf(out, "\nBaselines (trained on %d orders, scored on %d held out: hash of order_id < %.2f, seed %llu)\n",
-                bl->n_train, bl->n_test, bl->val_fraction, (unsigned long long)bl->seed);
+        if (bl->train_file)
+            fprintf(out, "\nBaselines (trained on the %d orders of the --train file, scored on the %d evaluated orders)\n",
+                    bl->n_train, bl->n_test);
+        else
+            fprintf(out, "\nBaselines (trained on %d orders, scored on %d held out: hash of order_id < %.2f, seed %llu)\n",
+                    bl->n_train, bl->n_test, bl->val_fraction, (unsigned long long)bl->seed);
         fprintf(out, "  ratio = %s / that of the best single-modality model (%s)\n", bl->metric,
                 bl->best_single >= 0 ? bl->row[bl->best_single].name : "none");
         fprintf(out, "  %-28s %8s %8s %7s  %s\n", "model", "PR-AUC", cfg->task == CRAFT_MULTICLASS ? "accuracy" : "",

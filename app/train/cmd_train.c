@@ -28,7 +28,7 @@ static void help(void)
            "                   [--time-budget SECONDS] [--patience 3] [--no-supcma] [--uniform-tau]\n"
            "                   [--split auto|time|hash] [--val FILE] [--sampler uniform|balanced]\n"
            "                   [--encoding piecewise|bins] [--weight-decay 0.01] [--dropout 0.2]\n"
-           "                   [--no-calibrate]\n"
+           "                   [--no-calibrate] [--auto --time-budget SECONDS]\n"
            "       craft train --bench [--shape production|KEY=V,...] [--batch 512] [--steps 3] [--threads N]\n\n"
            "Trains the CRAFT model of CONFIG (a model config JSON: modalities, features, classes and\n"
            "sizes; `craft config init --input FILE` writes one, docs/MODEL.md describes it) on labelled\n"
@@ -53,6 +53,8 @@ static void help(void)
            "embedding per bin). After training, per-class calibration (Platt scaling; a temperature\n"
            "for multiclass) is fitted on the validation orders and stored in MODEL, so scores read\n"
            "as probabilities; --no-calibrate keeps the raw head.\n"
+           "--auto searches a few recipes (sizes, learning rate, regularization, SupCMA) within\n"
+           "--time-budget on the same validation orders and keeps the best (docs/TRAINING.md).\n"
            "--bench measures forward + backward + AdamW steps per second on a random model of the\n"
            "shape (production: F=300 features (40 categorical), d=256, 8 heads, 1 layer, ffn x2,\n"
            "top-k 16, routing 32, 32 bins, sub-embedding 32, txt 768, graph 128, 5 classes).\n");
@@ -265,7 +267,7 @@ int cmd_train(int argc, char **argv)
     craft_trainer_options o;
     craft_trainer_defaults(&o);
     const char *db = NULL, *dataset = NULL, *config = NULL, *device = NULL, *shape = "production";
-    int bench = 0, steps = 3, rc;
+    int bench = 0, steps = 3, rc, autosearch = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -284,6 +286,8 @@ int cmd_train(int argc, char **argv)
             bench = 1;
         } else if (!strcmp(a, "--no-calibrate")) {
             o.calibrate = 0;
+        } else if (!strcmp(a, "--auto")) {
+            autosearch = 1;
         } else if (!strcmp(a, "--val")) {
             NEED_VALUE o.val_input = v;
         } else if (!strcmp(a, "--split")) {
@@ -409,7 +413,7 @@ int cmd_train(int argc, char **argv)
     o.live = 1;
     craft_trainer_result res;
     craft_error err;
-    rc = craft_trainer_run(&o, &res, &err);
+    rc = autosearch ? craft_trainer_auto(&o, &res, &err) : craft_trainer_run(&o, &res, &err);
     sigaction(SIGINT, &old, NULL);
     if (tmp_path[0])
         unlink(tmp_path);

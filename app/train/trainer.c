@@ -1235,3 +1235,125 @@ out:
     craft_model_free(m);
     return rc;
 }
+
+/* ----------------------------------------------------------------- auto */
+
+/* The recipes `craft train --auto` tries: sizes and optimization around the defaults. */
+typedef struct {
+    const char *name;
+    int d_model, heads, emb_dim;
+    float lr, weight_decay, dropout;
+    int supcma;
+} auto_recipe;
+
+static const auto_recipe auto_recipes[] = {
+    {"d 64, lr 2e-3", 64, 4, 16, 2e-3f, 0.01f, 0.2f, 1},
+    {"d 32, lr 3e-3", 32, 4, 8, 3e-3f, 0.01f, 0.2f, 1},
+    {"d 64, lr 2e-3, no SupCMA", 64, 4, 16, 2e-3f, 0.01f, 0.2f, 0},
+    {"d 64, lr 1e-3, weight decay 0.05, dropout 0.3", 64, 4, 16, 1e-3f, 0.05f, 0.3f, 1},
+};
+#define N_AUTO (int)(sizeof auto_recipes / sizeof *auto_recipes)
+
+static char *recipe_config(const char *json, const auto_recipe *r)
+{
+    cJSON *root = cJSON_Parse(json);
+    if (!root)
+        return NULL;
+    cJSON_ReplaceItemInObjectCaseSensitive(root, "d_model", cJSON_CreateNumber(r->d_model));
+    cJSON_ReplaceItemInObjectCaseSensitive(root, "heads", cJSON_CreateNumber(r->heads));
+    cJSON_ReplaceItemInObjectCaseSensitive(root, "emb_dim", cJSON_CreateNumber(r->emb_dim));
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+int craft_trainer_auto(const craft_trainer_options *o, craft_trainer_result *res, craft_error *err)
+{
+    if (!(o->time_budget > 0))
+        return craft_fail(err, CRAFT_EINPUT, "--auto needs --time-budget SECONDS (the search shares it)");
+    const double t0 = craft_now();
+    size_t plen = strlen(o->output) + 32;
+    char *paths[N_AUTO + 1];
+    double ap[N_AUTO];
+    int rc = CRAFT_OK, best = -1;
+    memset(paths, 0, sizeof paths);
+    for (int i = 0; i <= N_AUTO; i++)
+        if (!(paths[i] = malloc(plen)))
+            rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+        else
+            snprintf(paths[i], plen, "%s.auto-%d", o->output, i);
+    if (o->log && !rc)
+        fprintf(o->log, "auto: %d recipes for %.0f s each (40%% of the budget), then the best one again with the rest\n",
+                N_AUTO, 0.4 * o->time_budget / N_AUTO);
+    for (int i = 0; !rc && i < N_AUTO; i++) {
+        const auto_recipe *r = &auto_recipes[i];
+        craft_trainer_options c = *o;
+        char *json = recipe_config(o->config_json, r);
+        if (!json) {
+            rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+            break;
+        }
+        c.config_json = json;
+        c.output = paths[i];
+        c.lr = r->lr;
+        c.weight_decay = r->weight_decay;
+        c.dropout = r->dropout;
+        c.supcma = r->supcma;
+        c.time_budget = 0.4 * o->time_budget / N_AUTO;
+        c.log = NULL;
+        craft_trainer_result cr;
+        rc = craft_trainer_run(&c, &cr, err);
+        free(json);
+        if (rc)
+            break;
+        ap[i] = cr.best_val_ap;
+        if (o->log)
+            fprintf(o->log, "auto: %-48s val PR-AUC %.4f (best epoch %d of %d, %.0f s)\n", r->name, ap[i],
+                    cr.best_epoch, cr.epochs_run, cr.seconds);
+        if (best < 0 || ap[i] > ap[best])
+            best = i;
+        if (o->cancel && *o->cancel)
+            break;
+    }
+    if (!rc && best >= 0 && !(o->cancel && *o->cancel)) {
+        const auto_recipe *r = &auto_recipes[best];
+        craft_trainer_options c = *o;
+        char *json = recipe_config(o->config_json, r);
+        if (!json)
+            rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+        c.config_json = json;
+        c.output = paths[N_AUTO];
+        c.lr = r->lr;
+        c.weight_decay = r->weight_decay;
+        c.dropout = r->dropout;
+        c.supcma = r->supcma;
+        c.time_budget = o->time_budget - (craft_now() - t0);
+        if (!rc && c.time_budget < 10)
+            c.time_budget = 10;
+        if (o->log && !rc)
+            fprintf(o->log, "auto: training \"%s\" again with the remaining %.0f s\n", r->name, c.time_budget);
+        if (!rc)
+            rc = craft_trainer_run(&c, res, err);
+        free(json);
+        if (!rc) {
+            /* the longer run, unless the short one validated better */
+            int keep = res->best_val_ap >= ap[best] ? N_AUTO : best;
+            if (o->log)
+                fprintf(o->log, "auto: kept \"%s\" from the %s run (val PR-AUC %.4f)\n", r->name,
+                        keep == N_AUTO ? "long" : "short", keep == N_AUTO ? res->best_val_ap : ap[best]);
+            if (keep != N_AUTO)
+                res->best_val_ap = ap[best];
+            if (rename(paths[keep], o->output))
+                rc = craft_fail(err, CRAFT_EIO, "cannot move %s to %s", paths[keep], o->output);
+        }
+    } else if (!rc) {
+        rc = craft_fail(err, CRAFT_ECANCELLED, "the search was cancelled before a model was chosen");
+    }
+    for (int i = 0; i <= N_AUTO; i++)
+        if (paths[i]) {
+            unlink(paths[i]);
+            free(paths[i]);
+        }
+    res->seconds = craft_now() - t0;
+    return rc;
+}

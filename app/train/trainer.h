@@ -46,6 +46,13 @@ typedef struct craft_trainer_result {
 
 int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res, craft_error *err);
 
+/* `craft train --auto`: a small search within o->time_budget (required): each recipe of a
+ * fixed list (sizes, learning rate, regularization, SupCMA on/off) trains for 40% of the
+ * budget shared out, on the same split; the best by validation macro PR-AUC trains again
+ * with what is left, and the better of its two runs is written to o->output. The log says
+ * what was tried and how each did. */
+int craft_trainer_auto(const craft_trainer_options *o, craft_trainer_result *res, craft_error *err);
+
 /* Training speed: steps of forward, backward and AdamW on a random model of cfg
  * and random orders; samples/s over the steps after one warm-up step. */
 int craft_trainer_bench(const craft_config *cfg, int batch, int threads, int steps, int supcma,
