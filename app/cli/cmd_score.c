@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "config_infer.h"
 #include "device.h"
 #include "outfile.h"
 #include "scoring.h"
+
+#define SCORE_CHECK_ORDERS 10000 /* orders read ahead to check the inputs */
 
 static void help(void)
 {
@@ -117,6 +120,15 @@ int cmd_score(int argc, char **argv)
     if (craft_model_load(&m, model, &err))
         return cli_fail("score", &err);
     if (craft_parse_modality_list(&m->cfg, off, &o.off_mask, &err)) {
+        craft_model_free(m);
+        return cli_fail("score", &err);
+    }
+    /* Features the model does not use, entity types it does not encode, empty
+     * modalities: said on stderr (over the first orders); text or entities the
+     * encoders cannot encode at the model's widths: refused (config_infer.h).
+     * A bad order is left to the scoring below, which reports it as always. */
+    craft_input_report irep;
+    if (craft_input_check(&m->cfg, o.input, "score", stderr, SCORE_CHECK_ORDERS, &irep, &err) && !irep.read_error) {
         craft_model_free(m);
         return cli_fail("score", &err);
     }

@@ -1021,7 +1021,7 @@ int craft_config_infer(const char *path, const craft_infer_options *opt, FILE *s
     }
     if (strcmp(path, "-")) {
         craft_input_report rep;
-        rc = craft_input_check(&cfg, path, NULL, NULL, &rep, err);
+        rc = craft_input_check(&cfg, path, NULL, NULL, 0, &rep, err);
     }
     craft_config_free(&cfg);
     if (rc)
@@ -1063,7 +1063,7 @@ static void list_names(FILE *log, const names *n, int limit)
         fprintf(log, ", and %d more", n->n - limit);
 }
 
-int craft_input_check(const craft_config *cfg, const char *path, const char *cmd, FILE *log,
+int craft_input_check(const craft_config *cfg, const char *path, const char *cmd, FILE *log, long max_orders,
                       craft_input_report *rep, craft_error *err)
 {
     memset(rep, 0, sizeof *rep);
@@ -1100,9 +1100,15 @@ int craft_input_check(const craft_config *cfg, const char *path, const char *cmd
         goto out;
     int eof = 0;
     while (!eof) {
+        if (max_orders > 0 && rep->orders >= max_orders) {
+            rep->partial = 1;
+            break;
+        }
         craft_order_batch_reset(&ob, cfg);
-        if ((rc = craft_reader_next(rd, &ob, &eof, err)))
+        if ((rc = craft_reader_next(rd, &ob, &eof, err))) {
+            rep->read_error = 1;
             goto out;
+        }
         for (int i = 0; i < ob.in.n; i++) {
             rep->orders++;
             const craft_kv *rf = &ob.raw_features[i];
@@ -1114,7 +1120,7 @@ int craft_input_check(const craft_config *cfg, const char *path, const char *cmd
                     unused.count[u]++;
                 }
             const craft_kv *en = &ob.entities[i];
-            for (int j = 0; j < en->n; j++) {
+            for (int j = 0; graph_ok && j < en->n; j++) { /* types the model's graph encoder leaves out */
                 if (!en->values[j][0])
                     continue;
                 int known = 0;
@@ -1162,18 +1168,23 @@ int craft_input_check(const craft_config *cfg, const char *path, const char *cmd
             }
         }
     }
+    char in_file[600];
+    if (rep->partial)
+        snprintf(in_file, sizeof in_file, "the first %ld orders of %s", rep->orders, path);
+    else
+        snprintf(in_file, sizeof in_file, "%s", path);
     rep->unused_features = unused.n;
     rep->unused_entity_types = unused_types.n;
     if (log && unused.n) {
         fprintf(log, "craft %s: warning: %d feature%s of %s %s not in the model config and %s NOT used: ", who,
-                unused.n, unused.n == 1 ? "" : "s", path, unused.n == 1 ? "is" : "are", unused.n == 1 ? "is" : "are");
+                unused.n, unused.n == 1 ? "" : "s", in_file, unused.n == 1 ? "is" : "are", unused.n == 1 ? "is" : "are");
         list_names(log, &unused, 30);
         fputc('\n', log);
     }
     if (log && unused_types.n) {
-        fprintf(log, "craft %s: warning: %d entity type%s of %s %s NOT used by the graph encoder%s: ", who,
-                unused_types.n, unused_types.n == 1 ? "" : "s", path, unused_types.n == 1 ? "is" : "are",
-                graph_ok ? "" : " (the model has no graph modality it fills)");
+        fprintf(log, "craft %s: warning: %d entity type%s of %s %s NOT used by the graph encoder "
+                     "(not in the graph modality's entity types): ",
+                who, unused_types.n, unused_types.n == 1 ? "" : "s", in_file, unused_types.n == 1 ? "is" : "are");
         list_names(log, &unused_types, 30);
         fputc('\n', log);
     }
@@ -1185,7 +1196,7 @@ int craft_input_check(const craft_config *cfg, const char *path, const char *cmd
             continue;
         const char *nm = cfg->modalities[m].name;
         fprintf(log, "craft %s: WARNING: modality \"%s\" is EMPTY: no order of %s has it (no \"%s\" embedding", who,
-                nm, path, nm);
+                nm, in_file, nm);
         if (m == txt)
             fprintf(log, ", and no text with words");
         if (m == graph && graph_ok) {

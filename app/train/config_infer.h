@@ -33,7 +33,8 @@ int craft_config_infer(const char *path, const craft_infer_options *o, FILE *sum
 /* The file's inputs against a model config, over the whole file:
  * - features present in the data but not in the config: a warning to log that
  *   lists and counts them (orders they appear in);
- * - entity types the graph encoder does not use: listed likewise;
+ * - entity types the graph encoder does not use (where it fills the model's
+ *   graph modality): listed likewise;
  * - an order with text (entities) but no `txt` (`graph`) embedding, where the
  *   model's `txt` (`graph`) modality has a width the built-in encoder does not
  *   produce: an error naming the order, its line and both widths (the modality
@@ -47,9 +48,12 @@ typedef struct craft_input_report {
     int unused_entity_types;
     long available[CRAFT_MAX_MODALITIES]; /* orders where the modality would be present */
     int empty_modalities;              /* auxiliary modalities present in no order */
+    int read_error;                    /* the error returned is the reader's (a bad order) */
+    int partial;                       /* max_orders stopped the check before the end */
 } craft_input_report;
 
-int craft_input_check(const craft_config *cfg, const char *path, const char *cmd, FILE *log,
+/* max_orders > 0 checks only the first max_orders orders (the lines say so). */
+int craft_input_check(const craft_config *cfg, const char *path, const char *cmd, FILE *log, long max_orders,
                       craft_input_report *rep, craft_error *err);
 
 #endif

@@ -532,7 +532,7 @@ static void test_config_infer_csv_multiclass(void)
 static char *check_log(const craft_config *cfg, const char *path, craft_input_report *rep, int *rc, craft_error *err)
 {
     FILE *log = tmpfile();
-    *rc = craft_input_check(cfg, path, "train", log, rep, err);
+    *rc = craft_input_check(cfg, path, "train", log, 0, rep, err);
     rewind(log);
     char *buf = calloc(1, 65536);
     size_t n = fread(buf, 1, 65535, log);
