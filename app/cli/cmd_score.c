@@ -132,6 +132,7 @@ int cmd_score(int argc, char **argv)
         craft_model_free(m);
         return cli_fail("score", &err);
     }
+    o.log = stderr; /* most of the model's features missing from the file: said loudly */
     if (isatty(2)) {
         o.progress = show_progress;
     }

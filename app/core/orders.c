@@ -67,14 +67,19 @@ void craft_kv_clear(craft_kv *kv)
 
 int craft_kv_add(craft_kv *kv, const char *k, const char *v)
 {
-    char **nk = realloc(kv->keys, sizeof(char *) * (kv->n + 1));
-    if (!nk)
-        return -1;
-    kv->keys = nk;
-    char **nv = realloc(kv->values, sizeof(char *) * (kv->n + 1));
-    if (!nv)
-        return -1;
-    kv->values = nv;
+    if (kv->n >= kv->cap) {
+        /* doubling: a row of 300,000 features is linear, not 300,000 reallocs */
+        int cap = kv->n < 4 ? 8 : kv->n * 2;
+        char **nk = realloc(kv->keys, sizeof(char *) * (size_t)cap);
+        if (!nk)
+            return -1;
+        kv->keys = nk;
+        char **nv = realloc(kv->values, sizeof(char *) * (size_t)cap);
+        if (!nv)
+            return -1;
+        kv->values = nv;
+        kv->cap = cap;
+    }
     kv->keys[kv->n] = xstrdup(k);
     kv->values[kv->n] = xstrdup(v);
     if (!kv->keys[kv->n] || !kv->values[kv->n]) {
@@ -170,6 +175,7 @@ struct craft_reader {
     size_t next_line;      /* line number of the next physical line */
     uint64_t done, total;
     int eof;
+    int regular;           /* a regular file (an over-long line is skipped to its end, not abandoned) */
     /* feature name -> index (open addressing) */
     slot *slots;
     size_t nslots;
@@ -235,8 +241,10 @@ int craft_reader_open(craft_reader **out, const char *path, craft_format format,
                 craft_reader_close(r);
                 return craft_fail(err, CRAFT_EIO, "%s: is a directory", path);
             }
-            if (S_ISREG(st.st_mode))
+            if (S_ISREG(st.st_mode)) {
                 r->total = (uint64_t)st.st_size;
+                r->regular = 1;
+            }
         }
     }
     if (format == CRAFT_FORMAT_AUTO) {
@@ -320,13 +328,15 @@ static int ensure(craft_reader *r, size_t need)
 }
 
 /* Appends one physical line (without its newline) to r->buf. Returns 1 when a
- * line was read, 0 at end of file, -1 when the line is too long (it is skipped). */
+ * line was read, 0 at end of file, -1 when the line is too long: skipped to its end
+ * in a regular file; elsewhere reading stops there for good (the rest of the line
+ * may never end: /dev/zero, a pipe) and the reader is at its end afterwards. */
 static int read_physical_line(craft_reader *r, int append)
 {
     if (!append)
         r->len = 0;
     int c, got = 0, too_long = ensure(r, r->len + 1);
-    while ((c = getc_unlocked(r->f)) != EOF) {
+    while (!(too_long && !r->regular) && (c = getc_unlocked(r->f)) != EOF) {
         got = 1;
         r->done++;
         if (c == '\n')
@@ -338,6 +348,15 @@ static int read_physical_line(craft_reader *r, int append)
             continue;
         }
         r->buf[r->len++] = (char)c;
+    }
+    if (too_long && !r->regular) {
+        /* not a regular file: the rest of the line may never end (/dev/zero, a pipe):
+         * reading stops here for good; a regular file's line is skipped to its end */
+        r->eof = 1;
+        r->len = 0;
+        if (r->buf)
+            r->buf[0] = 0;
+        return -1;
     }
     if (!got)
         return 0;
@@ -566,12 +585,51 @@ static long json_depth_at(const char *p, const char *at)
     return depth;
 }
 
+/* The column (1-based) of the first \u0000 escape inside a JSON string, or 0: cJSON
+ * would decode it to a NUL and cut the string there (two ids becoming one). */
+static size_t json_nul_escape(const char *p, size_t n)
+{
+    int in_string = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!in_string) {
+            in_string = p[i] == '"';
+        } else if (p[i] == '\\' && i + 1 < n) {
+            if (p[i + 1] == 'u' && i + 5 < n && !memcmp(p + i + 2, "0000", 4))
+                return i + 1;
+            i++;
+        } else if (p[i] == '"') {
+            in_string = 0;
+        }
+    }
+    return 0;
+}
+
 static int parse_json_order(craft_reader *r, craft_order_batch *ob, int row, craft_error *err)
 {
     const craft_config *cfg = r->cfg;
+    /* the same verdicts as craft import (app/store/import.c): a NUL byte, a \u0000
+     * escape and text after the object are refused, never cut short or ignored */
+    if (r->len >= 3 && !memcmp(r->buf, "\xEF\xBB\xBF", 3)) /* only the file's first line may start with one */
+        return reader_fail(r, err, "an order must be a JSON object (a byte-order mark starts the line)");
+    const char *nul = memchr(r->buf, 0, r->len);
+    if (nul)
+        return reader_fail(r, err, "not valid JSON: a NUL byte at column %zu", (size_t)(nul - r->buf) + 1);
     if (!craft_utf8_valid(r->buf, r->len))
         return reader_fail(r, err, "the line is not valid UTF-8");
-    cJSON *o = cJSON_ParseWithLength(r->buf, r->len);
+    size_t esc = json_nul_escape(r->buf, r->len);
+    if (esc)
+        return reader_fail(r, err, "a string holds the NUL character (\\u0000) at column %zu", esc);
+    const char *end = NULL;
+    cJSON *o = cJSON_ParseWithLengthOpts(r->buf, r->len, &end, 0);
+    if (o && end) {
+        while (end < r->buf + r->len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+            end++;
+        if (end < r->buf + r->len) {
+            cJSON_Delete(o);
+            return reader_fail(r, err, "not valid JSON (text after the order's closing brace) at column %zu",
+                               (size_t)(end - r->buf) + 1);
+        }
+    }
     if (!o) {
         const char *at = cJSON_GetErrorPtr();
         long col = at && at >= r->buf && at <= r->buf + r->len ? (long)(at - r->buf) + 1 : 0;
@@ -729,6 +787,12 @@ static int next_jsonl(craft_reader *r, craft_order_batch *ob, int *eof, craft_er
             r->len = 0;
             return reader_fail(r, err, "the line is longer than %zu bytes", r->max_line);
         }
+        if (r->line == 1 && r->len >= 3 && !memcmp(r->buf, "\xEF\xBB\xBF", 3)) {
+            /* a UTF-8 byte-order mark at the start of the file is dropped (as craft import does) */
+            memmove(r->buf, r->buf + 3, r->len - 3);
+            r->len -= 3;
+            r->buf[r->len] = 0;
+        }
         size_t i = 0;
         while (i < r->len && (r->buf[i] == ' ' || r->buf[i] == '\t'))
             i++;
@@ -822,6 +886,9 @@ static int read_csv_record(craft_reader *r, craft_error *err)
             while (i < r->len && b[i] != ',') {
                 if (b[i] == '"')
                     return reader_fail(r, err, "field %d: a quote inside an unquoted field", n + 1), -1;
+                if (b[i] == '\r') /* as craft import: a bare CR is no line ending here */
+                    return reader_fail(r, err, "field %d: a carriage return outside quotes (CR-only line endings?"
+                                               " use LF or CRLF)", n + 1), -1;
                 *w++ = b[i++];
             }
         }
@@ -852,15 +919,39 @@ static int csv_header(craft_reader *r, craft_error *err)
     if (!r->col_role || !r->col_index || !r->col_name)
         return craft_fail(err, CRAFT_ENOMEM, "out of memory");
     int have_id = 0;
+    /* the names seen so far, hashed: a header of 300,000 columns is checked in linear time */
+    size_t cap = 64;
+    while (cap < (size_t)n * 2)
+        cap *= 2;
+    const char **seen = calloc(cap, sizeof *seen);
+    if (!seen)
+        return craft_fail(err, CRAFT_ENOMEM, "out of memory");
     for (int c = 0; c < n; c++) {
         const char *h = r->fields[c];
-        if (c == 0 && (unsigned char)h[0] == 0xEF && (unsigned char)h[1] == 0xBB && (unsigned char)h[2] == 0xBF)
-            h += 3; /* a byte-order mark */
-        if (!(r->col_name[c] = xstrdup(h)))
+        size_t hl = r->field_len[c];
+        if (c == 0 && hl >= 3 && (unsigned char)h[0] == 0xEF && (unsigned char)h[1] == 0xBB &&
+            (unsigned char)h[2] == 0xBF)
+            h += 3, hl -= 3; /* a byte-order mark */
+        if (memchr(h, 0, hl)) {
+            free(seen);
+            return reader_fail(r, err, "header field %d holds a NUL byte", c + 1);
+        }
+        if (!*h) {
+            free(seen);
+            return reader_fail(r, err, "column %d has an empty name", c + 1);
+        }
+        if (!(r->col_name[c] = xstrdup(h))) {
+            free(seen);
             return craft_fail(err, CRAFT_ENOMEM, "out of memory");
-        for (int p = 0; p < c; p++)
-            if (strcmp(r->col_name[p], h) == 0)
-                return reader_fail(r, err, "column \"%.60s\" appears twice in the header", h);
+        }
+        size_t at = craft_fnv1a_str(h) & (cap - 1);
+        while (seen[at] && strcmp(seen[at], h))
+            at = (at + 1) & (cap - 1);
+        if (seen[at]) {
+            free(seen);
+            return reader_fail(r, err, "column \"%.60s\" appears twice in the header", h);
+        }
+        seen[at] = r->col_name[c];
         int role = COL_FEATURE, idx = -1;
         if (strcmp(h, "order_id") == 0) {
             role = COL_ID;
@@ -883,15 +974,18 @@ static int csv_header(craft_reader *r, craft_error *err)
                     role = COL_LABEL;
                     idx = k;
                 }
-            if (role == COL_IGNORE)
-                return reader_fail(r, err, "column \"%.60s\": \"%s\" is not one of the model's classes", h, h + 6);
         } else {
             idx = feature_index(r, h);
             role = idx >= 0 ? COL_FEATURE : COL_EXTRA_FEATURE;
         }
         r->col_role[c] = role;
         r->col_index[c] = idx;
+        if (role == COL_IGNORE && r->col_name[c][0] == 'l' && !strncmp(r->col_name[c], "label:", 6)) {
+            free(seen);
+            return reader_fail(r, err, "column \"%.60s\": \"%s\" is not one of the model's classes", h, h + 6);
+        }
     }
+    free(seen);
     if (!have_id)
         return reader_fail(r, err, "the header has no \"order_id\" column");
     return CRAFT_OK;
@@ -913,6 +1007,9 @@ static int parse_csv_order(craft_reader *r, craft_order_batch *ob, int row, int 
     const craft_config *cfg = r->cfg;
     if (n != r->ncols)
         return reader_fail(r, err, "%d fields, the header has %d", n, r->ncols);
+    for (int c = 0; c < n; c++) /* as craft import: never cut a field at a NUL */
+        if (memchr(r->fields[c], 0, r->field_len[c]))
+            return reader_fail(r, err, "field %d (\"%.60s\") holds a NUL byte", c + 1, r->col_name[c]);
     for (int c = 0; c < n; c++) {
         const char *v = r->fields[c], *name = r->col_name[c];
         int idx = r->col_index[c];

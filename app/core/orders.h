@@ -15,6 +15,7 @@ typedef struct {
     int n;
     char **keys;
     char **values;
+    int cap;                 /* room in keys and values (craft_kv_add doubles it); 0 for a kv built by hand */
 } craft_kv;
 
 /* One batch of orders: the engine's inputs plus identity and provenance. */

@@ -188,6 +188,46 @@ static void cpu_destroy(void *engine) { craft_engine_free(engine); }
 
 const craft_engine_ops craft_cpu_engine_ops = {cpu_create, cpu_run, cpu_destroy, NULL};
 
+/* The model's tabular features against the first batch: none present is refused
+ * (every order would get the same score, silently), most missing is warned. */
+static int check_features(const craft_config *cfg, const craft_score_options *o, const craft_order_batch *ob,
+                          craft_error *err)
+{
+    if (cfg->tabular < 0)
+        return CRAFT_OK;
+    const craft_modality *tm = &cfg->modalities[cfg->tabular];
+    int F = tm->n_features, present = 0;
+    for (int j = 0; j < F; j++) {
+        int seen = 0;
+        for (int i = 0; i < ob->in.n && !seen; i++)
+            seen = !isnan(ob->in.tab[(size_t)i * ob->in.F + j]);
+        present += seen;
+    }
+    if (F <= 0)
+        return CRAFT_OK;
+    if (present == 0 && cfg->tabular == cfg->backbone)
+        return craft_fail(err, CRAFT_EINPUT,
+                          "%s: none of the model's %d features (\"%s\"%s) is in its first %d order%s: a model for"
+                          " other data, or renamed columns? Nothing was scored",
+                          o->input, F, tm->features[0].name, F > 1 ? ", ..." : "", ob->in.n, ob->in.n == 1 ? "" : "s");
+    if (o->log && F - present > CRAFT_SCORE_MISSING_WARN * F) {
+        fprintf(o->log, "craft score: WARNING: %d of the model's %d features (%.0f%%) are missing from all of the first"
+                        " %d order%s of %s (over the %.0f%% this warns at); their scores lean on the rest:",
+                F - present, F, 100.0 * (F - present) / F, ob->in.n, ob->in.n == 1 ? "" : "s", o->input,
+                100 * CRAFT_SCORE_MISSING_WARN);
+        int shown = 0;
+        for (int j = 0; j < F && shown < 10; j++) {
+            int seen = 0;
+            for (int i = 0; i < ob->in.n && !seen; i++)
+                seen = !isnan(ob->in.tab[(size_t)i * ob->in.F + j]);
+            if (!seen)
+                fprintf(o->log, "%s \"%s\"", shown++ ? "," : "", tm->features[j].name);
+        }
+        fprintf(o->log, "%s\n", F - present > 10 ? ", ..." : "");
+    }
+    return CRAFT_OK;
+}
+
 int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *out, uint64_t *n_scored,
                      craft_error *err)
 {
@@ -223,6 +263,8 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
             break;
         if (ob.in.n == 0)
             continue;
+        if (!done && (rc = check_features(cfg, o, &ob, err)))
+            break;
         if ((rc = craft_encoders_fill(enc, cfg, &ob, err))) {
             craft_error_prefix(err, "%s", o->input);
             break;

@@ -42,13 +42,21 @@ typedef struct {
     craft_progress_fn progress; /* called after each batch, may be NULL */
     void *progress_user;
     const craft_engine_ops *engine; /* NULL: the CPU engine */
+    FILE *log;                  /* warnings (most of the model's features missing); NULL: none */
 } craft_score_options;
+
+/* Share of a tabular model's features that may be missing from every order of the
+ * first batch before craft_score_file warns (o->log); none present is refused. */
+#define CRAFT_SCORE_MISSING_WARN 0.5
 
 /* Parses "txt,graph" into a mask of auxiliaries; refuses unknown names and the backbone. */
 int craft_parse_modality_list(const craft_config *cfg, const char *list, uint32_t *mask, craft_error *err);
 
 /* Scores every order of o->input and writes one JSON line per order to out.
- * Stops at the first bad order with an error naming file and line. */
+ * Stops at the first bad order with an error naming file and line. A file that
+ * holds none of a tabular backbone's features (in its first batch of orders: a
+ * wrong model, renamed columns) is refused (CRAFT_EINPUT) before anything is
+ * written; more than CRAFT_SCORE_MISSING_WARN of them missing is warned about. */
 int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *out, uint64_t *n_scored,
                      craft_error *err);
 

@@ -939,6 +939,7 @@ typedef struct {
     uint64_t done, total;
     int eof;
     int too_long;            /* the record was longer than MAX_LINE (skipped) */
+    int stopped;             /* ...in a file that is not regular: reading stopped there for good */
     int regular;             /* a regular file (its pages can be dropped once read) */
     off_t dropped;           /* bytes from the start given back to the page cache */
 } input;
@@ -1033,12 +1034,19 @@ static int input_line(input *in, int append)
         size_t avail = in->chunk_len - in->chunk_pos;
         char *nl = memchr(start, '\n', avail);
         size_t take = nl ? (size_t)(nl - start) : avail;
-        if (!in->too_long) {
-            if (in->line.n + take > MAX_LINE) {
-                in->too_long = 1;
-            } else if (buf_add(&in->line, start, take)) {
-                return -1;
+        if (!in->too_long && in->line.n + take > MAX_LINE) {
+            in->too_long = 1;
+            if (!in->regular) {
+                /* not a regular file: the rest of the line may never end (/dev/zero, a
+                 * pipe), so reading stops here for good and the caller refuses the whole
+                 * input; a regular file's line is skipped to its end (the file ends) */
+                in->stopped = 1;
+                in->eof = 1;
+                in->chunk_pos = in->chunk_len;
+                return 0;
             }
+        } else if (!in->too_long && buf_add(&in->line, start, take)) {
+            return -1;
         }
         in->chunk_pos += take + (nl ? 1 : 0);
         in->done += take + (nl ? 1 : 0);
@@ -1081,6 +1089,8 @@ static int csv_record(input *in, csv *c, int max_fields, parsed *o)
         return 0;
     if (rc < 0)
         return -2;
+    if (in->stopped)
+        return bad(o, "the record is longer than %u bytes", MAX_LINE), -3;
     c->rec.n = 0;
     int n = 0;
     size_t i = 0;
@@ -1105,7 +1115,7 @@ static int csv_record(input *in, csv *c, int max_fields, parsed *o)
                     if (in->line.n == keep && in->eof)
                         return bad(o, "a quoted field is not closed before the end of the file"), -1;
                     if (in->too_long)
-                        return bad(o, "the record is longer than %u bytes", MAX_LINE), -1;
+                        return bad(o, "the record is longer than %u bytes", MAX_LINE), in->stopped ? -3 : -1;
                     if (buf_reserve(&c->rec, in->line.n - i + 1))
                         return bad(o, "out of memory"), -1;
                     continue;
@@ -1129,6 +1139,9 @@ static int csv_record(input *in, csv *c, int max_fields, parsed *o)
             while (i < in->line.n && in->line.p[i] != ',') {
                 if (in->line.p[i] == '"')
                     return bad(o, "field %d: a quote inside an unquoted field", n + 1), -1;
+                if (in->line.p[i] == '\r') /* as craft score: a bare CR is no line ending here */
+                    return bad(o, "field %d: a carriage return outside quotes (CR-only line endings? use LF or"
+                                  " CRLF)", n + 1), -1;
                 c->rec.p[c->rec.n++] = in->line.p[i++];
             }
         }
@@ -1152,7 +1165,7 @@ static int csv_record(input *in, csv *c, int max_fields, parsed *o)
         }
     }
     if (in->too_long)
-        return bad(o, "the record is longer than %u bytes", MAX_LINE), -1;
+        return bad(o, "the record is longer than %u bytes", MAX_LINE), in->stopped ? -3 : -1;
     return n;
 }
 
@@ -1177,6 +1190,11 @@ static int csv_header(input *in, csv *c, parsed *o, craft_error *err)
     if (!c->role || !c->name)
         return craft_fail(err, CRAFT_ENOMEM, "out of memory");
     int has_id = 0;
+    /* a UTF-8 byte-order mark before the first column name is dropped (as craft score does) */
+    if (c->len[0] >= 3 && !memcmp(c->rec.p + c->start[0], "\xEF\xBB\xBF", 3)) {
+        c->start[0] += 3;
+        c->len[0] -= 3;
+    }
     for (int k = 0; k < n; k++) {
         const char *h = c->rec.p + c->start[k];
         const char *name = h;
@@ -1808,7 +1826,19 @@ static int read_jsonl(run *r, input *in, uint64_t base, craft_error *err)
         size_t k = 0;
         while (k < in->line.n && (in->line.p[k] == ' ' || in->line.p[k] == '\t'))
             k++;
-        if (k == in->line.n && !in->too_long)
+        if (in->stopped) /* reading stopped at the limit: nothing of this input is stored */
+            return craft_fail(err, CRAFT_EINPUT, "%s:%zu: the line is longer than %u bytes (reading stopped there)",
+                              in->path, in->lineno, MAX_LINE);
+        if (in->lineno == 1 && in->line.n >= 3 && !memcmp(in->line.p, "\xEF\xBB\xBF", 3)) {
+            /* a UTF-8 byte-order mark at the start of the file is dropped (as craft score does) */
+            memmove(in->line.p, in->line.p + 3, in->line.n - 3);
+            in->line.n -= 3;
+            in->line.p[in->line.n] = 0;
+            k = 0;
+            while (k < in->line.n && (in->line.p[k] == ' ' || in->line.p[k] == '\t'))
+                k++;
+        }
+        if (k == in->line.n)
             continue; /* blank lines are allowed */
         slot *sl = reader_slot(r);
         if (!sl)
@@ -1845,6 +1875,11 @@ static int read_csv(run *r, input *in, uint64_t base, craft_error *err)
             break;
         if (n == -2) {
             rc = craft_fail(err, CRAFT_EIO, "%s: read error: %s", in->path, strerror(errno));
+            break;
+        }
+        if (n == -3) { /* reading stopped at the limit: nothing of this input is stored */
+            rc = craft_fail(err, CRAFT_EINPUT, "%s:%zu: the record is longer than %u bytes (reading stopped there)",
+                            in->path, in->lineno, MAX_LINE);
             break;
         }
         if (n == 1 && c.len[0] == 0 && c.ncols > 1)

@@ -117,6 +117,17 @@ static feature_map *map_for(scorer *sc, int64_t dataset_id, craft_error *err)
     sqlite3_finalize(st);
     if (!failed && rc != SQLITE_DONE)
         failed = store_fail(sc->s, err, "reading the feature list");
+    if (!failed && tm && cfg->tabular == cfg->backbone && tm->n_features > 0) {
+        /* a dataset holding none of the model's features would get one score for
+         * every order, silently: each of its orders is refused with this reason */
+        int mapped = 0;
+        for (int k = 0; k < fm->n; k++)
+            mapped += fm->to_model[k] >= 0;
+        if (!mapped)
+            failed = craft_fail(err, CRAFT_EINPUT,
+                                "its dataset has none of the model's %d features (\"%s\", ...): a model for other data?",
+                                tm->n_features, tm->features[0].name);
+    }
     if (failed) {
         /* not kept: the next order of the dataset tries again (and says why again) */
         free(fm->to_model);

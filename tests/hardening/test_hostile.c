@@ -368,6 +368,141 @@ static void test_audit_append_only(void)
     free(out);
 }
 
+/* ------------------------------ 5, 7, 12: one verdict from every reader */
+
+/* import and score give the same verdict on the file: both exit `status`, and on a
+ * refusal both name file:line. */
+static void same_verdict(const char *name, const char *text, size_t n, int status, int line)
+{
+    const char *file = keep(name);
+    write_text(file, text, n);
+    const char *db = keep("verdict.db");
+    remove_store(db);
+    char where[700];
+    snprintf(where, sizeof where, "%s:%d", file, line);
+    const char *imp[] = {"import", "--db", db, file, NULL};
+    const char *sc[] = {"score", "--model", model, "--input", file, NULL};
+    expect(status, imp, status ? where : NULL);
+    expect(status, sc, status ? where : NULL);
+}
+
+#define GOOD_LINE "{\"order_id\": \"G-1\", \"features\": {\"num3\": 1}}\n"
+
+static void test_same_verdicts(void)
+{
+    /* \u0000 and a raw NUL in a string: refused (they cut "A" + "B" to "A") */
+    static const char esc[] = GOOD_LINE "{\"order_id\": \"A\\u0000B\", \"features\": {\"num3\": 1}}\n";
+    same_verdict("nul-escape.jsonl", esc, sizeof esc - 1, 65, 2);
+    static const char raw[] = GOOD_LINE "{\"order_id\": \"A\0B\", \"features\": {\"num3\": 1}}\n";
+    same_verdict("nul-raw.jsonl", raw, sizeof raw - 1, 65, 2);
+    /* a \\u0000 (an escaped backslash, then u0000) is text, not a NUL */
+    static const char not_nul[] = "{\"order_id\": \"A\\\\u0000B\", \"features\": {\"num3\": 1}}\n";
+    same_verdict("not-nul.jsonl", not_nul, sizeof not_nul - 1, 0, 1);
+    /* text after the object */
+    static const char after[] = GOOD_LINE "{\"order_id\": \"A\"} {\"order_id\": \"B\"}\n";
+    same_verdict("after.jsonl", after, sizeof after - 1, 65, 2);
+    static const char junk[] = GOOD_LINE "{\"order_id\": \"A\"}x\n";
+    same_verdict("junk.jsonl", junk, sizeof junk - 1, 65, 2);
+    /* NUL in CSV fields */
+    static const char csv_nul[] = "order_id,num3\nA,1\nB\0C,2\n";
+    same_verdict("nul.csv", csv_nul, sizeof csv_nul - 1, 65, 3);
+    static const char csv_nul_q[] = "order_id,num3\nA,1\n\"B\0C\",2\n";
+    same_verdict("nulq.csv", csv_nul_q, sizeof csv_nul_q - 1, 65, 3);
+    /* CR-only line endings: refused by both (it was 0 orders and exit 0) */
+    static const char cr[] = "order_id,num3\rA,1\rB,2\r";
+    same_verdict("cr.csv", cr, sizeof cr - 1, 65, 1);
+    static const char crlf[] = "order_id,num3\r\nA,1\r\nB,2\r\n";
+    same_verdict("crlf.csv", crlf, sizeof crlf - 1, 0, 0);
+    /* a UTF-8 BOM: accepted at the start of a CSV or JSONL file by both, refused later */
+    static const char bom_csv[] = "\xEF\xBB\xBForder_id,num3\nA,1\n";
+    same_verdict("bom.csv", bom_csv, sizeof bom_csv - 1, 0, 0);
+    static const char bom_jsonl[] = "\xEF\xBB\xBF" GOOD_LINE;
+    same_verdict("bom.jsonl", bom_jsonl, sizeof bom_jsonl - 1, 0, 0);
+    static const char bom_late[] = GOOD_LINE "\xEF\xBB\xBF{\"order_id\": \"B\"}\n";
+    same_verdict("bom-late.jsonl", bom_late, sizeof bom_late - 1, 65, 2);
+    /* a header with an empty column name, and a duplicate one */
+    static const char empty_col[] = "order_id,,num3\nA,1,2\n";
+    same_verdict("empty-col.csv", empty_col, sizeof empty_col - 1, 65, 1);
+    static const char dup_col[] = "order_id,num3,num3\nA,1,2\n";
+    same_verdict("dup-col.csv", dup_col, sizeof dup_col - 1, 65, 1);
+}
+
+/* An endless line (/dev/zero) stops at the limit instead of never finishing. */
+static void test_endless_line(void)
+{
+    const char *db = keep("zero.db");
+    remove_store(db);
+    const char *sc[] = {"score", "--model", model, "--input", "/dev/zero", NULL};
+    const char *sc_csv[] = {"score", "--model", model, "--input", "/dev/zero", "--format", "csv", NULL};
+    const char *imp[] = {"import", "--db", db, "/dev/zero", NULL};
+    const char *imp_csv[] = {"import", "--db", db, "--format", "csv", "/dev/zero", NULL};
+    const char *imp_skip[] = {"import", "--db", db, "--skip-bad", keep("zero-rejects.jsonl"), "/dev/zero", NULL};
+    const char *const *all[] = {sc, sc_csv, imp, imp_csv, imp_skip};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        double t0 = now_s();
+        expect(65, all[i], "longer than");
+        CU_ASSERT(now_s() - t0 < 60);
+    }
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 0);
+}
+
+/* A CSV header of 300,000 columns is read in linear time (it took over 60 s). */
+static void test_wide_csv_header(void)
+{
+    int n = 300000;
+    const char *file = keep("wide.csv");
+    FILE *f = fopen(file, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("order_id", f);
+    for (int i = 0; i < n; i++)
+        fprintf(f, ",c%d", i);
+    fputs("\nW-1", f);
+    for (int i = 0; i < n; i++)
+        fputs(",1", f);
+    fputc('\n', f);
+    fclose(f);
+    const char *sc[] = {"score", "--model", model, "--input", file, NULL};
+    double t0 = now_s();
+    int rc = craft_out(NULL, sc);
+    double dt = now_s() - t0;
+    if (dt > 20)
+        fprintf(stderr, "\n  score of a 300,000-column CSV: %.1f s\n", dt);
+    CU_ASSERT(dt < 20);
+    /* no feature of the model is among them: refused as such (item 9), not silently scored */
+    CU_ASSERT_EQUAL(rc, 65);
+}
+
+/* ------------------------------- 9: a model sharing no features with the data */
+
+static void test_no_common_features(void)
+{
+    static const char none[] = "{\"order_id\": \"Z-1\", \"features\": {\"zz\": 1, \"yy\": 2}}\n"
+                               "{\"order_id\": \"Z-2\", \"features\": {\"zz\": 3}}\n";
+    const char *file = keep("none.jsonl"), *out = keep("none-out.jsonl");
+    write_text(file, none, sizeof none - 1);
+    unlink(out);
+    const char *sc[] = {"score", "--model", model, "--input", file, "--output", out, NULL};
+    expect(65, sc, "none of the model's 12 features");
+    CU_ASSERT_NOT_EQUAL(access(out, F_OK), 0); /* nothing written */
+    /* two of twelve present: scored, with a loud warning naming the counts */
+    static const char few[] = "{\"order_id\": \"F-1\", \"features\": {\"num3\": 1, \"num4\": 2}}\n";
+    const char *ffile = keep("few.jsonl");
+    write_text(ffile, few, sizeof few - 1);
+    const char *sc2[] = {"score", "--model", model, "--input", ffile, NULL};
+    expect(0, sc2, "WARNING: 10 of the model's 12 features (83%) are missing");
+    /* all present: no such warning */
+    const char *sc3[] = {"score", "--model", model, "--input", good, NULL};
+    expect(0, sc3, NULL);
+    CU_ASSERT_PTR_NULL(strstr(last_err, "features ("));
+    /* a store dataset with none of them: its orders refused with the reason */
+    const char *db = keep("none.db");
+    remove_store(db);
+    const char *imp[] = {"import", "--db", db, file, NULL};
+    expect(0, imp, NULL);
+    const char *sdb[] = {"score", "--db", db, "--model", model, NULL};
+    expect(65, sdb, "none of the model's 12 features");
+}
+
 /* ------------------------------------------------- 10: stdout that fails */
 
 static void test_stdout_write_failure(void)
@@ -419,6 +554,10 @@ int main(void)
     if (!su || !CU_add_test(su, "1: --output onto a device, a link to one, a FIFO", test_output_onto_device_and_fifo) ||
         !CU_add_test(su, "2: a tampered store is refused as damaged, naming the table", test_tampered_store) ||
         !CU_add_test(su, "3: the audit log is append-only and hash-chained", test_audit_append_only) ||
+        !CU_add_test(su, "5, 12: import and score give one verdict (NUL, trailing text, CR, BOM)", test_same_verdicts) ||
+        !CU_add_test(su, "7: an endless line stops at the limit", test_endless_line) ||
+        !CU_add_test(su, "6: a 300,000-column CSV header in linear time", test_wide_csv_header) ||
+        !CU_add_test(su, "9: a model sharing no feature with the data is refused", test_no_common_features) ||
         !CU_add_test(su, "12: SIGTERM/SIGINT during score --output leave no temporary", test_signal_removes_temporary) ||
         !CU_add_test(su, "10: standard output that cannot be written is exit 74", test_stdout_write_failure)) {
         CU_cleanup_registry();
