@@ -4,7 +4,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "commands.h"
+#include "outfile.h"
 #include "scoring.h"
 #include "store.h"
 
@@ -31,7 +34,8 @@ typedef struct {
     FILE *rejects;
     int listed, max_listed;
     uint64_t total;
-    int write_failed;
+    int write_failed, write_errno;
+    volatile int cancel;     /* set when the rejects cannot be written: the import stores nothing */
 } reject_sink;
 
 static void on_reject(void *user, const char *file, size_t line, const char *reason, const char *row, size_t len)
@@ -75,8 +79,13 @@ static void on_reject(void *user, const char *file, size_t line, const char *rea
         fputs("null", f);
     }
     fputs("}\n", f);
-    if (ferror(f))
+    /* flushed row by row: a rejects file that cannot be written (a full disk,
+     * /dev/full) cancels the import before its commit instead of after it */
+    if (!rs->write_failed && (fflush(f) || ferror(f))) {
         rs->write_failed = 1;
+        rs->write_errno = errno;
+        rs->cancel = 1;
+    }
 }
 
 static void show_progress(void *user, uint64_t done, uint64_t bytes, uint64_t total, double seconds)
@@ -145,16 +154,30 @@ int cmd_import(int argc, char **argv)
         free(files);
         return status;
     }
+    craft_outfile rof = {0};
     if (rejects_path) {
         o.skip_bad = 1;
-        if (!(rs.rejects = fopen(rejects_path, "w"))) {
-            fprintf(stderr, "craft import: cannot write %s: %s\n", rejects_path, strerror(errno));
+        /* never through a symbolic link to a file (it would write wherever the link
+         * points); a device or FIFO (/dev/stderr, a pipe) is written in place, a
+         * file whole or not at all (app/core/outfile.h), 0600: it holds order rows */
+        struct stat lst, tst;
+        craft_error oerr = {0};
+        if (lstat(rejects_path, &lst) == 0 && S_ISLNK(lst.st_mode) &&
+            (stat(rejects_path, &tst) != 0 || S_ISREG(tst.st_mode))) {
+            fprintf(stderr, "craft import: --skip-bad %s is a symbolic link: not followed (name the file itself)\n",
+                    rejects_path);
             free(files);
             return EXIT_IOERR;
         }
+        if (craft_outfile_open(&rof, rejects_path, 0600, &oerr)) {
+            free(files);
+            return cli_fail("import", &oerr);
+        }
+        rs.rejects = rof.f;
     }
     o.on_reject = on_reject;
     o.reject_user = &rs;
+    o.cancel = &rs.cancel;
     if (isatty(2))
         o.progress = show_progress;
     craft_error err = {0};
@@ -162,7 +185,7 @@ int cmd_import(int argc, char **argv)
     if (craft_store_open(&s, db, CRAFT_STORE_CREATE, &err)) {
         free(files);
         if (rs.rejects)
-            fclose(rs.rejects);
+            craft_outfile_discard(&rof);
         return cli_fail("import", &err);
     }
     craft_import_stats st;
@@ -172,7 +195,11 @@ int cmd_import(int argc, char **argv)
     if (rs.total > (uint64_t)rs.listed)
         fprintf(stderr, "... and %llu more bad row%s\n", (unsigned long long)(rs.total - rs.listed),
                 rs.total - rs.listed == 1 ? "" : "s");
-    if (rc) {
+    if (rc && rs.write_failed) {
+        fprintf(stderr, "craft import: writing the rejected rows to %s failed: %s; nothing was imported\n",
+                rejects_path, strerror(rs.write_errno ? rs.write_errno : EIO));
+        status = EXIT_IOERR;
+    } else if (rc) {
         status = cli_fail("import", &err);
     } else {
         fprintf(stderr, "imported %llu orders (%llu replaced, %llu new features) in %.1f s, %.0f orders/s",
@@ -183,8 +210,14 @@ int cmd_import(int argc, char **argv)
         fputc('\n', stderr);
     }
     if (rs.rejects) {
-        if (fclose(rs.rejects) || rs.write_failed) {
-            fprintf(stderr, "craft import: writing %s failed\n", rejects_path);
+        craft_error rerr = {0};
+        if (rs.write_failed) {
+            craft_outfile_discard(&rof);
+        } else if (craft_outfile_commit(&rof, &rerr)) {
+            /* the import itself is done (or failed) either way: say which */
+            fprintf(stderr, "craft import: %s; %s\n", rerr.msg,
+                    rc ? "the import stored nothing"
+                       : "the import WAS stored (committed): only the list of rejected rows is missing");
             status = status ? status : EXIT_IOERR;
         }
     }

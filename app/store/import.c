@@ -2102,6 +2102,9 @@ int craft_store_import(craft_store *s, const char *const *paths, int n_paths, co
     }
     free(index_sql);
     writer_free(&w);
+    /* a cancel that came with the last rows (say the rejects could not be written) */
+    if (!rc && o->cancel && *o->cancel)
+        rc = craft_fail(err, CRAFT_ECANCELLED, "the import was cancelled; nothing was stored");
     if (!rc) {
         craft_error e2 = {0};
         if ((rc = store_exec(s, "COMMIT", &e2)) && err)

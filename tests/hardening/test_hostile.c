@@ -503,6 +503,74 @@ static void test_no_common_features(void)
     expect(65, sdb, "none of the model's 12 features");
 }
 
+/* ------------------------------------------ 8: the --skip-bad rejects file */
+
+static void test_rejects_file(void)
+{
+    static const char mixed[] = GOOD_LINE "not json\n{\"order_id\": \"G-2\", \"features\": {\"num3\": 2}}\n";
+    const char *file = keep("mixed.jsonl"), *db = keep("rejects.db");
+    write_text(file, mixed, sizeof mixed - 1);
+    /* a symbolic link to a file is not followed: its target keeps its bytes */
+    const char *target = keep("precious.txt"), *link = keep("rejects-link.jsonl");
+    write_text(target, "precious\n", 9);
+    unlink(link);
+    CU_ASSERT_EQUAL_FATAL(symlink(target, link), 0);
+    remove_store(db);
+    const char *via_link[] = {"import", "--db", db, "--skip-bad", link, file, NULL};
+    expect(74, via_link, "symbolic link");
+    char *t = slurp(target);
+    CU_ASSERT_STRING_EQUAL(t, "precious\n");
+    free(t);
+    CU_ASSERT_NOT_EQUAL(access(db, F_OK), 0); /* refused before the store was touched */
+    /* rejects that cannot be written: nothing imported, and it says so */
+    if (access("/dev/full", W_OK) == 0) {
+        const char *full[] = {"import", "--db", db, "--skip-bad", "/dev/full", file, NULL};
+        expect(74, full, "nothing was imported");
+        CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 0);
+    }
+    /* a plain file: the good rows stored, the bad one listed, the file 0600 */
+    const char *rej = keep("rejects.jsonl");
+    unlink(rej);
+    const char *ok[] = {"import", "--db", db, "--skip-bad", rej, file, NULL};
+    expect(0, ok, NULL);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM orders"), 2);
+    struct stat st;
+    CU_ASSERT_EQUAL(stat(rej, &st), 0);
+    CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+    char *r = slurp(rej);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r, "\"line\": 2"));
+    free(r);
+}
+
+/* ------------------------------------------------- 4: reports are private */
+
+static void test_report_mode(void)
+{
+    mode_t old = umask(022);
+    const char *names[] = {"rep.json", "rep.csv", "rep.md", "rep.pdf"};
+    for (int i = 0; i < 4; i++) {
+        const char *out = keep(names[i]);
+        unlink(out);
+        const char *rep[] = {"report", "--db", store, "--output", out, "--quiet", "--limit", "3", NULL};
+        expect(0, rep, NULL);
+        struct stat st;
+        CU_ASSERT_EQUAL(stat(out, &st), 0);
+        if ((st.st_mode & 0777) != 0600)
+            fprintf(stderr, "\n  %s: mode %o\n", out, st.st_mode & 0777);
+        CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+        CU_ASSERT_EQUAL(temporaries_in_scratch(), 0);
+    }
+    /* a report written over an existing file keeps that file's mode */
+    const char *mine = keep("rep.json");
+    chmod(mine, 0640);
+    const char *again[] = {"report", "--db", store, "--output", mine, "--quiet", "--limit", "3", NULL};
+    expect(0, again, NULL);
+    struct stat st;
+    CU_ASSERT_EQUAL(stat(mine, &st), 0);
+    CU_ASSERT_EQUAL(st.st_mode & 0777, 0640);
+    umask(old);
+}
+
 /* ------------------------------------------------- 10: stdout that fails */
 
 static void test_stdout_write_failure(void)
@@ -558,6 +626,8 @@ int main(void)
         !CU_add_test(su, "7: an endless line stops at the limit", test_endless_line) ||
         !CU_add_test(su, "6: a 300,000-column CSV header in linear time", test_wide_csv_header) ||
         !CU_add_test(su, "9: a model sharing no feature with the data is refused", test_no_common_features) ||
+        !CU_add_test(su, "8: --skip-bad never follows a link; unwritable rejects store nothing", test_rejects_file) ||
+        !CU_add_test(su, "4: reports are 0600", test_report_mode) ||
         !CU_add_test(su, "12: SIGTERM/SIGINT during score --output leave no temporary", test_signal_removes_temporary) ||
         !CU_add_test(su, "10: standard output that cannot be written is exit 74", test_stdout_write_failure)) {
         CU_cleanup_registry();
