@@ -677,7 +677,15 @@ static void test_cli_config_init(void)
         CU_ASSERT(g >= 0 && m->cfg.modalities[g].n_entity_types == 5);
         craft_model_free(m);
     }
-    snprintf(cmd, sizeof cmd, "cd %s && rm -f cli.jsonl cli.cfg.json cli.err cli.safetensors cli.train", tmpdir);
+    /* scored through the file path: the graph is used (encoded from vendor, site, ...) */
+    snprintf(cmd, sizeof cmd, "%s/app/cli/craft score --model %s --input %s --threads 1 >%s 2>/dev/null", build,
+             tmp_path("cli.safetensors"), path, tmp_path("cli.scores"));
+    CU_ASSERT(system(cmd) == 0);
+    char *scores = slurp(tmp_path("cli.scores"));
+    CU_ASSERT(scores && strstr(scores, "\"modalities\": [\"tab\", \"txt\", \"graph\"]") != NULL);
+    free(scores);
+    snprintf(cmd, sizeof cmd, "cd %s && rm -f cli.jsonl cli.cfg.json cli.err cli.safetensors cli.train cli.scores",
+             tmpdir);
     CU_ASSERT(system(cmd) == 0);
 }
 
