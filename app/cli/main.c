@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "outfile.h"
 #include "process.h"
+#include "termsafe.h"
 
 /* Commands of optional parts (the case store, say) are weak: a build without
  * them simply does not list them. */
@@ -49,7 +50,10 @@ static int cmd_explain(int argc, char **argv)
 
 int cli_fail(const char *cmd, const craft_error *err)
 {
-    fprintf(stderr, "craft %s: %s\n", cmd, err->msg);
+    /* messages quote ids and rows from files and stores: escaped for the terminal */
+    fprintf(stderr, "craft %s: ", cmd);
+    craft_term_fputs(err->msg, stderr, 1);
+    fputc('\n', stderr);
     switch (err->code) {
     case CRAFT_EIO: return strstr(err->msg, "cannot open") ? EXIT_NOINPUT : EXIT_IOERR;
     case CRAFT_EFORMAT:

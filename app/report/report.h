@@ -199,7 +199,9 @@ int craft_report_write_pdf_stream(const craft_report *r, FILE *f, const char *pa
 int craft_report_write_csv(craft_store *s, const craft_report_selection *sel, FILE *out,
                            craft_report_progress_fn progress, void *user, const volatile int *cancel,
                            int64_t *n_rows, craft_error *err);
-/* One CSV field with RFC 4180 quoting (quoted when it holds , " CR or LF; " doubled). */
+/* One CSV text field with RFC 4180 quoting (quoted when it holds , " CR or LF; "
+ * doubled); a field starting with = + - @ tab or CR (a spreadsheet formula) is
+ * written as '... (quoted), as OWASP recommends against CSV injection. */
 void craft_csv_field(FILE *out, const char *s);
 
 /* ----------------------------------------------------------------- plots */

@@ -660,11 +660,17 @@ void craft_csv_field(FILE *out, const char *s)
 {
     if (!s)
         return;
-    if (!strpbrk(s, ",\"\r\n")) {
+    /* CSV formula injection (OWASP): a spreadsheet runs a cell that starts with
+     * = + - @ (or a tab or CR before one) as a formula, =HYPERLINK(...) included.
+     * Such a text cell gets a leading ' and quotes: shown as text, never run. */
+    int formula = s[0] && strchr("=+-@\t\r", s[0]) != NULL;
+    if (!formula && !strpbrk(s, ",\"\r\n")) {
         fputs(s, out);
         return;
     }
     fputc('"', out);
+    if (formula)
+        fputc('\'', out);
     for (const char *c = s; *c; c++) {
         if (*c == '"')
             fputc('"', out);

@@ -9,6 +9,17 @@
 #include "commands.h"
 #include "scoring.h"
 #include "store.h"
+#include "termsafe.h"
+
+/* Untrusted text (ids, names, notes) on a terminal: escaped (termsafe.h). Up to 8
+ * at once in one printf. */
+static const char *T(const char *s)
+{
+    static char buf[8][1024];
+    static int k;
+    k = (k + 1) % 8;
+    return craft_term_str(s, buf[k], sizeof buf[k]);
+}
 
 static void help(void)
 {
@@ -209,13 +220,13 @@ static int do_list(craft_store *s, const opts *op)
         printf("%-20s %-17s %-10s %-7s %-12s %s\n", "order", "status", "top class", "score", "assignee", "time");
         for (int i = 0; i < pg.n; i++) {
             const craft_queue_row *r = &pg.rows[i];
-            printf("%-20s %-17s %-10s ", r->order_id, r->status >= 0 ? craft_case_status_name(r->status) : "-",
-                   r->top_class >= 0 && r->top_class < pg.n_classes ? pg.classes[r->top_class] : "-");
+            printf("%-20s %-17s %-10s ", T(r->order_id), r->status >= 0 ? craft_case_status_name(r->status) : "-",
+                   T(r->top_class >= 0 && r->top_class < pg.n_classes ? pg.classes[r->top_class] : "-"));
             if (isnan(r->top_score))
                 printf("%-7s ", "-");
             else
                 printf("%-7.3f ", r->top_score);
-            printf("%-12s %s\n", r->assignee ? r->assignee : "-", r->ts ? r->ts : "-");
+            printf("%-12s %s\n", T(r->assignee), T(r->ts));
         }
         printf("\n");
         for (int st = 0; st < CRAFT_CASE_N_STATUS; st++)
@@ -517,24 +528,27 @@ static void show_json(craft_store *s, const craft_order_detail *d)
 
 static void show_text(craft_store *s, const craft_order_detail *d)
 {
-    printf("order %s   time %s\n", d->order_id, d->ts ? d->ts : "-");
+    printf("order %s   time %s\n", T(d->order_id), T(d->ts));
     for (int p = 0; p < d->n_predictions; p++) {
         const craft_prediction *pr = &d->predictions[p];
-        printf("  %-18s", pr->off ? pr->modalities : "full model");
+        printf("  %-18s", pr->off ? T(pr->modalities) : "full model");
         for (int k = 0; k < d->n_classes; k++)
-            printf(" %s %.3f", d->classes[k], pr->scores[k]);
+            printf(" %s %.3f", T(d->classes[k]), pr->scores[k]);
         printf("\n");
     }
     if (d->labels.n) {
         printf("  labels:");
         for (int i = 0; i < d->labels.n; i++)
-            printf(" %s=%s", d->labels.keys[i], d->labels.values[i]);
+            printf(" %s=%s", T(d->labels.keys[i]), T(d->labels.values[i]));
         printf("\n");
     }
     for (int i = 0; i < d->entities.n; i++)
-        printf("  entity %-10s %s\n", d->entities.keys[i], d->entities.values[i]);
-    for (int i = 0; i < d->text.n; i++)
-        printf("  text %-12s %.100s%s\n", d->text.keys[i], d->text.values[i], strlen(d->text.values[i]) > 100 ? "..." : "");
+        printf("  entity %-10s %s\n", T(d->entities.keys[i]), T(d->entities.values[i]));
+    for (int i = 0; i < d->text.n; i++) {
+        char cut[101];
+        snprintf(cut, sizeof cut, "%s", d->text.values[i]);
+        printf("  text %-12s %s%s\n", T(d->text.keys[i]), T(cut), strlen(d->text.values[i]) > 100 ? "..." : "");
+    }
     if (d->has_explanation) {
         /* the five most important backbone tokens */
         const craft_explanation *e = &d->explanation;
@@ -550,7 +564,7 @@ static void show_text(craft_store *s, const craft_order_detail *d)
                     best = j;
             }
             used[r] = best;
-            printf(" %s %.3f", e->token_names[best], e->importance[best]);
+            printf(" %s %.3f", T(e->token_names[best]), e->importance[best]);
         }
         printf("\n");
     }
@@ -560,8 +574,8 @@ static void show_text(craft_store *s, const craft_order_detail *d)
     }
     const craft_case *c = &d->kase;
     printf("  case %lld: %s, assignee %s, priority %d%s%s\n", (long long)c->id, craft_case_status_label(c->status),
-           c->assignee ? c->assignee : "-", c->priority, c->decided_classes ? ", classes " : "",
-           c->decided_classes ? c->decided_classes : "");
+           T(c->assignee), c->priority, c->decided_classes ? ", classes " : "",
+           c->decided_classes ? T(c->decided_classes) : "");
     craft_error err;
     craft_note *notes = NULL;
     int nn = 0;
@@ -569,7 +583,9 @@ static void show_text(craft_store *s, const craft_order_detail *d)
     for (int i = 0; i < nn; i++) {
         printf("  note ");
         print_time(stdout, notes[i].at);
-        printf(" %s: %s\n", notes[i].author, notes[i].text);
+        printf(" %s: ", T(notes[i].author));
+        craft_term_fputs(notes[i].text, stdout, 0);
+        putchar('\n');
     }
     craft_notes_free(notes, nn);
     craft_audit_entry *au = NULL;
@@ -578,8 +594,11 @@ static void show_text(craft_store *s, const craft_order_detail *d)
     for (int i = 0; i < na; i++) {
         printf("  audit ");
         print_time(stdout, au[i].at);
-        printf(" %s %s %s -> %s\n", au[i].actor, au[i].action, au[i].before ? au[i].before : "-",
-               au[i].after ? au[i].after : "-");
+        printf(" %s %s ", T(au[i].actor), T(au[i].action));
+        craft_term_fputs(au[i].before, stdout, 0);
+        fputs(" -> ", stdout);
+        craft_term_fputs(au[i].after, stdout, 0);
+        putchar('\n');
     }
     craft_audit_free(au, na);
 }
@@ -599,7 +618,7 @@ static int do_show(craft_store *s, const opts *op)
         craft_score_error *e = NULL;
         int n = 0;
         if (!craft_store_score_errors(s, op->model_id, 0, d.order_id, 1, &e, &n, &err) && n)
-            printf("  could not score: %s (run %lld)\n", e[0].reason, (long long)e[0].run_id);
+            printf("  could not score: %s (run %lld)\n", T(e[0].reason), (long long)e[0].run_id);
         craft_score_errors_free(e, n);
     }
     craft_order_detail_free(&d);
@@ -635,14 +654,14 @@ static int do_entity(craft_store *s, const opts *op)
         }
         printf("]}\n");
     } else {
-        printf("%s %s: %lld orders (%s .. %s), %lld cases, %lld confirmed, %lld false positives\n", h.type,
-               h.entity_id, (long long)h.n_orders, h.first_ts ? h.first_ts : "-", h.last_ts ? h.last_ts : "-",
+        printf("%s %s: %lld orders (%s .. %s), %lld cases, %lld confirmed, %lld false positives\n", T(h.type),
+               T(h.entity_id), (long long)h.n_orders, T(h.first_ts), T(h.last_ts),
                (long long)h.n_cases, (long long)h.n_confirmed, (long long)h.n_false_positive);
         for (int k = 0; k < h.n_classes; k++)
-            printf("  %s: %lld of %lld labelled orders positive (%.1f%%)\n", h.classes[k], (long long)h.n_positive[k],
+            printf("  %s: %lld of %lld labelled orders positive (%.1f%%)\n", T(h.classes[k]), (long long)h.n_positive[k],
                    (long long)h.n_labelled[k], h.n_labelled[k] ? 100.0 * h.n_positive[k] / h.n_labelled[k] : 0.0);
         for (int i = 0; i < h.n_recent; i++)
-            printf("  recent %s\n", h.recent_orders[i]);
+            printf("  recent %s\n", T(h.recent_orders[i]));
     }
     craft_entity_history_free(&h);
     return 0;
@@ -711,9 +730,9 @@ static int do_action(craft_store *s, const char *action, const opts *op)
             json_str_or_null(stdout, now.decided_classes);
             printf("}\n");
         } else {
-            printf("%s: %s%s%s, assignee %s, priority %d\n", now.order_id, craft_case_status_label(now.status),
-                   now.decided_classes ? " " : "", now.decided_classes ? now.decided_classes : "",
-                   now.assignee ? now.assignee : "-", now.priority);
+            printf("%s: %s%s%s, assignee %s, priority %d\n", T(now.order_id), craft_case_status_label(now.status),
+                   now.decided_classes ? " " : "", now.decided_classes ? T(now.decided_classes) : "",
+                   T(now.assignee), now.priority);
         }
         craft_case_free(&now);
     }

@@ -10,6 +10,7 @@
 #include "outfile.h"
 #include "scoring.h"
 #include "store.h"
+#include "termsafe.h"
 
 static void help(void)
 {
@@ -43,7 +44,11 @@ static void on_reject(void *user, const char *file, size_t line, const char *rea
     reject_sink *rs = user;
     rs->total++;
     if (rs->listed < rs->max_listed) {
-        fprintf(stderr, "%s%s:%zu: %s\n", isatty(2) ? "\r" : "", file, line, reason);
+        fprintf(stderr, "%s", isatty(2) ? "\r" : "");
+        craft_term_fputs(file, stderr, 0);
+        fprintf(stderr, ":%zu: ", line);
+        craft_term_fputs(reason, stderr, 0);
+        fputc('\n', stderr);
         rs->listed++;
     }
     if (!rs->rejects)

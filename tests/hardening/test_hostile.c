@@ -571,6 +571,91 @@ static void test_report_mode(void)
     umask(old);
 }
 
+/* ------------------------- 11: untrusted text on terminals and in spreadsheets */
+
+static int has_raw_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7F)
+            return 1;
+        if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) /* C1 */
+            return 1;
+        if (p[0] == 0xE2 && ((p[1] == 0x80 && p[2] >= 0xAA && p[2] <= 0xAE) || (p[1] == 0x81 && p[2] >= 0xA6 &&
+                                                                                  p[2] <= 0xA9))) /* bidi */
+            return 1;
+    }
+    return 0;
+}
+
+static void test_terminal_and_csv_injection(void)
+{
+    /* ids, entities and text with ESC sequences, BEL, DEL, C1 CSI, right-to-left
+     * override and isolate; an id that is a spreadsheet formula */
+    static const char orders[] =
+        "{\"order_id\": \"EVIL\\u001b]0;pwned\\u0007\\u001b[2J\\u202egnp.exe\\u009b31m\\u007f\\u2066x\", "
+        "\"features\": {\"num3\": 1}, \"entities\": {\"customer\": \"C\\u001b[31m\"},"
+        " \"text\": {\"journey\": \"ok\\r\\nfake line\"}}\n"
+        "{\"order_id\": \"=HYPERLINK(\\\"http://x\\\",\\\"y\\\")\", \"features\": {\"num3\": 1}}\n"
+        "{\"order_id\": \"+2+5\", \"features\": {\"num3\": 2}}\n"
+        "{\"order_id\": \"@SUM(A1)\", \"features\": {\"num3\": 3}}\n";
+    const char *file = keep("evil.jsonl"), *db = keep("evil.db");
+    write_text(file, orders, sizeof orders - 1);
+    remove_store(db);
+    const char *imp[] = {"import", "--db", db, file, NULL};
+    expect(0, imp, NULL);
+    const char *sc[] = {"score", "--db", db, "--model", model, "--threshold", "0.01", NULL};
+    expect(0, sc, NULL);
+    char evil_id[200];
+    sql_text(db, "SELECT order_id FROM orders WHERE id = 1", evil_id, sizeof evil_id);
+    CU_ASSERT_PTR_NOT_NULL(strchr(evil_id, 0x1b)); /* stored as given */
+    const char *note[] = {"cases", "note", evil_id, "see \x1b[31mred\x07 \xe2\x80\xae", "--db", db, "--actor",
+                          "mallory\x1b[0m", NULL};
+    expect(0, note, NULL);
+    CU_ASSERT(!has_raw_control(last_err));
+    const char *out = keep("evil-out.txt");
+    const char *list[] = {"cases", "list", "--db", db, "--all", NULL};
+    const char *show[] = {"cases", "show", evil_id, "--db", db, NULL};
+    const char *entity[] = {"cases", "entity", "customer", "C\x1b[31m", "--db", db, NULL};
+    const char *missing[] = {"cases", "show", "NO\x1b[2J\xe2\x80\xae", "--db", db, NULL};
+    const char *const *all[] = {list, show, entity, missing};
+    for (int i = 0; i < 4; i++) {
+        int rc = craft_out(out, all[i]);
+        CU_ASSERT_EQUAL(rc, i == 3 ? 65 : 0);
+        char *text = slurp(out);
+        if (has_raw_control(text) || has_raw_control(last_err))
+            fprintf(stderr, "\n  craft cases %s: raw control characters reach the terminal\n", all[i][1]);
+        CU_ASSERT(!has_raw_control(text));
+        CU_ASSERT(!has_raw_control(last_err));
+        if (i == 1) /* shown as escapes */
+            CU_ASSERT_PTR_NOT_NULL(strstr(text, "EVIL\\e]0;pwned\\x07"));
+        free(text);
+    }
+    /* the JSON keeps the exact text (escaped the JSON way) */
+    const char *show_json[] = {"cases", "show", evil_id, "--db", db, "--json", NULL};
+    CU_ASSERT_EQUAL(craft_out(out, show_json), 0);
+    char *json = slurp(out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\\u001b"));
+    free(json);
+    /* the report CSV: formula cells neutralized with a leading ' */
+    const char *csv = keep("evil.csv");
+    const char *rep[] = {"report", "--db", db, "--all", "--output", csv, "--quiet", NULL};
+    expect(0, rep, NULL);
+    char *text = slurp(csv);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"'=HYPERLINK("));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"'+2+5\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"'@SUM(A1)\""));
+    CU_ASSERT_PTR_NULL(strstr(text, ",=HYPERLINK"));
+    CU_ASSERT_PTR_NULL(strstr(text, "\n=HYPERLINK"));
+    free(text);
+    /* an assignee that is a formula */
+    const char *assign[] = {"cases", "assign", "+2+5", "-1+cmd|' /C calc'!A0", "--db", db, "--actor", "eve", NULL};
+    expect(0, assign, NULL);
+    expect(0, rep, NULL);
+    text = slurp(csv);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"'-1+cmd|' /C calc'!A0\""));
+    free(text);
+}
+
 /* ------------------------------------------------- 10: stdout that fails */
 
 static void test_stdout_write_failure(void)
@@ -628,6 +713,8 @@ int main(void)
         !CU_add_test(su, "9: a model sharing no feature with the data is refused", test_no_common_features) ||
         !CU_add_test(su, "8: --skip-bad never follows a link; unwritable rejects store nothing", test_rejects_file) ||
         !CU_add_test(su, "4: reports are 0600", test_report_mode) ||
+        !CU_add_test(su, "11: control characters escaped on terminals, formulas neutralized in CSV",
+                     test_terminal_and_csv_injection) ||
         !CU_add_test(su, "12: SIGTERM/SIGINT during score --output leave no temporary", test_signal_removes_temporary) ||
         !CU_add_test(su, "10: standard output that cannot be written is exit 74", test_stdout_write_failure)) {
         CU_cleanup_registry();
