@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "commands.h"
+#include "scoring.h"
+#include "termsafe.h"
 
 static void help(void)
 {
@@ -36,6 +38,9 @@ int cmd_model(int argc, char **argv)
     }
     if (!path)
         return cli_usage("model", "which model? craft model info MODEL");
+    int st = cli_model_file("model", path);
+    if (st)
+        return st;
     craft_model *m;
     craft_error err = {0};
     if (craft_model_load(&m, path, &err))
@@ -44,13 +49,17 @@ int cmd_model(int argc, char **argv)
     size_t params = craft_model_param_count(m);
     if (json) {
         char *cfg = craft_config_to_json(c);
-        printf("{\"path\": \"%s\", \"sha256\": \"%s\", \"tensors\": %d, \"parameters\": %zu, \"supcma_heads\": %s, "
+        fputs("{\"path\": ", stdout);
+        craft_json_string(stdout, path);
+        printf(", \"sha256\": \"%s\", \"tensors\": %d, \"parameters\": %zu, \"supcma_heads\": %s, "
                "\"config\": %s, \"metadata\": %s}\n",
-               path, m->sha256, m->layout.n, params, m->has_supcma ? "true" : "false", cfg ? cfg : "null",
+               m->sha256, m->layout.n, params, m->has_supcma ? "true" : "false", cfg ? cfg : "null",
                m->metadata_json ? m->metadata_json : "{}");
         free(cfg);
     } else {
-        printf("model       %s\n", path);
+        fputs("model       ", stdout);
+        craft_term_fputs(path, stdout, 0);
+        fputc('\n', stdout);
         printf("sha256      %s\n", m->sha256);
         printf("task        %s, %d classes:", c->task == CRAFT_MULTICLASS ? "multiclass" : "multilabel", c->n_classes);
         for (int k = 0; k < c->n_classes; k++)

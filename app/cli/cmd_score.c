@@ -117,6 +117,8 @@ int cmd_score(int argc, char **argv)
     o.engine = cli_engine_ops(dev, precision); /* CPU or CUDA engine (app/cli/device.c) */
     craft_error err = {0};
     craft_model *m;
+    if (cli_model_file("score", model)) /* a directory, FIFO or device: exit 66, never a blocked open */
+        return EXIT_NOINPUT;
     if (craft_model_load(&m, model, &err))
         return cli_fail("score", &err);
     if (craft_parse_modality_list(&m->cfg, off, &o.off_mask, &err)) {

@@ -24,6 +24,10 @@ typedef struct {
 /* Maps an engine error to an exit status and prints "craft NAME: message". */
 int cli_fail(const char *cmd, const craft_error *err);
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* 0 when path is a regular file that opens (checked without blocking), else says
+ * why ("cannot open: is a directory", "not a regular file": a FIFO would block
+ * the load forever) and returns EXIT_NOINPUT. For model paths. */
+int cli_model_file(const char *cmd, const char *path);
 /* Parses an integer option value in [lo, hi]. */
 int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
 

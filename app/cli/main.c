@@ -1,8 +1,11 @@
 /* craft: the command-line face of CRAFT Desk. Everything the app does, scriptable. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "outfile.h"
@@ -62,6 +65,30 @@ int cli_fail(const char *cmd, const craft_error *err)
     case CRAFT_ECANCELLED: return EXIT_CANCELLED;
     default: return EXIT_SOFTWARE;
     }
+}
+
+int cli_model_file(const char *cmd, const char *path)
+{
+    /* O_NONBLOCK: a FIFO's open would wait for a writer forever */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    const char *why = NULL;
+    if (fd < 0)
+        why = strerror(errno);
+    else if (fstat(fd, &st))
+        why = strerror(errno);
+    else if (S_ISDIR(st.st_mode))
+        why = "is a directory";
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file (a FIFO, socket or device cannot be a model)";
+    if (fd >= 0)
+        close(fd);
+    if (!why)
+        return 0;
+    fprintf(stderr, "craft %s: ", cmd);
+    craft_term_fputs(path, stderr, 0);
+    fprintf(stderr, ": cannot open: %s\n", why);
+    return EXIT_NOINPUT;
 }
 
 int cli_usage(const char *cmd, const char *fmt, ...)

@@ -239,7 +239,7 @@ int craft_reader_open(craft_reader **out, const char *path, craft_format format,
         if (fstat(fileno(r->f), &st) == 0) {
             if (S_ISDIR(st.st_mode)) {
                 craft_reader_close(r);
-                return craft_fail(err, CRAFT_EIO, "%s: is a directory", path);
+                return craft_fail(err, CRAFT_EIO, "%s: cannot open: is a directory", path);
             }
             if (S_ISREG(st.st_mode)) {
                 r->total = (uint64_t)st.st_size;

@@ -163,6 +163,12 @@ static int decision_labels(craft_store *s, const craft_case *c, int status, cons
                     yes[hit] = 1;
             }
             free(copy);
+            int any = 0;
+            for (int i = 0; i < k; i++)
+                any |= yes[i];
+            if (!rc && !any) /* "," or " ": a confirmed defect of no class is no decision */
+                rc = craft_fail(err, CRAFT_EINPUT, "case %lld: \"%.60s\" names no class to confirm", (long long)c->id,
+                                classes);
         }
         if (!rc) {
             /* the canonical list, in the model's class order */

@@ -99,6 +99,8 @@ int craft_store_score_command(int argc, char **argv)
         return cli_usage("score", "--db and --model are required");
     craft_error err = {0};
     craft_model *m;
+    if (cli_model_file("score", model)) /* a directory, FIFO or device: exit 66, never a blocked open */
+        return EXIT_NOINPUT;
     if (craft_model_load(&m, model, &err))
         return cli_fail("score", &err);
     craft_store *s;

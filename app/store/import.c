@@ -1512,6 +1512,23 @@ static int write_order(writer *w, parsed *o, int64_t dataset_id, craft_error *er
             if (step_done(w, w->clear[i], err, "replacing an order"))
                 return err->code;
         }
+        /* A case on the order keeps its status, decision and history (the analyst's
+         * work is about the order id), but its evidence changed: an audit row says
+         * so, and that its scores are gone until the store is scored again. */
+        sqlite3_stmt *cs;
+        if (store_prepare(w->s, &cs, "SELECT id FROM cases WHERE order_id = ?", err))
+            return err->code;
+        sqlite3_bind_int64(cs, 1, oid);
+        rc = sqlite3_step(cs);
+        int64_t case_id = rc == SQLITE_ROW ? sqlite3_column_int64(cs, 0) : 0;
+        sqlite3_finalize(cs);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return store_fail(w->s, err, "finding the order's case");
+        if (case_id && store_audit_append(w->s, case_id, w->now, "craft import", "replace", NULL,
+                                          "{\"order\": \"replaced by an import\", \"scores\": \"removed until the store"
+                                          " is scored again\", \"status\": \"kept\"}",
+                                          err))
+            return err->code;
         w->stats->replaced++;
     } else {
         return store_fail(w->s, err, "storing an order");

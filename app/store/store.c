@@ -567,10 +567,18 @@ int craft_store_open(craft_store **out, const char *path, int flags, craft_error
     craft_error e2 = {0};
     /* Check it is a database at all before anything else touches it. */
     sqlite3_stmt *st;
-    int version = -1;
+    int version = -1, have_version = 0;
     if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int(st, 0);
+        version = sqlite3_column_int(st, 0), have_version = 1;
     sqlite3_finalize(st);
+    if (have_version && version < 0) {
+        craft_fail(err, CRAFT_EFORMAT,
+                   "%s: store damaged or not a case store: schema version %d (PRAGMA user_version) is not one this"
+                   " program wrote (it knows 0 to %d)",
+                   path, version, CRAFT_STORE_VERSION);
+        craft_store_close(s);
+        return CRAFT_EFORMAT;
+    }
     if (version < 0) {
         /* only a file SQLite cannot read as a database is "not a case store"; a
          * read-only folder, a lock or a full disk is said as such */

@@ -110,7 +110,7 @@ typedef struct {
     int64_t id, case_id;
     double at;                       /* Unix seconds */
     char *actor;
-    char *action;                    /* "create", "status", "assign", "priority", "note" */
+    char *action;                    /* "create", "status", "assign", "priority", "note", "replace" (import --replace) */
     char *before, *after;            /* JSON values (may be NULL) */
 } craft_audit_entry;
 

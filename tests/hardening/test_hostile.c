@@ -656,6 +656,69 @@ static void test_terminal_and_csv_injection(void)
     free(text);
 }
 
+/* ------------------------------------------------- 12: the smaller ones */
+
+static void test_smaller_items(void)
+{
+    const char *db = store_copy("small.db");
+    char oid[64];
+    sql_text(db, "SELECT o.order_id FROM cases c JOIN orders o ON o.id = c.order_id ORDER BY c.id LIMIT 1", oid,
+             sizeof oid);
+    CU_ASSERT_FATAL(oid[0] != 0);
+    /* a confirmed defect of no class */
+    const char *seps[] = {",", " ", ",,"};
+    for (int i = 0; i < 3; i++) {
+        const char *dec[] = {"cases", "decide", oid, "confirmed_defect", "--classes", seps[i], "--db", db,
+                             "--actor", "ann", NULL};
+        expect(65, dec, "class");
+    }
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM labels WHERE source = 'decision'"), 0);
+    /* import --replace of a decided case's order: the case keeps its decision, an audit row says so */
+    const char *dec[] = {"cases", "decide", oid, "confirmed_defect", "--classes", "D1", "--db", db, "--actor", "ann",
+                         NULL};
+    expect(0, dec, NULL);
+    long long audit_before = sql_int(db, "SELECT count(*) FROM audit");
+    char line[600];
+    snprintf(line, sizeof line, "{\"order_id\": \"%s\", \"features\": {\"num3\": 0.5}}\n", oid);
+    const char *again = keep("replace.jsonl");
+    write_text(again, line, strlen(line));
+    const char *rep[] = {"import", "--db", db, "--replace", again, NULL};
+    expect(0, rep, NULL);
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM audit"), audit_before + 1);
+    char action[200];
+    sql_text(db, "SELECT actor || '/' || action FROM audit ORDER BY id DESC LIMIT 1", action, sizeof action);
+    CU_ASSERT_STRING_EQUAL(action, "craft import/replace");
+    CU_ASSERT_EQUAL(sql_int(db, "SELECT status FROM cases c JOIN orders o ON o.id = c.order_id WHERE o.order_id = "
+                                "(SELECT order_id FROM orders WHERE id = (SELECT order_id FROM cases ORDER BY id LIMIT 1))"),
+                    2);
+    const char *verify[] = {"cases", "verify", "--db", db, NULL};
+    expect(0, verify, NULL);
+    /* directories are "cannot open" (66), not write errors */
+    const char *sc_dir[] = {"score", "--model", model, "--input", hd_dir, NULL};
+    expect(66, sc_dir, "is a directory");
+    const char *info_dir[] = {"model", "info", hd_dir, NULL};
+    expect(66, info_dir, "is a directory");
+    const char *sc_model_dir[] = {"score", "--model", hd_dir, "--input", good, NULL};
+    expect(66, sc_model_dir, "is a directory");
+    /* a FIFO as a model: refused at once, not a read that waits forever */
+    const char *fifo = keep("model-fifo");
+    unlink(fifo);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0600), 0);
+    const char *info_fifo[] = {"model", "info", fifo, NULL};
+    double t0 = now_s();
+    expect(66, info_fifo, "not a regular file");
+    const char *sc_fifo[] = {"score", "--model", fifo, "--input", good, NULL};
+    expect(66, sc_fifo, "not a regular file");
+    CU_ASSERT(now_s() - t0 < 10);
+    /* a negative schema version is named as such */
+    const char *neg = store_copy("negative.db");
+    sql_exec(neg, "PRAGMA user_version = -5");
+    const char *list[] = {"cases", "list", "--db", neg, NULL};
+    expect(65, list, "schema version -5");
+    const char *imp[] = {"import", "--db", neg, good, NULL};
+    expect(65, imp, "store damaged");
+}
+
 /* ------------------------------------------------- 10: stdout that fails */
 
 static void test_stdout_write_failure(void)
@@ -715,6 +778,8 @@ int main(void)
         !CU_add_test(su, "4: reports are 0600", test_report_mode) ||
         !CU_add_test(su, "11: control characters escaped on terminals, formulas neutralized in CSV",
                      test_terminal_and_csv_injection) ||
+        !CU_add_test(su, "12: empty classes, --replace audit, directories, FIFO models, bad versions",
+                     test_smaller_items) ||
         !CU_add_test(su, "12: SIGTERM/SIGINT during score --output leave no temporary", test_signal_removes_temporary) ||
         !CU_add_test(su, "10: standard output that cannot be written is exit 74", test_stdout_write_failure)) {
         CU_cleanup_registry();
