@@ -53,6 +53,7 @@ struct craft_cuda_engine {
     float *f;                   /* [M, B, d] */
     float *C, *Csnap, *qv, *qk, *att, *xbar, *zb, *fhat, *cg, *alpha, *alpha_cf, *P, *g, *fused, *hh, *h1;
     float *logits, *scores, *cond_gate, *fuse_gate, *cmis;
+    float *wide; /* [B, K] the wide term of the backbone tokens ("wide_head") */
     /* pinned staging */
     unsigned char *pin_in, *pin_out;
     size_t pin_in_bytes, pin_out_bytes;
@@ -185,6 +186,7 @@ static size_t plan(craft_cuda_engine *e, unsigned char *base, int B)
     TAKE(e->alpha, float, (size_t)B * e->T);
     TAKE(e->alpha_cf, float, (size_t)B * e->T);
     TAKE(e->logits, float, (size_t)B * e->K);
+    TAKE(e->wide, float, (size_t)B * e->K);
     TAKE(e->scores, float, (size_t)B * e->K);
     TAKE(e->cond_gate, float, (size_t)B * e->M);
     TAKE(e->fuse_gate, float, (size_t)B * e->M);
@@ -666,6 +668,8 @@ static void backbone_forward(craft_cuda_engine *e, int cnt, int missing_j)
         gemm(e, 0, 1, N, d, D, 1.0f, e->emb[bb], D, dp(e, em->proj.w), D, 0.0f, e->X, d);
         launch_emb_tokens_finish(s, e->X, e->ntok[bb], dp(e, em->proj.b), dp(e, em->pos_emb), cnt, T, d);
     }
+    if (cfg->wide_head) /* wide = X0 head_wide^T, added to every request's logits */
+        gemm(e, 0, 1, cnt, e->K, T * d, 1.0f, e->X, T * d, dp(e, w->head_wide), T * d, 0.0f, e->wide, e->K);
     const float *pend = NULL; /* a bias still to be added to X (by the next LayerNorm) */
     for (int l = 0; l < cfg->layers; l++) {
         const craft_block *bl = &w->blocks[l];
@@ -774,6 +778,10 @@ static void tail_forward(craft_cuda_engine *e, const craft_request *rq, int cnt,
     gemm(e, 0, 1, cnt, d, d, 1.0f, e->hh, d, dp(e, w->head_fc1.w), d, 0.0f, e->h1, d);
     launch_bias_gelu(s, e->h1, d, dp(e, w->head_fc1.b), cnt, d);
     linear(e, e->logits, e->K, e->h1, d, &w->head_fc2, cnt);
+    if (e->cfg->wide_head) {
+        const float one = 1.0f;
+        cublasSaxpy(e->blas, cnt * e->K, &one, e->wide, 1, e->logits, 1);
+    }
     launch_scores(s, e->scores, e->logits, e->calib, e->calib ? e->calib + e->K : NULL, cnt, e->K,
                   e->cfg->task == CRAFT_MULTICLASS);
 }

@@ -377,6 +377,12 @@ int craft_config_parse(craft_config *cfg, const char *json, size_t len, craft_er
     }
     if ((rc = parse_calibration(cfg, cJSON_GetObjectItemCaseSensitive(root, "calibration"), err)))
         goto done;
+    const cJSON *wide = cJSON_GetObjectItemCaseSensitive(root, "wide_head");
+    if (wide && !cJSON_IsBool(wide)) {
+        rc = craft_fail(err, CRAFT_EFORMAT, "config: \"wide_head\" must be true or false");
+        goto done;
+    }
+    cfg->wide_head = cJSON_IsTrue(wide);
     const cJSON *bb = cJSON_GetObjectItemCaseSensitive(root, "backbone");
     /* "backbone" is optional: the trainer chooses it by rho; absent means the
      * tabular modality (else the first) until then */
@@ -443,6 +449,10 @@ char *craft_config_to_json(const craft_config *cfg)
         set_key(root, "tab_encoding", cJSON_CreateString("piecewise"));
     else
         cJSON_DeleteItemFromObjectCaseSensitive(root, "tab_encoding");
+    if (cfg->wide_head)
+        set_key(root, "wide_head", cJSON_CreateTrue());
+    else
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "wide_head");
     if (cfg->calib_a) {
         cJSON *c = cJSON_CreateObject(), *a = cJSON_CreateArray(), *b = cJSON_CreateArray();
         for (int k = 0; k < cfg->n_classes; k++) {

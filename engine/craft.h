@@ -88,6 +88,7 @@ typedef struct craft_config {
     int backbone;            /* index into modalities */
     int tabular;             /* index of the tabular modality, -1 if none */
     int tab_encoding;        /* CRAFT_TAB_BINS (default) or CRAFT_TAB_PIECEWISE ("tab_encoding") */
+    int wide_head;           /* "wide_head": true adds a linear term of the backbone tokens to the logits */
     /* Per-class score calibration ("calibration": {"a":[K],"b":[K]}), fitted on validation
      * orders after training: scores are sigma(a_k y_k + b_k) (multiclass: softmax(a y + b)).
      * NULL when absent: the raw head (a = 1, b = 0). */
@@ -141,6 +142,7 @@ typedef struct craft_weights {
     craft_linear fuse[CRAFT_MAX_MODALITIES];   /* auxiliaries only */
     craft_norm head_ln;
     craft_linear head_fc1, head_fc2;
+    float *head_wide; /* [K, T*d] with "wide_head" (T the backbone's tokens), else NULL */
     craft_projhead supcma[CRAFT_MAX_MODALITIES]; /* all modalities, when present */
 } craft_weights;
 

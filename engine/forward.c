@@ -64,6 +64,7 @@ struct craft_engine {
     float *alpha_cf;       /* [B, T] importance without one auxiliary's gate */
     float *P, *cat, *g, *fused, *hh, *h1; /* [B, d] ([B, 2d] for cat) */
     float *logits;         /* [B, K] */
+    float *wide;           /* [B, K] the wide term of the backbone tokens ("wide_head"), or unused */
     float *work;           /* [threads][wstride] per-order scratch: S, logits, folded query */
     size_t wstride;
     int *active;           /* [B] */
@@ -100,7 +101,8 @@ void craft_engine_free(craft_engine *e)
     float **bufs[] = {&e->pool_qk, &e->tab_in, &e->X, &e->h, &e->q, &e->k, &e->v, &e->u,
                       &e->z, &e->f1, &e->f1g, &e->xmean, &e->C, &e->Csnap, &e->qv, &e->qk,
                       &e->xbar, &e->zb, &e->fhat, &e->cg, &e->att, &e->alpha, &e->alpha_cf, &e->P,
-                      &e->cat, &e->g, &e->fused, &e->hh, &e->h1, &e->logits, &e->work, &e->pert_scores, &e->pert_tab};
+                      &e->cat, &e->g, &e->fused, &e->hh, &e->h1, &e->logits, &e->wide, &e->work, &e->pert_scores,
+                      &e->pert_tab};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         free(*bufs[i]);
     for (int m = 0; m < CRAFT_MAX_MODALITIES; m++) {
@@ -181,6 +183,7 @@ int craft_engine_new(craft_engine **out, const craft_model *m, int max_batch, in
     e->hh = fbuf(B * d, &ok);
     e->h1 = fbuf(B * d, &ok);
     e->logits = fbuf(B * e->K, &ok);
+    e->wide = fbuf(B * e->K, &ok);
     /* per thread: S [T,T] | logits [T,H] | folded query [d,H] | top-k scores [2kk] */
     e->wstride = ((size_t)e->T * e->T + (size_t)e->T * H + d * H + 2 * (size_t)e->kk + 15) & ~(size_t)15;
     e->work = fbuf(e->wstride * e->threads, &ok);
@@ -407,6 +410,12 @@ static int backbone_forward(craft_engine *e, const craft_batch *bt, int n, craft
                                      bt->emb[bb] + (size_t)b * bmod->tokens * bmod->dim, t);
         }
     }
+    if (cfg->wide_head) {
+        /* wide[b, k] = X0[b] . head_wide[k]: a linear term of the tokens before the blocks
+         * (padding rows are zero), added to every request's logits */
+        memset(e->wide, 0, sizeof(float) * (size_t)n * e->K);
+        craft_sgemm(0, 1, n, e->K, T * d, 1.0f, e->X, T * d, e->m->w.head_wide, T * d, 0.0f, e->wide, e->K);
+    }
     for (int l = 0; l < cfg->layers; l++)
         block_forward(e, &e->m->w.blocks[l], n);
     layernorm_forward(e->X, NULL, NULL, e->X, &e->m->w.ln_f, n * T, d);
@@ -579,6 +588,9 @@ static void tail_forward(craft_engine *e, const craft_request *rq, int n, craft_
     linear_forward(e->h1, d, e->hh, d, &w->head_fc1, n);
     gelu_forward(e->h1, e->h1, (size_t)n * d);
     linear_forward(e->logits, K, e->h1, d, &w->head_fc2, n);
+    if (e->cfg->wide_head)
+        for (size_t i = 0; i < (size_t)n * K; i++)
+            e->logits[i] += e->wide[i];
 }
 
 static void logits_to_scores(const craft_engine *e, float *scores, const float *logits, int n)

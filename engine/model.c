@@ -126,6 +126,11 @@ static void walk_tensors(const craft_config *cfg, int with_supcma, craft_weights
     emit_norm(wk, w ? &w->head_ln : NULL, d, "head.ln");
     emit_linear(wk, w ? &w->head_fc1 : NULL, d, d, "head.fc1");
     emit_linear(wk, w ? &w->head_fc2 : NULL, cfg->n_classes, d, "head.fc2");
+    if (cfg->wide_head)
+        emit(wk, VIEW(w->head_wide), 2, cfg->n_classes, (int64_t)craft_config_max_tokens(cfg, cfg->backbone) * d, 0,
+             "head.wide.weight");
+    else if (w)
+        w->head_wide = NULL;
     if (with_supcma) {
         for (int m = 0; m < cfg->n_modalities; m++) {
             craft_projhead *ph = w ? &w->supcma[m] : NULL;
@@ -320,6 +325,8 @@ int craft_model_new(craft_model **out, const craft_config *cfg, int with_supcma,
                 p[k] = 1.0f;
         } else if (t->ndim == 1 && strcmp(name + n - 5, ".bias") == 0) {
             /* biases start at zero */
+        } else if (strcmp(name, "head.wide.weight") == 0) {
+            /* the wide term starts at zero: the model starts as the plain CRAFT model */
         } else {
             /* Xavier-uniform on [out, in]; embeddings and vectors use their last axis. */
             double fan_in = t->ndim >= 2 ? (double)t->shape[t->ndim - 1] : (double)t->count;

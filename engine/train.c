@@ -1273,6 +1273,8 @@ int craft_train_forward(craft_train *t, const craft_batch *bt, const craft_train
             conditioning_forward(t, m, n);
     pooling_forward(t, n);
     fusion_head_forward(t, n);
+    if (cfg->wide_head) /* logits += X0 head_wide^T: the wide term of the tokens (MODEL.md, "Extensions") */
+        craft_sgemm(0, 1, n, t->K, T * d, 1.0f, t->xs[0], T * d, t->m->w.head_wide, T * d, 1.0f, t->logits, t->K);
     losses->cls = classification_loss(t, n);
     losses->supcma = 0.0;
     if (t->supcma_on) {
@@ -1314,6 +1316,11 @@ int craft_train_backward(craft_train *t, float *grads, craft_error *err)
         memset(t->dX + ((size_t)b * T + t->n_bb[b]) * d, 0, sizeof(float) * (size_t)(T - t->n_bb[b]) * d);
     for (int l = t->L - 1; l >= 0; l--)
         block_backward(t, &g, l, n);
+    if (t->cfg->wide_head) {
+        /* the wide term: head_wide gets dlogits^T X0, X0 gets dlogits head_wide */
+        craft_sgemm(1, 0, t->K, T * d, n, 1.0f, t->dlogits, t->K, t->xs[0], T * d, 1.0f, g.head_wide, T * d);
+        craft_sgemm(0, 0, n, T * d, t->K, 1.0f, t->dlogits, t->K, t->m->w.head_wide, T * d, 1.0f, t->dX, T * d);
+    }
     if (t->F)
         memset(t->dtab, 0, sizeof(float) * (size_t)n * t->F * 3 * t->E);
     tokens_backward(t, &g, t->batch, n);

@@ -28,7 +28,7 @@ static void help(void)
            "                   [--time-budget SECONDS] [--patience 3] [--no-supcma] [--uniform-tau]\n"
            "                   [--split auto|time|hash] [--val FILE] [--sampler uniform|balanced]\n"
            "                   [--encoding piecewise|bins] [--weight-decay 0.01] [--dropout 0.2]\n"
-           "                   [--no-calibrate] [--auto --time-budget SECONDS]\n"
+           "                   [--wide-head on|off] [--no-calibrate] [--auto --time-budget SECONDS]\n"
            "       craft train --bench [--shape production|KEY=V,...] [--batch 512] [--steps 3] [--threads N]\n\n"
            "Trains the CRAFT model of CONFIG (a model config JSON: modalities, features, classes and\n"
            "sizes; `craft config init --input FILE` writes one, docs/MODEL.md describes it) on labelled\n"
@@ -303,6 +303,10 @@ int cmd_train(int argc, char **argv)
             NEED_VALUE if (!strcmp(v, "piecewise")) o.tab_encoding = CRAFT_TAB_PIECEWISE;
             else if (!strcmp(v, "bins")) o.tab_encoding = CRAFT_TAB_BINS;
             else return cli_usage("train", "--encoding takes piecewise or bins, not \"%s\"", v);
+        } else if (!strcmp(a, "--wide-head")) {
+            NEED_VALUE if (!strcmp(v, "on")) o.wide_head = 1;
+            else if (!strcmp(v, "off")) o.wide_head = 0;
+            else return cli_usage("train", "--wide-head takes on or off, not \"%s\"", v);
         } else if (!strcmp(a, "--weight-decay")) {
             NEED_VALUE if ((rc = parse_float(a, v, 0.0, 10.0, &o.weight_decay))) return rc;
         } else if (!strcmp(a, "--dropout")) {

@@ -49,6 +49,7 @@ void craft_trainer_defaults(craft_trainer_options *o)
     o->sampler = CRAFT_SAMPLER_UNIFORM;
     o->tab_encoding = -1;
     o->calibrate = 1;
+    o->wide_head = -1;
 }
 
 /* ------------------------------------------------------------- random */
@@ -839,6 +840,7 @@ static char *training_metadata(const craft_trainer_options *o, const craft_confi
     cJSON_AddNumberToObject(opt, "seed", (double)o->seed);
     cJSON_AddStringToObject(opt, "sampler", o->sampler == CRAFT_SAMPLER_BALANCED ? "balanced" : "uniform");
     cJSON_AddStringToObject(opt, "tab_encoding", cfg->tab_encoding == CRAFT_TAB_PIECEWISE ? "piecewise" : "bins");
+    cJSON_AddBoolToObject(opt, "wide_head", cfg->wide_head);
     cJSON_AddNumberToObject(opt, "weight_decay", o->weight_decay);
     cJSON_AddNumberToObject(opt, "dropout", o->dropout);
     cJSON_AddStringToObject(t, "split", o->val_input ? "file" : res->split_used == CRAFT_SPLIT_TIME ? "time" : "hash");
@@ -892,6 +894,14 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
         cJSON *root = cJSON_Parse(o->config_json);
         if (!cJSON_GetObjectItemCaseSensitive(root, "tab_encoding"))
             cfg.tab_encoding = CRAFT_TAB_PIECEWISE;
+        cJSON_Delete(root);
+    }
+    if (o->wide_head >= 0) {
+        cfg.wide_head = o->wide_head;
+    } else {
+        cJSON *root = cJSON_Parse(o->config_json);
+        if (!cJSON_GetObjectItemCaseSensitive(root, "wide_head"))
+            cfg.wide_head = 1;
         cJSON_Delete(root);
     }
     /* a calibration in the given config belongs to another model */
@@ -1033,7 +1043,8 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
         rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
         goto out;
     }
-    const long steps_per_epoch = (res->n_train + B - 1) / B, total = steps_per_epoch * o->epochs;
+    const long steps_per_epoch = (res->n_train + B - 1) / B;
+    long total = steps_per_epoch * o->epochs;
     const long warmup = steps_per_epoch < total / 10 ? steps_per_epoch : (total / 10 > 0 ? total / 10 : 1);
     craft_train_opts to = craft_train_defaults();
     to.lambda = o->lambda;
@@ -1077,6 +1088,19 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
                 fprintf(stderr, "\repoch %d: step %ld/%ld  loss %.4f   ", epoch, s + 1, steps_per_epoch, sum[2] / nsteps);
         }
         double dt = craft_now() - te;
+        if (epoch == 1 && o->time_budget > 0 && nsteps == steps_per_epoch) {
+            /* Under a time budget the cosine schedule ends where the budget will: the epochs that
+             * fit, judged by the first one (with its validation), so the learning rate has decayed
+             * when time runs out instead of being cut at its height. */
+            double per_epoch = dt * 1.08 + 1.0, left = o->time_budget - (craft_now() - t_start);
+            long fit = 1 + (long)(left / per_epoch);
+            if (fit < o->epochs) {
+                total = steps_per_epoch * (fit > 1 ? fit : 1);
+                if (o->log)
+                    fprintf(o->log, "schedule: about %ld epochs fit in the time budget; the learning rate decays over them\n",
+                            fit);
+            }
+        }
         if (o->live && isatty(2))
             fprintf(stderr, "\r%60s\r", "");
         if (nsteps == 0)
@@ -1117,6 +1141,8 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
         }
         if (nsteps < steps_per_epoch)
             break; /* stopped inside the epoch: cancelled or out of time */
+        if (step >= total)
+            break; /* the schedule planned for the time budget has ended */
     }
     res->cancelled = o->cancel && *o->cancel;
     if (!saved) {

@@ -20,6 +20,7 @@ typedef struct craft_trainer_options {
     int sampler;              /* CRAFT_SAMPLER_UNIFORM (each training order once per epoch) or _BALANCED */
     int tab_encoding;         /* CRAFT_TAB_BINS / CRAFT_TAB_PIECEWISE; -1: the config's key, else piecewise */
     int calibrate;            /* fit per-class calibration on the validation orders after training */
+    int wide_head;            /* 1/0: the model's "wide_head"; -1: the config's key, else on */
     int epochs, batch, threads, patience, supcma, uniform_tau;
     float lr, lambda, tau, val_fraction, weight_decay, dropout, modality_dropout;
     uint64_t seed;

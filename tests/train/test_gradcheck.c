@@ -133,6 +133,7 @@ typedef struct {
     int supcma;
     int dropout; /* dropout 0.2 and modality dropout 0.5, fixed by the seed */
     int piecewise; /* the piecewise-linear tabular encoding (config "tab_encoding") */
+    int wide;      /* the wide head (config "wide_head"), its weights drawn at random */
 } gc_case;
 
 static double loss_at(craft_train *t, const craft_batch *b, const craft_train_opts *o)
@@ -153,6 +154,29 @@ static void check_whole_loss(gc_case c)
     CU_ASSERT_EQUAL_FATAL(craft_model_load(&m, fixture(path), &err), 0);
     if (c.piecewise)
         m->cfg.tab_encoding = CRAFT_TAB_PIECEWISE;
+    if (c.wide) {
+        /* a model with the wide head: the fixture's parameters, and the new tensor at random */
+        craft_config wc;
+        CU_ASSERT_EQUAL_FATAL(craft_config_copy(&wc, &m->cfg, &err), 0);
+        wc.wide_head = 1;
+        craft_model *w2;
+        CU_ASSERT_EQUAL_FATAL(craft_model_new(&w2, &wc, m->has_supcma, 7, &err), 0);
+        for (int i = 0; i < w2->layout.n; i++) {
+            const craft_tensor_info *ti = &w2->layout.t[i];
+            const craft_tensor_info *src = NULL;
+            for (int j = 0; j < m->layout.n; j++)
+                if (!strcmp(m->layout.t[j].name, ti->name))
+                    src = &m->layout.t[j];
+            if (src)
+                memcpy(w2->params + ti->offset, m->params + src->offset, sizeof(float) * ti->count);
+            else
+                for (size_t k = 0; k < ti->count; k++)
+                    w2->params[ti->offset + k] = 0.05f * sinf((float)(k * 7 + 1));
+        }
+        craft_config_free(&wc);
+        craft_model_free(m);
+        m = w2;
+    }
     craft_order_batch ob;
     snprintf(path, sizeof path, "%s.orders.jsonl", c.stem);
     CU_ASSERT_EQUAL_FATAL(read_fixture_orders(&ob, &m->cfg, path), 0);
@@ -220,6 +244,7 @@ static void test_mc_plain(void) { check_whole_loss((gc_case){"tiny-train-multicl
 static void test_mc_dropout(void) { check_whole_loss((gc_case){"tiny-train-multiclass", 1, 1}); }
 static void test_ml_piecewise(void) { check_whole_loss((gc_case){"tiny-train-multilabel", 1, 0, 1}); }
 static void test_mc_piecewise(void) { check_whole_loss((gc_case){"tiny-train-multiclass", 1, 1, 1}); }
+static void test_ml_wide(void) { check_whole_loss((gc_case){"tiny-train-multilabel", 1, 1, 1, 1}); }
 
 /* Same seed, same thread count: bit-identical gradients. */
 static void test_deterministic(void)
@@ -311,6 +336,7 @@ int main(void)
              CU_add_test(s, "whole loss: multiclass, dropout and modality dropout", test_mc_dropout) &&
              CU_add_test(s, "whole loss: multilabel, piecewise-linear tabular encoding", test_ml_piecewise) &&
              CU_add_test(s, "whole loss: multiclass, piecewise-linear encoding, dropout", test_mc_piecewise) &&
+             CU_add_test(s, "whole loss: multilabel, wide head, piecewise, dropout", test_ml_wide) &&
              CU_add_test(s, "deterministic for a seed", test_deterministic) &&
              CU_add_test(s, "AdamW learns a batch", test_optimizer_learns) &&
              CU_add_test(s, "schedule and clipping", test_schedule_and_clip);
