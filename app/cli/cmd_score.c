@@ -26,6 +26,10 @@ static void help(void)
            "  --explain            add backbone importance and CMIS per used auxiliary\n"
            "  --perturbation       add perturbation importance per class (reruns the backbone\n"
            "                       once per tabular feature: slow on wide models)\n"
+           "  --interaction        add the interaction score per used auxiliary m, class and\n"
+           "                       feature j: (s - s without j) - (s without m - s without j and m),\n"
+           "                       > 0 synergy, < 0 suppression (the perturbation passes again\n"
+           "                       with each auxiliary off; docs/MODEL.md, \"Extensions\")\n"
            "  --device cpu|cuda|auto  where to compute (default cpu; auto: the GPU when usable)\n"
            "  --precision fp32|fast   GPU arithmetic: fp32 (default, agrees with the CPU) or fast (TF32)\n"
            "  --threads N          CPU threads (default: all cores)\n"
@@ -74,6 +78,8 @@ int cmd_score(int argc, char **argv)
             o.explain = 1;
         } else if (!strcmp(a, "--perturbation")) {
             o.perturbation = 1;
+        } else if (!strcmp(a, "--interaction")) {
+            o.interaction = 1;
         } else if (!v) {
             return cli_usage("score", "unknown option or missing value: %s", a);
         } else if (!strcmp(a, "--model")) {

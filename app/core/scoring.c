@@ -171,6 +171,42 @@ void craft_write_score_line(FILE *out, const craft_model *m, const char *order_i
     fputs("}\n", out);
 }
 
+void craft_write_interaction(FILE *out, const craft_model *m, const craft_result *full, const craft_result *off,
+                             const int *off_mod, int n_off, int b)
+{
+    const craft_config *cfg = &m->cfg;
+    if (cfg->tabular < 0 || !full->perturb)
+        return;
+    const craft_modality *tm = &cfg->modalities[cfg->tabular];
+    const int F = tm->n_features, K = full->K;
+    fputs(", \"interaction\": {", out);
+    int first = 1;
+    for (int i = 0; i < n_off; i++) {
+        const int mm = off_mod[i];
+        if (!(full->used[b] >> mm & 1u) || !off[i].perturb)
+            continue; /* the order has no such input: no interaction to speak of */
+        fputs(first ? "" : ", ", out);
+        first = 0;
+        craft_json_string(out, cfg->modalities[mm].name);
+        fputs(": {", out);
+        for (int k = 0; k < K; k++) {
+            fputs(k ? ", " : "", out);
+            craft_json_string(out, cfg->classes[k]);
+            fputs(": {", out);
+            for (int j = 0; j < F; j++) {
+                fputs(j ? ", " : "", out);
+                craft_json_string(out, tm->features[j].name);
+                fputs(": ", out);
+                const size_t at = ((size_t)b * K + k) * F + j;
+                json_float(out, full->perturb[at] - off[i].perturb[at]);
+            }
+            fputs("}", out);
+        }
+        fputs("}", out);
+    }
+    fputs("}", out);
+}
+
 static int cpu_create(void **engine, const craft_model *m, int max_batch, int threads, const void *user,
                       craft_error *err)
 {
@@ -233,7 +269,19 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
 {
     const craft_config *cfg = &m->cfg;
     const int batch = o->batch > 0 ? o->batch : 64;
-    craft_request req = {o->off_mask, o->explain, o->explain, o->perturbation};
+    craft_request req = {o->off_mask, o->explain, o->explain, o->perturbation || o->interaction};
+    /* the interaction score: the perturbation passes again with each used auxiliary off */
+    craft_request reqs[CRAFT_MAX_MODALITIES];
+    craft_result rs[CRAFT_MAX_MODALITIES];
+    int off_mod[CRAFT_MAX_MODALITIES], n_off = 0;
+    memset(rs, 0, sizeof rs);
+    reqs[0] = req;
+    for (int mm = 0; o->interaction && mm < cfg->n_modalities; mm++)
+        if (mm != cfg->backbone && !(o->off_mask >> mm & 1u)) {
+            off_mod[n_off] = mm;
+            reqs[1 + n_off] = (craft_request){o->off_mask | 1u << mm, 0, 0, 1};
+            n_off++;
+        }
     craft_reader *rd = NULL;
     const craft_engine_ops *ops = o->engine ? o->engine : &craft_cpu_engine_ops;
     void *eng = NULL;
@@ -253,6 +301,8 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
         rc = craft_order_batch_init(&ob, cfg, batch, craft_encoders_active(enc), err);
     if (!rc)
         rc = craft_result_init(&res, cfg, batch, &req, err);
+    for (int i = 0; !rc && i < n_off; i++)
+        rc = craft_result_init(&rs[1 + i], cfg, batch, &reqs[1 + i], err);
     if (!rc)
         rc = ops->create(&eng, m, batch, o->threads, ops->user, err);
     int eof = 0;
@@ -269,13 +319,34 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
             craft_error_prefix(err, "%s", o->input);
             break;
         }
-        if ((rc = ops->run(eng, &ob.in, &req, 1, &res, err))) {
+        rs[0] = res;
+        rc = ops->run(eng, &ob.in, reqs, 1 + n_off, rs, err);
+        res = rs[0];
+        if (rc) {
             /* name the order: the engine sees batch positions only */
             craft_error_prefix(err, "%s:%zu (order %s)", o->input, ob.line[0], ob.ids[0]);
             break;
         }
         for (int b = 0; b < ob.in.n; b++)
-            craft_write_score_line(out, m, ob.ids[b], &res, b, o->perturbation);
+            if (n_off) {
+                /* the line without its closing brace, then the interaction, then the brace */
+                char *line = NULL;
+                size_t len = 0;
+                FILE *mem = open_memstream(&line, &len);
+                if (!mem) {
+                    rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
+                    break;
+                }
+                craft_write_score_line(mem, m, ob.ids[b], &res, b, o->perturbation);
+                fclose(mem);
+                if (len >= 2)
+                    fwrite(line, 1, len - 2, out); /* drop "}\n" */
+                free(line);
+                craft_write_interaction(out, m, &res, rs + 1, off_mod, n_off, b);
+                fputs("}\n", out);
+            } else {
+                craft_write_score_line(out, m, ob.ids[b], &res, b, o->perturbation);
+            }
         done += (uint64_t)ob.in.n;
         if (ferror(out)) {
             rc = craft_fail(err, CRAFT_EIO, "writing the scores failed: %s", strerror(errno));
@@ -293,6 +364,8 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
         ops->destroy(eng);
     craft_encoders_free(enc);
     craft_result_free(&res);
+    for (int i = 0; i < n_off; i++)
+        craft_result_free(&rs[1 + i]);
     craft_order_batch_free(&ob);
     craft_reader_close(rd);
     return rc;

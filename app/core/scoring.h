@@ -37,6 +37,8 @@ typedef struct {
     uint32_t off_mask;          /* auxiliaries switched off */
     int explain;                /* importance and CMIS */
     int perturbation;           /* perturbation importance per class */
+    int interaction;            /* the interaction score per auxiliary, class and feature (implies
+                                   the perturbation passes, once more per auxiliary switched off) */
     int batch;                  /* orders per engine batch (default 64) */
     int threads;                /* <= 0: all cores */
     craft_progress_fn progress; /* called after each batch, may be NULL */
@@ -63,6 +65,12 @@ int craft_score_file(const craft_model *m, const craft_score_options *o, FILE *o
 /* Writes the score line of order b of a result (FORMATS.md). */
 void craft_write_score_line(FILE *out, const craft_model *m, const char *order_id, const craft_result *r, int b,
                             int perturbation);
+/* Appends to a score line (before its closing brace, which the caller writes) the interaction
+ * score "interaction": {aux: {class: {feature: I}}}: I(j, m) = perturbation importance of j with
+ * every modality on (full) minus that with m switched off (off[i], the auxiliary off_mod[i]);
+ * docs/MODEL.md, "Extensions". */
+void craft_write_interaction(FILE *out, const craft_model *m, const craft_result *full, const craft_result *off,
+                             const int *off_mod, int n_off, int b);
 /* Writes s as a JSON string literal. */
 void craft_json_string(FILE *out, const char *s);
 

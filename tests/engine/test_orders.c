@@ -3,6 +3,8 @@
 #include <math.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "orders.h"
 #include "scoring.h"
 #include "test_util.h"
@@ -285,6 +287,61 @@ static void test_csv_errors(void)
     expect_bad(body, strlen(body), ".csv", 2, "UTF-8");
 }
 
+/* --interaction: I(j, m) in the score line equals the perturbation importance with every
+ * modality on minus that with m off, both from the engine directly. */
+static void test_interaction(void)
+{
+    craft_error err = {0};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    craft_score_options o = {0};
+    o.input = fixture("tiny-multilabel.orders.jsonl");
+    o.interaction = 1;
+    uint64_t n = 0;
+    CU_ASSERT_EQUAL_FATAL(craft_score_file(model, &o, out, &n, &err), CRAFT_OK);
+    fclose(out);
+    /* the first order, from the engine: full and txt-off perturbation */
+    craft_reader *r;
+    craft_order_batch ob;
+    int eof = 0;
+    const craft_config *cfg = &model->cfg;
+    CU_ASSERT_EQUAL_FATAL(craft_reader_open(&r, o.input, CRAFT_FORMAT_AUTO, cfg, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(craft_order_batch_init(&ob, cfg, 64, 0, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(craft_reader_next(r, &ob, &eof, &err), 0);
+    const int txt = craft_config_find_modality(cfg, "txt"), K = cfg->n_classes;
+    const craft_modality *tm = &cfg->modalities[cfg->tabular];
+    craft_request rq[2] = {{0, 0, 0, 1}, {1u << txt, 0, 0, 1}};
+    craft_result res[2];
+    craft_engine *e;
+    CU_ASSERT_EQUAL_FATAL(craft_engine_new(&e, model, 64, 1, &err), 0);
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL_FATAL(craft_result_init(&res[i], cfg, 64, &rq[i], &err), 0);
+    CU_ASSERT_EQUAL_FATAL(craft_engine_run(e, &ob.in, rq, 2, res, &err), 0);
+    cJSON *line = cJSON_ParseWithLength(text, strchr(text, '\n') - text);
+    cJSON *it = cJSON_GetObjectItem(cJSON_GetObjectItem(line, "interaction"), "txt");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(it);
+    int checked = 0, nonzero = 0;
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < tm->n_features; j++) {
+            cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(it, cfg->classes[k]), tm->features[j].name);
+            double want = (double)res[0].perturb[(size_t)k * tm->n_features + j] -
+                          (double)res[1].perturb[(size_t)k * tm->n_features + j];
+            CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+            CU_ASSERT_DOUBLE_EQUAL(v->valuedouble, want, 1e-6);
+            checked++;
+            nonzero += fabs(want) > 1e-7;
+        }
+    CU_ASSERT(checked == K * tm->n_features && nonzero > 0);
+    cJSON_Delete(line);
+    for (int i = 0; i < 2; i++)
+        craft_result_free(&res[i]);
+    craft_engine_free(e);
+    craft_order_batch_free(&ob);
+    craft_reader_close(r);
+    free(text);
+}
+
 static void test_modality_list(void)
 {
     uint32_t mask;
@@ -316,6 +373,7 @@ int main(void)
         !CU_add_test(s, "values, categories, embeddings, labels", test_values_parsed) ||
         !CU_add_test(s, "CSV scores as JSONL does", test_csv_matches_jsonl) ||
         !CU_add_test(s, "CSV errors", test_csv_errors) || !CU_add_test(s, "--off lists", test_modality_list) ||
+        !CU_add_test(s, "--interaction: I = perturbation(all on) - perturbation(m off)", test_interaction) ||
         !CU_add_test(s, "missing file", test_missing_file))
         return 1;
     return run_suites();
