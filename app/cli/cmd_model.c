@@ -74,7 +74,12 @@ int cmd_model(int argc, char **argv)
                     ncat += md->features[f].type == CRAFT_CATEGORICAL;
                 printf(" %s (tabular, %d features, %d categorical)", md->name, md->n_features, ncat);
             } else {
-                printf(" %s (embedding %d wide, up to %d tokens)", md->name, md->dim, md->tokens);
+                printf(" %s (embedding %d wide, up to %d tokens", md->name, md->dim, md->tokens);
+                for (int t = 0; t < md->n_entity_types; t++) /* the graph encoder's types (ENCODERS.md) */
+                    printf("%s%s", t ? ", " : "; entity types ", md->entity_types[t]);
+                if (md->text_tokens == CRAFT_TEXT_FIELDS || md->text_tokens == CRAFT_TEXT_EVENTS)
+                    printf("; text rows per %s", md->text_tokens == CRAFT_TEXT_FIELDS ? "field" : "event");
+                printf(")");
             }
             printf(i + 1 < c->n_modalities ? "," : "\n");
         }
