@@ -17,6 +17,7 @@
 #include "craft-scatter-widget.h"
 #include "craftdesk-resources.h"
 #include "heatmap.h"
+#include "interaction.h"
 #include "order_rescore.h"
 #include "scoring.h"
 #include "metrics.h"
@@ -81,6 +82,20 @@ struct _CraftWindow {
     GCancellable *order_cancel;
     GtkSpinner *order_spinner;
     craft_rescore live;
+    /* the selected order's interaction score (docs/MODEL.md): a worker runs the
+     * perturbation passes (the backbone once per tabular feature), see start_interaction */
+    craft_model **model_box;            /* g_atomic_rc_box holding `model`: each worker holds a reference */
+    GtkLabel *interaction_title, *interaction_state;
+    GtkGrid *interaction_grid;
+    GtkSpinner *interaction_spinner;
+    int ix_state;                       /* IX_* */
+    gint ix_gen;                        /* the live_gen the shown result (or the running job) is for */
+    GQueue *ix_cache;                   /* IxEntry, most recently shown first (this model's) */
+    struct IxEntry *ix_shown;           /* the result shown (IX_DONE), an entry of ix_cache */
+    char *ix_error;                     /* IX_FAILED */
+    char *ix_text;                      /* what the part shows, as plain text (tests) */
+    int ix_class;                       /* the class shown, -1 when none */
+    guint ix_runs, ix_skipped;          /* engine runs finished, superseded jobs skipped */
     /* the score space of class space_cls */
     int space_cls;
     GBytes *space_points;               /* craft_space_point[], sorted by order id (shared with workers) */
@@ -315,6 +330,334 @@ static void update_subset(CraftWindow *self)
     gtk_widget_queue_draw(GTK_WIDGET(self->bars_area));
 }
 
+/* ------------------------------------------- the selected order's interaction score */
+
+/* I(j, m) = perturbation importance of feature j with every modality on minus that with
+ * auxiliary m off (docs/MODEL.md, "Interaction score"; craft score --interaction). The
+ * engine reruns the backbone once per tabular feature, 0.3-1 s for a production model
+ * on two cores, so it runs in a worker: it gets a copy of the order's engine inputs and a
+ * reference to the model, makes its own engine and hands back the values; the main
+ * thread only shows them. Workers run one at a time (ix_lock): one that gets its turn
+ * after a newer order was selected skips its work, and a result for an order no longer
+ * shown is dropped (kept in a small cache for J/K back and forth). */
+enum { IX_NONE, IX_WAITING, IX_COMPUTING, IX_DONE, IX_FAILED };
+#define IX_CACHE_MAX 16
+
+typedef struct IxEntry {
+    char *order_id;
+    craft_interaction ix;
+} IxEntry;
+
+static void ix_entry_free(IxEntry *e)
+{
+    g_free(e->order_id);
+    craft_interaction_free(&e->ix);
+    g_free(e);
+}
+
+static void model_box_clear(gpointer box) { craft_model_free(*(craft_model **)box); }
+
+static GMutex ix_lock;                   /* one interaction worker computes at a time */
+
+/* The class whose interaction is shown: the queue's class filter when it names one (the
+ * queue, score space and bars follow it), else the case's top class, else the order's
+ * highest full-model score. */
+static int interaction_class(CraftWindow *self, const IxEntry *e, const char **why)
+{
+    const craft_interaction *x = &e->ix;
+    guint cls = gtk_drop_down_get_selected(self->class_filter);
+    if (cls != GTK_INVALID_LIST_POSITION && cls > 0 && (int)cls - 1 < x->K) {
+        *why = "the queue's class";
+        return (int)cls - 1;
+    }
+    if (self->has_detail && self->detail.has_case && !g_strcmp0(self->detail.order_id, e->order_id) &&
+        self->detail.kase.top_class >= 0 && self->detail.kase.top_class < x->K) {
+        *why = "the case's top class";
+        return self->detail.kase.top_class;
+    }
+    int best = 0;
+    for (int k = 1; k < x->K; k++)
+        if (x->scores[k] > x->scores[best]) best = k;
+    *why = "the top class";
+    return best;
+}
+
+static GtkWidget *ix_label(const char *text, float xalign, const char *css)
+{
+    GtkWidget *l = gtk_label_new(text);
+    gtk_label_set_xalign(GTK_LABEL(l), xalign);
+    if (css) gtk_widget_add_css_class(l, css);
+    return l;
+}
+
+/* The interaction part for ix_state: its title, the state line, and per auxiliary the
+ * features with the largest |I| of the shown class (the grid is rebuilt: a dozen rows). */
+static void fill_interaction(CraftWindow *self)
+{
+    if (self->disposed || !self->interaction_grid)
+        return;
+    GtkWidget *child;
+    while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->interaction_grid))))
+        gtk_grid_remove(self->interaction_grid, child);
+    gboolean busy = self->ix_state == IX_WAITING || self->ix_state == IX_COMPUTING;
+    gtk_widget_set_visible(GTK_WIDGET(self->interaction_spinner), busy);
+    gtk_spinner_set_spinning(self->interaction_spinner, busy);
+    GString *text = g_string_new(NULL);
+    char *state = NULL;
+    self->ix_class = -1;
+    const IxEntry *e = self->ix_state == IX_DONE ? self->ix_shown : NULL;
+    const craft_config *cfg = self->model ? &self->model->cfg : NULL;
+    if (!e || !cfg) {
+        gtk_label_set_text(self->interaction_title, "Interaction");
+        switch (self->ix_state) {
+        case IX_WAITING: state = g_strdup("Waiting for this order's inputs…"); break;
+        case IX_COMPUTING:
+            state = g_strdup_printf("Computing… (the class scores with each of the %d features missing, with each "
+                                    "modality on and off)", cfg && cfg->tabular >= 0 ? cfg->modalities[cfg->tabular].n_features : 0);
+            break;
+        case IX_FAILED: state = g_strdup_printf("Not available: %s", self->ix_error ? self->ix_error : "?"); break;
+        default: state = g_strdup(self->model ? "No order selected." : "No model has scored this store."); break;
+        }
+        g_string_append_printf(text, "Interaction\n%s\n", state);
+    } else {
+        const craft_interaction *x = &e->ix;
+        const char *why = "";
+        int k = self->ix_class = interaction_class(self, e, &why);
+        const craft_modality *tm = &cfg->modalities[cfg->tabular];
+        char *title = g_strdup_printf("Interaction · %s", cfg->classes[k]);
+        gtk_label_set_text(self->interaction_title, title);
+        g_string_append_printf(text, "%s\n", title);
+        g_free(title);
+        state = g_strdup_printf("Class %s (%s), full model; largest |I| per modality. Computed in %.2f s.",
+                                cfg->classes[k], why, x->seconds);
+        g_string_append_printf(text, "%s\n", state);
+        int used = 0;
+        for (int a = 0; a < x->n_aux; a++) used += x->aux_used[a];
+        int per = used <= 2 ? 5 : 3, row = 0;
+        for (int a = 0; a < x->n_aux; a++) {
+            const char *mname = cfg->modalities[x->aux[a]].name;
+            if (!x->aux_used[a]) {
+                char *t = g_strdup_printf("%s: missing for this order", mname);
+                GtkWidget *l = ix_label(t, 0, "modality-missing");
+                gtk_grid_attach(self->interaction_grid, l, 0, row++, 2, 1);
+                g_string_append_printf(text, "%s\n", t);
+                g_free(t);
+                continue;
+            }
+            char *t = g_strdup_printf("with %s", mname);
+            GtkWidget *head = ix_label(t, 0, "interaction-modality");
+            gtk_grid_attach(self->interaction_grid, head, 0, row++, 2, 1);
+            g_string_append_printf(text, "%s\n", t);
+            g_free(t);
+            int top[8];
+            int n = craft_interaction_top(x, a, k, top, per);
+            if (n == 0) {
+                gtk_grid_attach(self->interaction_grid, ix_label("no feature changes (all I = 0)", 0, "dim-label"), 0,
+                                row++, 2, 1);
+                g_string_append(text, "  no feature changes\n");
+            }
+            for (int i = 0; i < n; i++) {
+                int j = top[i];
+                float v = craft_interaction_value(x, a, k, j);
+                char val[32], with[32], without[32];
+                craft_interaction_format(val, sizeof val, v);
+                craft_interaction_format(with, sizeof with, x->perturb[(size_t)k * x->F + j]);
+                craft_interaction_format(without, sizeof without, x->perturb_off[((size_t)a * x->K + k) * x->F + j]);
+                GtkWidget *name = ix_label(tm->features[j].name, 0, NULL);
+                gtk_label_set_ellipsize(GTK_LABEL(name), PANGO_ELLIPSIZE_MIDDLE);
+                gtk_label_set_max_width_chars(GTK_LABEL(name), 18);
+                gtk_widget_set_hexpand(name, TRUE);
+                GtkWidget *value = ix_label(val, 1, v > 0 ? "interaction-synergy" : "interaction-suppression");
+                gtk_widget_add_css_class(value, "numeric");
+                char *tip = g_strdup_printf("%s with %s, class %s\nI = %s (%s)\nimportance with every modality %s\n"
+                                            "importance with %s off %s",
+                                            tm->features[j].name, mname, cfg->classes[k], val,
+                                            v > 0 ? "synergy" : "suppression", with, mname, without);
+                gtk_widget_set_tooltip_text(name, tip);
+                gtk_widget_set_tooltip_text(value, tip);
+                g_free(tip);
+                gtk_grid_attach(self->interaction_grid, name, 0, row, 1, 1);
+                gtk_grid_attach(self->interaction_grid, value, 1, row++, 1, 1);
+                g_string_append_printf(text, "  %s\t%s\n", tm->features[j].name, val);
+            }
+        }
+        if (used == 0) {
+            g_free(state);
+            state = g_strdup_printf("Class %s (%s): this order has none of the auxiliary modalities, so there is no "
+                                    "interaction to show.", cfg->classes[k], why);
+        }
+    }
+    gtk_label_set_text(self->interaction_state, state);
+    gtk_widget_set_visible(GTK_WIDGET(self->interaction_state), state != NULL);
+    g_free(state);
+    g_free(self->ix_text);
+    self->ix_text = g_string_free(text, FALSE);
+}
+
+static IxEntry *ix_cache_find(CraftWindow *self, const char *order_id)
+{
+    for (GList *l = self->ix_cache ? self->ix_cache->head : NULL; l; l = l->next)
+        if (!g_strcmp0(((IxEntry *)l->data)->order_id, order_id))
+            return l->data;
+    return NULL;
+}
+
+/* Shows a cached result (moved to the front of the cache). */
+static void ix_show(CraftWindow *self, IxEntry *e)
+{
+    g_queue_remove(self->ix_cache, e);
+    g_queue_push_head(self->ix_cache, e);
+    self->ix_shown = e;
+    self->ix_state = IX_DONE;
+    fill_interaction(self);
+}
+
+/* A new selection (generation live_gen): a cached result at once, else the part waits
+ * for the order's engine inputs (inputs_done starts the worker). */
+static void interaction_reset(CraftWindow *self, const char *order_id)
+{
+    self->ix_gen = self->live_gen;
+    self->ix_shown = NULL;
+    g_clear_pointer(&self->ix_error, g_free);
+    IxEntry *e = order_id && self->model_box ? ix_cache_find(self, order_id) : NULL;
+    if (e) {
+        ix_show(self, e);
+        return;
+    }
+    self->ix_state = order_id && self->model_box ? IX_WAITING : IX_NONE;
+    fill_interaction(self);
+}
+
+static void ix_cache_clear(CraftWindow *self)
+{
+    self->ix_shown = NULL;
+    if (self->ix_cache)
+        while (!g_queue_is_empty(self->ix_cache)) ix_entry_free(g_queue_pop_head(self->ix_cache));
+}
+
+typedef struct {
+    craft_model **box;                  /* a reference to the window's model_box */
+    craft_batch one;                    /* a copy of the order's engine inputs */
+    char *order_id;
+    gint gen;
+    const gint *current;                /* the window's live_gen */
+    craft_interaction ix;
+    gboolean ran;
+    gint64 queued;
+    double waited_ms;
+} InteractionJob;
+
+static void interaction_job_free(InteractionJob *j)
+{
+    craft_batch_free(&j->one);
+    craft_interaction_free(&j->ix);
+    g_atomic_rc_box_release_full(j->box, model_box_clear);
+    g_free(j->order_id);
+    g_free(j);
+}
+
+/* Worker: never touches a widget; its own engine of the (reference-held) model. */
+static void interaction_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
+{
+    craft_background_thread();
+    InteractionJob *j = data;
+    g_mutex_lock(&ix_lock);
+    j->waited_ms = (g_get_monotonic_time() - j->queued) / 1000.0;
+    if (g_atomic_int_get(j->current) != j->gen) { /* a newer order was selected while this one waited */
+        g_mutex_unlock(&ix_lock);
+        g_task_return_boolean(task, FALSE);
+        return;
+    }
+    const craft_model *m = *j->box;
+    craft_engine *e = NULL;
+    craft_error err = {0};
+    int rc = craft_engine_new(&e, m, 1, MIN(2, craft_cpu_count()), &err);
+    if (!rc)
+        rc = craft_order_interaction(e, m, &j->one, 0, &j->ix, &err);
+    craft_engine_free(e);
+    g_mutex_unlock(&ix_lock);
+    j->ran = TRUE;
+    if (rc)
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+    else
+        g_task_return_boolean(task, TRUE);
+}
+
+static void interaction_done(GObject *src, GAsyncResult *res, gpointer user)
+{
+    CraftWindow *self = CRAFT_WINDOW(src);
+    InteractionJob *j = g_task_get_task_data(G_TASK(res));
+    GError *error = NULL;
+    gboolean ok = g_task_propagate_boolean(G_TASK(res), &error);
+    if (j->ran) self->ix_runs++;
+    else self->ix_skipped++;
+    if (self->disposed || !j->ran || !self->model_box || j->box != self->model_box) {
+        g_clear_error(&error); /* the window closed, or the order's work was superseded, or another model */
+        return;
+    }
+    IxEntry *e = NULL;
+    if (ok) {
+        g_debug("order %s: interaction computed in %.0f ms (after %.0f ms waiting its turn)", j->order_id,
+                j->ix.seconds * 1000, j->waited_ms);
+        e = g_new0(IxEntry, 1);
+        e->order_id = g_strdup(j->order_id);
+        e->ix = j->ix; /* moved */
+        memset(&j->ix, 0, sizeof j->ix);
+        g_queue_push_head(self->ix_cache, e);
+        while (g_queue_get_length(self->ix_cache) > IX_CACHE_MAX) {
+            IxEntry *old = g_queue_pop_tail(self->ix_cache);
+            if (old == self->ix_shown) self->ix_shown = NULL;
+            ix_entry_free(old);
+        }
+    }
+    if (j->gen != self->live_gen || self->ix_gen != j->gen) { /* another order is shown now */
+        g_clear_error(&error);
+        return;
+    }
+    if (e) {
+        ix_show(self, e);
+    } else {
+        self->ix_state = IX_FAILED;
+        g_free(self->ix_error);
+        self->ix_error = g_strdup(error ? error->message : "failed");
+        fill_interaction(self);
+    }
+    g_clear_error(&error);
+}
+
+/* Starts the worker for the shown order (its engine inputs just read into live_batch). */
+static void start_interaction(CraftWindow *self, const char *order_id)
+{
+    if (!self->model_box || !self->live_batch_ok || self->ix_gen != self->live_gen)
+        return;
+    IxEntry *cached = ix_cache_find(self, order_id);
+    if (cached) {
+        ix_show(self, cached);
+        return;
+    }
+    InteractionJob *j = g_new0(InteractionJob, 1);
+    craft_error err = {0};
+    if (craft_interaction_copy_order(&j->one, &self->model->cfg, &self->live_batch.in, 0, &err) != CRAFT_OK) {
+        g_free(j);
+        self->ix_state = IX_FAILED;
+        g_free(self->ix_error);
+        self->ix_error = g_strdup(err.msg);
+        fill_interaction(self);
+        return;
+    }
+    j->box = g_atomic_rc_box_acquire(self->model_box);
+    j->order_id = g_strdup(order_id);
+    j->gen = self->live_gen;
+    j->current = &self->live_gen;
+    j->queued = g_get_monotonic_time();
+    self->ix_state = IX_COMPUTING;
+    fill_interaction(self);
+    GTask *t = g_task_new(self, NULL, interaction_done, NULL);
+    g_task_set_task_data(t, j, (GDestroyNotify)interaction_job_free);
+    g_task_run_in_thread(t, interaction_thread);
+    g_object_unref(t);
+}
+
 /* ------------------------------------------- the selected order's inputs */
 
 typedef struct {
@@ -381,6 +724,7 @@ static void inputs_done(GObject *src, GAsyncResult *res, gpointer user)
     g_debug("order %s: engine inputs ready %.1f ms after it was selected", j->order_id,
             (g_get_monotonic_time() - j->started) / 1000.0);
     update_subset(self);
+    start_interaction(self, j->order_id);
 }
 
 /* Starts reading the order's engine inputs (for the selection of generation live_gen). */
@@ -822,6 +1166,7 @@ static void apply_order(CraftWindow *self, OrderJob *j)
     build_toggles(self);
     update_subset(self);
     fill_heatmap(self);
+    fill_interaction(self); /* the case's top class is known now */
     gtk_label_set_markup(self->features_label, j->features ? j->features : "");
     gtk_label_set_text(self->history_label, j->history ? j->history : "");
     fill_entities(self);
@@ -853,6 +1198,7 @@ static void order_done(GObject *src, GAsyncResult *res, gpointer user)
         self->n_journey = 0;
         self->live_ready = FALSE;
         g_atomic_int_inc(&self->live_gen);
+        interaction_reset(self, NULL);
         gtk_label_set_text(self->order_title, "No order selected");
         build_toggles(self);
         update_subset(self);
@@ -883,6 +1229,7 @@ static void show_order(CraftWindow *self, const char *order_id)
         g_cancellable_cancel(self->order_cancel);
         g_clear_object(&self->order_cancel);
     }
+    interaction_reset(self, self->store_path ? order_id : NULL);
     if (!order_id || !self->store_path) {
         end_loading(self);
         if (self->has_detail)
@@ -1091,7 +1438,11 @@ gboolean craft_window_queue_current(CraftWindow *self)
     return self->queue_shown == self->queue_asked && craft_queue_model_get_settled(self->queue);
 }
 
-static void on_filter_changed(gpointer w, GParamSpec *p, CraftWindow *self) { refresh_queue(self); }
+static void on_filter_changed(gpointer w, GParamSpec *p, CraftWindow *self)
+{
+    refresh_queue(self);
+    fill_interaction(self); /* the class filter's class is the one its interaction shows */
+}
 static void on_search_changed(GtkSearchEntry *e, CraftWindow *self) { refresh_queue(self); }
 
 static void bind_column(GtkSignalListItemFactory *f, GtkListItem *li, gpointer column);
@@ -1664,6 +2015,14 @@ static void drop_model(CraftWindow *self)
         craft_order_batch_free(&self->live_batch);
     self->live_batch_ok = FALSE;
     g_clear_pointer(&self->live_engine, craft_engine_free);
+    /* results of this model go; a worker still computing keeps the model until it ends */
+    ix_cache_clear(self);
+    self->ix_state = IX_NONE;
+    if (self->model_box) {
+        g_atomic_rc_box_release_full(self->model_box, model_box_clear);
+        self->model_box = NULL;
+        self->model = NULL;
+    }
     g_clear_pointer(&self->model, craft_model_free);
 }
 
@@ -1702,6 +2061,10 @@ static gboolean open_store_timed(CraftWindow *self, const char *path, GError **e
     self->model_id = craft_store_latest_model(s);
     if (self->model_id && craft_store_model_load(s, self->model_id, &self->model, &err) != CRAFT_OK)
         show_error(self, "Model", err.msg);
+    if (self->model) {
+        self->model_box = g_atomic_rc_box_new(craft_model *);
+        *self->model_box = self->model;
+    }
     g_debug("  model load: %.1f ms", (g_get_monotonic_time() - tm) / 1000.0);
     tm = g_get_monotonic_time();
     /* the toggles' engine: one order at a time, one thread, on the UI thread */
@@ -2394,6 +2757,53 @@ double craft_window_get_subset_score(CraftWindow *self, int k)
 
 const char *craft_window_get_subset_text(CraftWindow *self) { return self->subset_text; }
 
+gboolean craft_window_interaction_ready(CraftWindow *self)
+{
+    return self->ix_gen == self->live_gen && (self->ix_state == IX_DONE || self->ix_state == IX_FAILED);
+}
+
+const char *craft_window_get_interaction_state(CraftWindow *self)
+{
+    static const char *names[] = {"none", "waiting", "computing", "done", "failed"};
+    return names[self->ix_state];
+}
+
+const char *craft_window_get_interaction_order(CraftWindow *self)
+{
+    return self->ix_state == IX_DONE && self->ix_shown ? self->ix_shown->order_id : NULL;
+}
+
+int craft_window_get_interaction_class(CraftWindow *self) { return self->ix_state == IX_DONE ? self->ix_class : -1; }
+
+double craft_window_get_interaction(CraftWindow *self, int modality, int feature)
+{
+    if (self->ix_state != IX_DONE || !self->ix_shown || self->ix_class < 0)
+        return NAN;
+    const craft_interaction *x = &self->ix_shown->ix;
+    return craft_interaction_value(x, craft_interaction_aux_of(x, modality), self->ix_class, feature);
+}
+
+char *craft_window_get_interaction_table(CraftWindow *self)
+{
+    GString *s = g_string_new(NULL);
+    for (int row = 0;; row++) {
+        GtkWidget *a = gtk_grid_get_child_at(self->interaction_grid, 0, row);
+        if (!a) break;
+        GtkWidget *b = gtk_grid_get_child_at(self->interaction_grid, 1, row);
+        g_string_append(s, gtk_label_get_text(GTK_LABEL(a)));
+        if (b && b != a) g_string_append_printf(s, "\t%s", gtk_label_get_text(GTK_LABEL(b)));
+        g_string_append_c(s, '\n');
+    }
+    return g_string_free(s, FALSE);
+}
+
+const char *craft_window_get_interaction_text(CraftWindow *self) { return self->ix_text; }
+guint craft_window_get_interaction_runs(CraftWindow *self, guint *skipped)
+{
+    if (skipped) *skipped = self->ix_skipped;
+    return self->ix_runs;
+}
+
 gboolean craft_window_set_modality(CraftWindow *self, int aux, gboolean on)
 {
     int seen = 0;
@@ -2512,6 +2922,10 @@ static void craft_window_finalize(GObject *o)
     g_free(self->job_name);
     g_free(self->job_message);
     g_ptr_array_unref(self->switches);
+    ix_cache_clear(self);
+    g_queue_free(self->ix_cache);
+    g_free(self->ix_error);
+    g_free(self->ix_text);
     G_OBJECT_CLASS(craft_window_parent_class)->finalize(o);
 }
 
@@ -2587,7 +3001,8 @@ static void craft_window_class_init(CraftWindowClass *klass)
     BIND(detail_stack); BIND(status_filter); BIND(class_filter); BIND(sort_choice); BIND(threshold_adj);
     BIND(queue_view); BIND(bars_area); BIND(journey_area); BIND(toggles_box); BIND(note_entry); BIND(heatmap);
     BIND(scatter); BIND(space_label); BIND(model_label); BIND(search_bar); BIND(detail_switcher); BIND(confirm_button);
-    BIND(order_spinner);
+    BIND(order_spinner); BIND(interaction_title); BIND(interaction_state); BIND(interaction_grid);
+    BIND(interaction_spinner);
 #undef BIND
 }
 
@@ -2931,6 +3346,8 @@ static void craft_window_init(CraftWindow *self)
 {
     gtk_widget_init_template(GTK_WIDGET(self));
     self->switches = g_ptr_array_new();
+    self->ix_cache = g_queue_new();
+    self->ix_class = -1;
     g_action_map_add_action_entries(G_ACTION_MAP(self), win_actions, G_N_ELEMENTS(win_actions), self);
     setup_queue_view(self);
     build_view_switcher(self);

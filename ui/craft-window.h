@@ -20,6 +20,21 @@ const char *craft_window_get_order_id(CraftWindow *self);
 double craft_window_get_full_score(CraftWindow *self, int k);
 double craft_window_get_subset_score(CraftWindow *self, int k);
 const char *craft_window_get_subset_text(CraftWindow *self);
+/* The explanation view's interaction score of the selected order (computed by a worker):
+ * TRUE once it is shown (or failed) for the current selection; its state ("none",
+ * "waiting", "computing", "done", "failed"); the order and class it shows (NULL, -1
+ * before); I of (modality index, tabular feature index) for that class (NaN when none);
+ * the rows its widgets show ("feature\tvalue", a modality's heading alone), to free;
+ * the part as plain text (title, state line, rows); worker runs finished and
+ * superseded ones skipped. */
+gboolean craft_window_interaction_ready(CraftWindow *self);
+const char *craft_window_get_interaction_state(CraftWindow *self);
+const char *craft_window_get_interaction_order(CraftWindow *self);
+int craft_window_get_interaction_class(CraftWindow *self);
+double craft_window_get_interaction(CraftWindow *self, int modality, int feature);
+char *craft_window_get_interaction_table(CraftWindow *self);
+const char *craft_window_get_interaction_text(CraftWindow *self);
+guint craft_window_get_interaction_runs(CraftWindow *self, guint *skipped);
 /* TRUE once the selected order's engine inputs are loaded (toggles re-score at once). */
 gboolean craft_window_rescore_ready(CraftWindow *self);
 /* Exports (win.export-case, win.export-selection) finished so far: saved, and failed or cancelled. */

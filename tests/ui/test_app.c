@@ -169,6 +169,136 @@ static int make_store(const char *path, const char *fixtures)
     return 0;
 }
 
+/* The interaction score the explanation view shows, against its definition (docs/MODEL.md):
+ * I(j, m) = (s - s without j) - (s without m - s without j and m) for the class shown, from
+ * plain engine runs (no perturbation request) over one batch: the order, then the order
+ * with each tabular feature missing, with every modality on and with m off. Every row
+ * shown: its value within 1e-5, its text in the one format (+0.0123), the rows of a
+ * modality by |I| descending and no feature left out with a larger |I|. Returns rows checked. */
+static int check_interaction(CraftWindow *w, const char *store, const char *order)
+{
+    craft_store *s = NULL;
+    craft_error err = {0};
+    craft_model *m = NULL;
+    craft_order_batch ob;
+    memset(&ob, 0, sizeof ob);
+    int checked = 0;
+    if (craft_store_open(&s, store, CRAFT_STORE_READONLY, &err) ||
+        craft_store_model_load(s, craft_store_latest_model(s), &m, &err) ||
+        craft_order_batch_init(&ob, &m->cfg, 1, 1, &err) || craft_store_order_batch(s, &m->cfg, order, &ob, &err)) {
+        fprintf(stderr, "interaction check: %s\n", err.msg);
+        CHECK(0);
+        if (s) craft_store_close(s);
+        craft_model_free(m);
+        return 0;
+    }
+    craft_store_close(s);
+    const craft_config *cfg = &m->cfg;
+    const craft_modality *tm = &cfg->modalities[cfg->tabular];
+    const int F = tm->n_features, K = cfg->n_classes;
+    int k = craft_window_get_interaction_class(w);
+    CHECK(k >= 0 && k < K);
+    if (k < 0 || k >= K) k = 0;
+    /* the part's title names the class */
+    char *title = g_strdup_printf("Interaction · %s\n", cfg->classes[k]);
+    CHECK(g_str_has_prefix(craft_window_get_interaction_text(w), title));
+    g_free(title);
+    /* row 0: the order; row 1 + j: feature j missing */
+    craft_batch b;
+    CHECK(craft_batch_init(&b, cfg, F + 1, &err) == CRAFT_OK);
+    b.n = F + 1;
+    for (int i = 0; i <= F; i++) {
+        memcpy(b.tab + (size_t)i * F, ob.in.tab, sizeof(float) * F);
+        if (i) b.tab[(size_t)i * F + i - 1] = NAN;
+        for (int mm = 0; mm < cfg->n_modalities; mm++) {
+            if (!b.ntok[mm] || !ob.in.ntok[mm]) continue;
+            b.ntok[mm][i] = ob.in.ntok[mm][0];
+            size_t per = (size_t)cfg->modalities[mm].tokens * cfg->modalities[mm].dim;
+            memcpy(b.emb[mm] + (size_t)i * per, ob.in.emb[mm], sizeof(float) * per);
+        }
+    }
+    craft_engine *e = NULL;
+    CHECK(craft_engine_new(&e, m, F + 1, 1, &err) == CRAFT_OK);
+    double *direct = g_new0(double, (size_t)CRAFT_MAX_MODALITIES * F);
+    uint32_t used = 0;
+    for (int mm = 0; e && mm < cfg->n_modalities; mm++) {
+        if (mm == cfg->backbone) continue;
+        craft_request req[2] = {{0, 0, 0, 0}, {1u << mm, 0, 0, 0}};
+        craft_result res[2];
+        memset(res, 0, sizeof res);
+        CHECK(craft_result_init(&res[0], cfg, F + 1, &req[0], &err) == CRAFT_OK);
+        CHECK(craft_result_init(&res[1], cfg, F + 1, &req[1], &err) == CRAFT_OK);
+        CHECK(craft_engine_run(e, &b, req, 2, res, &err) == CRAFT_OK);
+        used = res[0].used[0];
+        for (int j = 0; j < F; j++)
+            direct[(size_t)mm * F + j] = (res[0].scores[k] - res[0].scores[(size_t)(1 + j) * K + k]) -
+                                         (res[1].scores[k] - res[1].scores[(size_t)(1 + j) * K + k]);
+        craft_result_free(&res[0]);
+        craft_result_free(&res[1]);
+    }
+    /* the rows the widgets show */
+    char *table = craft_window_get_interaction_table(w);
+    printf("  interaction rows shown (class %s):\n%s", cfg->classes[k], table);
+    int mod = -1, shown_in_mod = 0;
+    double last_abs = INFINITY;
+    gboolean *shown = g_new0(gboolean, F);
+    char **lines = g_strsplit(table, "\n", -1);
+    for (int li = 0;; li++) {
+        const char *line = lines[li];
+        gboolean end = !line || !*line;
+        gboolean head = !end && g_str_has_prefix(line, "with ");
+        if ((end || head) && mod >= 0) {
+            /* the modality's rows done: no feature left out has a larger |I| */
+            double least = INFINITY;
+            for (int j = 0; j < F; j++)
+                if (shown[j]) least = fmin(least, fabs(direct[(size_t)mod * F + j]));
+            for (int j = 0; j < F; j++)
+                if (!shown[j]) CHECK(fabs(direct[(size_t)mod * F + j]) <= least + 1e-5);
+            CHECK(shown_in_mod > 0);
+        }
+        if (end) break;
+        if (head) {
+            mod = craft_config_find_modality(cfg, line + 5);
+            CHECK(mod >= 0 && mod != cfg->backbone && (used >> mod & 1u));
+            memset(shown, 0, sizeof(gboolean) * F);
+            shown_in_mod = 0;
+            last_abs = INFINITY;
+            continue;
+        }
+        const char *tab = strchr(line, '\t');
+        if (!tab || mod < 0) continue; /* "txt: missing for this order" */
+        char *name = g_strndup(line, tab - line);
+        int j = -1;
+        for (int f = 0; f < F; f++)
+            if (!strcmp(tm->features[f].name, name)) j = f;
+        CHECK(j >= 0);
+        if (j >= 0) {
+            double v = craft_window_get_interaction(w, mod, j), want = direct[(size_t)mod * F + j];
+            char fmt[32];
+            snprintf(fmt, sizeof fmt, "%+.4f", v);
+            CHECK(!strcmp(tab + 1, fmt));                       /* the one number format */
+            CHECK((tab[1] == '+' || tab[1] == '-') && strlen(tab + 1) == 7 && tab[3] == '.');
+            CHECK(fabs(v - want) < 1e-5);                        /* the definition */
+            CHECK(fabs(strtod(tab + 1, NULL) - want) < 5e-5 + 1e-6); /* what is read on screen */
+            CHECK(fabs(v) <= last_abs + 1e-9);                    /* |I| descending */
+            last_abs = fabs(v);
+            shown[j] = TRUE;
+            shown_in_mod++;
+            checked++;
+        }
+        g_free(name);
+    }
+    g_strfreev(lines);
+    g_free(shown);
+    g_free(table);
+    g_free(direct);
+    craft_engine_free(e);
+    craft_batch_free(&b);
+    craft_order_batch_free(&ob);
+    craft_model_free(m);
+    return checked;
+}
+
 static void on_activate(GApplication *app, gpointer user)
 {
     const char *store = user;
@@ -215,6 +345,25 @@ static void on_activate(GApplication *app, gpointer user)
     double full[CRAFT_STORE_MAX_CLASSES];
     for (int k = 0; k < CRAFT_STORE_MAX_CLASSES; k++) full[k] = craft_window_get_full_score(w, k);
     CHECK(!isnan(full[0]));
+
+    /* the explanation view's interaction score: computed by a worker after the order's
+     * inputs are read, then the part shows, per auxiliary, the features with the largest
+     * |I| of the class it names; checked against the definition with plain engine runs */
+    set_phase("interaction score");
+    t0 = g_get_monotonic_time();
+    CHECK(SPIN_UNTIL(craft_window_interaction_ready(w), 120000));
+    printf("  interaction score shown %.1f ms after the inputs were ready (%s)\n", (g_get_monotonic_time() - t0) / 1000.0,
+           craft_window_get_interaction_state(w));
+    CHECK(!strcmp(craft_window_get_interaction_state(w), "done"));
+    CHECK(!g_strcmp0(craft_window_get_interaction_order(w), order));
+    {
+        const char *text = craft_window_get_interaction_text(w);
+        CHECK(text && g_str_has_prefix(text, "Interaction · ") && strstr(text, "full model"));
+        int rows = check_interaction(w, store, order);
+        printf("  interaction: %d rows shown, each equal to the definition's value\n", rows);
+        CHECK(rows > 0);
+        last_tick = 0; /* the direct engine runs are the test's work */
+    }
 
     /* an auxiliary off: the order is re-scored live, the scores change, and they are
      * the engine's: equal to the subset scores the store holds for that mask */
@@ -289,6 +438,10 @@ static void on_activate(GApplication *app, gpointer user)
         const char *title = craft_window_get_order_title(w);
         printf("  next case: the title at once: %s\n", title);
         CHECK(title && strstr(title, "loading"));
+        /* the interaction part leaves the previous order's values at once: it waits or computes */
+        printf("  next case: the interaction part at once: %s\n", craft_window_get_interaction_state(w));
+        CHECK(!craft_window_interaction_ready(w) || g_list_model_get_n_items(G_LIST_MODEL(q)) == 1);
+        CHECK(craft_window_get_interaction_order(w) == NULL || g_list_model_get_n_items(G_LIST_MODEL(q)) == 1);
         CHECK(craft_window_get_order_id(w) == NULL || g_list_model_get_n_items(G_LIST_MODEL(q)) == 1);
         for (int i = 0; i < 4; i++) {
             spin(60);
@@ -300,6 +453,12 @@ static void on_activate(GApplication *app, gpointer user)
         for (int i = 0; i < 5; i++)
             g_action_group_activate_action(G_ACTION_GROUP(w), "previous-case", NULL);
         CHECK(SPIN_UNTIL(craft_window_get_order_id(w) && !strcmp(craft_window_get_order_id(w), order), 30000));
+        /* back on the first order: its interaction again (the window keeps recent results);
+         * of the orders passed on the way, superseded ones were skipped, not computed */
+        CHECK(SPIN_UNTIL(craft_window_interaction_ready(w), 120000));
+        CHECK(!g_strcmp0(craft_window_get_interaction_order(w), order));
+        guint skipped = 0, runs = craft_window_get_interaction_runs(w, &skipped);
+        printf("  interaction: %u worker runs, %u superseded requests skipped\n", runs, skipped);
     }
 
     /* the queue scrolled like a hurried analyst: three pages a frame, then jumps */
