@@ -55,6 +55,20 @@ void craft_encoders_free(craft_encoders *enc)
     free(enc);
 }
 
+int craft_encoders_would_fill(const craft_config *cfg, int m)
+{
+    const craft_modality *mod = &cfg->modalities[m];
+    if (mod->kind != CRAFT_EMBEDDING || mod->tokens < 1)
+        return 0;
+    if (!strcmp(mod->name, "txt"))
+        return mod->dim == CRAFT_TEXT_DIM;
+    if (!strcmp(mod->name, "graph")) {
+        int types = mod->n_entity_types > 0 ? mod->n_entity_types : CRAFT_GRAPH_TYPES;
+        return mod->dim == craft_graph_width_types(types, cfg->n_classes);
+    }
+    return 0;
+}
+
 int craft_encoders_active(const craft_encoders *enc) { return enc && (enc->txt >= 0 || enc->graph >= 0); }
 
 static int fill_text(craft_encoders *enc, const craft_config *cfg, craft_order_batch *ob, int i, craft_error *err)

@@ -95,6 +95,10 @@ typedef struct craft_encoders craft_encoders;
  * craft_graph_width_types(T, K), T its "entity_types" (default: the five). */
 int craft_encoders_new(craft_encoders **out, const craft_config *cfg, craft_error *err);
 void craft_encoders_free(craft_encoders *enc);
+/* True when a built-in encoder would fill modality m of cfg were it not the backbone (txt at the
+ * text width, graph at the graph width of its entity types). The encoders never fill the
+ * backbone, so the trainer keeps such a modality out of the backbone choice. */
+int craft_encoders_would_fill(const craft_config *cfg, int m);
 /* True when some encoder applies (the reader must then keep raw fields). */
 int craft_encoders_active(const craft_encoders *enc);
 /* For each order of ob in turn: fills `txt` from its text and `graph` from its

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "config_infer.h"
 #include "eval.h"
 #ifdef CRAFT_EVAL_HAVE_STORE /* the case store is an optional part (SQLite) */
 #include "store.h"
@@ -263,6 +264,16 @@ int cmd_eval(int argc, char **argv)
     rep.input = a.input ? a.input : a.db;
     float *full = NULL;
     int progress = isatty(2);
+    if (a.input) {
+        /* features the model does not use, entity types it does not encode, empty modalities:
+         * said on stderr; text or entities the encoders cannot encode: refused (config_infer.h);
+         * a bad order is left to the load below, which names it as always */
+        craft_input_report irep;
+        if (craft_input_check(&m->cfg, a.input, "eval", stderr, 0, &irep, &err) && !irep.read_error) {
+            craft_model_free(m);
+            return cli_fail("eval", &err);
+        }
+    }
     int rc = a.input ? craft_eval_set_load(&set, &m->cfg, a.input, a.format, &err)
                      : load_from_store(&set, &m->cfg, a.db, a.dataset, &err);
     if (!rc && progress)

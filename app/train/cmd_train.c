@@ -23,7 +23,7 @@ int craft_store_export_jsonl(craft_store *s, int64_t dataset_id, int labelled_on
 static void help(void)
 {
     printf("Usage: craft train (--input FILE | --db DB [--dataset D]) [--config CONFIG] --output MODEL\n"
-           "                   [--epochs 20] [--batch 512] [--lr 1e-3] [--lambda 0.3] [--tau 0.07]\n"
+           "                   [--epochs 20] [--batch 128] [--lr 2e-3] [--lambda 0.3] [--tau 0.07]\n"
            "                   [--val-fraction 0.1] [--seed 1] [--threads N] [--device cpu|cuda|auto]\n"
            "                   [--time-budget SECONDS] [--patience 3] [--no-supcma] [--uniform-tau]\n"
            "                   [--split auto|time|hash] [--val FILE] [--sampler uniform|balanced]\n"
@@ -267,7 +267,7 @@ int cmd_train(int argc, char **argv)
     craft_trainer_options o;
     craft_trainer_defaults(&o);
     const char *db = NULL, *dataset = NULL, *config = NULL, *device = NULL, *shape = "production";
-    int bench = 0, steps = 3, rc, autosearch = 0;
+    int bench = 0, steps = 3, rc, autosearch = 0, batch_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -329,6 +329,7 @@ int cmd_train(int argc, char **argv)
             NEED_VALUE if (cli_int("train", a, v, 1, 100000, &o.epochs)) return EXIT_USAGE;
         } else if (!strcmp(a, "--batch")) {
             NEED_VALUE if (cli_int("train", a, v, 2, 65536, &o.batch)) return EXIT_USAGE;
+            batch_given = 1;
         } else if (!strcmp(a, "--steps")) {
             NEED_VALUE if (cli_int("train", a, v, 1, 100000, &steps)) return EXIT_USAGE;
         } else if (!strcmp(a, "--threads")) {
@@ -362,7 +363,7 @@ int cmd_train(int argc, char **argv)
     if ((rc = cli_pick_device("train", device, &dev)))
         return rc;
     if (bench)
-        return run_bench(shape, o.batch, steps, o.threads, o.supcma);
+        return run_bench(shape, batch_given ? o.batch : 512, steps, o.threads, o.supcma);
     if (!!o.input == !!db)
         return cli_usage("train", "give one of --input FILE or --db DB");
     if (!o.output)

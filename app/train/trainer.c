@@ -33,11 +33,11 @@ void craft_trainer_defaults(craft_trainer_options *o)
 {
     memset(o, 0, sizeof *o);
     o->epochs = 20;
-    o->batch = 512;
+    o->batch = 128;
     o->threads = 0;
     o->patience = 3;
     o->supcma = 1;
-    o->lr = 1e-3f;
+    o->lr = 2e-3f;
     o->lambda = 0.3f;
     o->tau = 0.07f;
     o->val_fraction = 0.1f;
@@ -1007,6 +1007,16 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
     if (bb < 0) {
         rc = craft_fail(err, CRAFT_ENOMEM, "out of memory in the modality probes");
         goto out;
+    }
+    if (cfg.tabular >= 0 && bb != cfg.tabular && craft_encoders_would_fill(&cfg, bb)) {
+        /* The built-in encoders never fill the backbone (it must be given), so a model whose
+         * backbone they would fill could only score orders that carry that embedding: such a
+         * modality stays an auxiliary, and the tabular modality is the backbone. */
+        if (o->log)
+            fprintf(o->log, "backbone: \"%s\" has the highest rho, but the built-in encoders fill it and never fill "
+                            "a backbone: \"%s\" is the backbone instead\n",
+                    cfg.modalities[bb].name, cfg.modalities[cfg.tabular].name);
+        bb = cfg.tabular;
     }
     cfg.backbone = bb;
     res->backbone = bb;
