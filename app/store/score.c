@@ -678,14 +678,17 @@ int craft_store_score(craft_store *s, const craft_model *m, const char *model_pa
     static const char *const order_sql[2] = {
         "SELECT id, order_id, ts, dataset_id, num, cat FROM orders o WHERE (?1 = 0 OR dataset_id = ?1)"
         " AND (?3 = 0 OR NOT EXISTS (SELECT 1 FROM predictions p WHERE p.order_id = o.id AND p.model_id = ?2"
-        " AND p.off = 0)) AND ts IS NOT NULL AND (ts, id) > (?6, ?4) ORDER BY ts, id LIMIT ?5",
+        " AND p.off = 0)) AND ts IS NOT NULL AND (?6 IS NULL OR (ts, id) > (?6, ?4)) ORDER BY ts, id LIMIT ?5",
         "SELECT id, order_id, ts, dataset_id, num, cat FROM orders o WHERE (?1 = 0 OR dataset_id = ?1)"
         " AND (?3 = 0 OR NOT EXISTS (SELECT 1 FROM predictions p WHERE p.order_id = o.id AND p.model_id = ?2"
         " AND p.off = 0)) AND ts IS NULL AND id > ?4 ORDER BY id LIMIT ?5"};
     for (int k = 0; k < 2 && !rc; k++)
         rc = store_prepare(s, &ords[k], order_sql[k], err);
     int phase = 0;
-    char *last_ts = store_strdup("");
+    /* the last time read, as the exact SQLite value (a copy of the text would lose
+     * what follows a NUL byte in a tampered row, and the same page would be read
+     * again forever); NULL before the first page */
+    sqlite3_value *last_ts = NULL;
     int64_t last_id = 0;
     int64_t *ids = malloc(sizeof(int64_t) * batch);
     uint64_t total = 0;
@@ -712,7 +715,10 @@ int craft_store_score(craft_store *s, const craft_model *m, const char *model_pa
         craft_order_batch_reset(&ob, cfg);
         sqlite3_stmt *ord = ords[phase];
         sqlite3_bind_int64(ord, 1, o->dataset_id);
-        sqlite3_bind_text(ord, 6, last_ts ? last_ts : "", -1, SQLITE_TRANSIENT);
+        if (last_ts)
+            sqlite3_bind_value(ord, 6, last_ts);
+        else
+            sqlite3_bind_null(ord, 6);
         sqlite3_bind_int64(ord, 2, sc.model_id);
         sqlite3_bind_int(ord, 3, o->only_unscored);
         sqlite3_bind_int64(ord, 4, last_id);
@@ -723,9 +729,12 @@ int craft_store_score(craft_store *s, const craft_model *m, const char *model_pa
             fetched++;
             ids[i] = last_id = sqlite3_column_int64(ord, 0);
             if (phase == 0) {
-                free(last_ts);
-                last_ts = store_col_text(ord, 2);
+                sqlite3_value_free(last_ts);
+                if (!(last_ts = sqlite3_value_dup(sqlite3_column_value(ord, 2))))
+                    rc = craft_fail(err, CRAFT_ENOMEM, "out of memory");
             }
+            if (rc)
+                break;
             rc = load_order(&sc, ord, &ob, i, err);
             if (!rc)
                 rc = check_row(&sc, &ob.in, i, err);
@@ -776,7 +785,7 @@ int craft_store_score(craft_store *s, const craft_model *m, const char *model_pa
     }
     sqlite3_finalize(ords[0]);
     sqlite3_finalize(ords[1]);
-    free(last_ts);
+    sqlite3_value_free(last_ts);
     free(ids);
     if (ob_ok)
         craft_order_batch_free(&ob);
