@@ -174,9 +174,14 @@ int craft_queue_key_copy(craft_queue_key *dst, const craft_queue_key *src)
     *dst = *src;
     for (int i = 0; i < CRAFT_QUEUE_KEY_COLUMNS; i++) {
         dst->v[i].t = NULL;
-        if (i < src->n && src->v[i].type == CRAFT_QV_TEXT && !(dst->v[i].t = store_strdup(src->v[i].t))) {
-            craft_queue_key_clear(dst);
-            return CRAFT_ENOMEM;
+        if (i < src->n && (src->v[i].type == CRAFT_QV_TEXT || src->v[i].type == CRAFT_QV_BLOB)) {
+            if (!(dst->v[i].t = malloc((size_t)src->v[i].len + 1))) {
+                craft_queue_key_clear(dst);
+                return CRAFT_ENOMEM;
+            }
+            if (src->v[i].t)
+                memcpy(dst->v[i].t, src->v[i].t, (size_t)src->v[i].len);
+            dst->v[i].t[src->v[i].len] = 0;
         }
     }
     return CRAFT_OK;
@@ -300,7 +305,8 @@ static void bind_seek(sqlite3_stmt *st, const craft_queue_key *k)
         switch (v->type) {
         case CRAFT_QV_INT: sqlite3_bind_int64(st, at, v->i); break;
         case CRAFT_QV_REAL: sqlite3_bind_double(st, at, v->d); break;
-        case CRAFT_QV_TEXT: sqlite3_bind_text(st, at, v->t ? v->t : "", -1, SQLITE_TRANSIENT); break;
+        case CRAFT_QV_TEXT: sqlite3_bind_text(st, at, v->t ? v->t : "", v->t ? v->len : 0, SQLITE_TRANSIENT); break;
+        case CRAFT_QV_BLOB: sqlite3_bind_blob(st, at, v->t ? v->t : "", v->t ? v->len : 0, SQLITE_TRANSIENT); break;
         default: sqlite3_bind_null(st, at); break;
         }
     }
@@ -314,11 +320,20 @@ static int read_value(sqlite3_stmt *st, int col, craft_queue_value *v)
     case SQLITE_INTEGER: v->type = CRAFT_QV_INT; v->i = sqlite3_column_int64(st, col); break;
     case SQLITE_FLOAT: v->type = CRAFT_QV_REAL; v->d = sqlite3_column_double(st, col); break;
     case SQLITE_NULL: v->type = CRAFT_QV_NULL; break;
-    default:
-        v->type = CRAFT_QV_TEXT;
-        if (!(v->t = store_col_text(st, col)))
+    default: {
+        /* the exact bytes and type: a copy cut at a NUL would not be this row's key */
+        int blob = sqlite3_column_type(st, col) == SQLITE_BLOB;
+        const void *b = blob ? sqlite3_column_blob(st, col) : (const void *)sqlite3_column_text(st, col);
+        int n = sqlite3_column_bytes(st, col);
+        v->type = blob ? CRAFT_QV_BLOB : CRAFT_QV_TEXT;
+        if (!(v->t = malloc((size_t)n + 1)))
             return CRAFT_ENOMEM;
+        if (n)
+            memcpy(v->t, b, (size_t)n);
+        v->t[n] = 0;
+        v->len = n;
         break;
+    }
     }
     return CRAFT_OK;
 }

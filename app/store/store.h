@@ -172,12 +172,14 @@ typedef struct {
 /* A queue row's position in its sort: the sort columns' values and the order row
  * id (the last tie-break). Pass it back as craft_queue_query.seek to read the next
  * (or previous) page by an index seek instead of skipping `offset` rows. */
-enum { CRAFT_QV_NULL = 0, CRAFT_QV_INT, CRAFT_QV_REAL, CRAFT_QV_TEXT };
+enum { CRAFT_QV_NULL = 0, CRAFT_QV_INT, CRAFT_QV_REAL, CRAFT_QV_TEXT, CRAFT_QV_BLOB };
 typedef struct {
     int type;                        /* CRAFT_QV_* */
     int64_t i;
     double d;
-    char *t;                         /* owned */
+    char *t;                         /* owned; TEXT and BLOB (a tampered row's time may be either) */
+    int len;                         /* bytes of t: a NUL inside it must not cut the key short (the
+                                        next page would start at the same row again, forever) */
 } craft_queue_value;
 
 #define CRAFT_QUEUE_KEY_COLUMNS 3

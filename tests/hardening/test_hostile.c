@@ -730,6 +730,46 @@ static void test_smaller_items(void)
     expect(65, imp, "store damaged");
 }
 
+/* Keyset paging over times with a NUL byte or of other types reads every row once
+ * (a key cut at the NUL started the next page at the same row again). */
+static void test_queue_keys_over_tampered_times(void)
+{
+    const char *db = store_copy("keys.db");
+    sql_exec(db, "UPDATE orders SET ts = CAST(x'323032362d30332d30310041' AS TEXT) WHERE id IN (2, 3, 4);"
+                 "UPDATE orders SET ts = x'00ff' WHERE id = 5; UPDATE orders SET ts = 7 WHERE id = 6;");
+    craft_store *s;
+    craft_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(craft_store_open(&s, db, CRAFT_STORE_READONLY, &err), CRAFT_OK);
+    for (int asc = 0; asc < 2; asc++) {
+        craft_queue_query q;
+        craft_queue_query_init(&q);
+        q.cases_only = 0;
+        q.sort = CRAFT_SORT_TIME;
+        q.ascending = asc;
+        q.limit = 1;
+        craft_queue_key key = {0};
+        int rows = 0, more = 1;
+        while (more && rows < 1000) {
+            q.seek = key.n || key.order ? &key : NULL;
+            craft_queue_page pg;
+            if (craft_store_queue(s, &q, &pg, &err)) {
+                CU_FAIL("queue read failed");
+                break;
+            }
+            more = pg.n > 0;
+            rows += pg.n;
+            if (pg.n) {
+                craft_queue_key_clear(&key);
+                CU_ASSERT_EQUAL(craft_queue_key_copy(&key, &pg.rows[pg.n - 1].key), CRAFT_OK);
+            }
+            craft_queue_page_free(&pg);
+        }
+        craft_queue_key_clear(&key);
+        CU_ASSERT_EQUAL(rows, 300);
+    }
+    craft_store_close(s);
+}
+
 /* ------------------------------------------------- 10: stdout that fails */
 
 static void test_stdout_write_failure(void)
@@ -791,6 +831,7 @@ int main(void)
                      test_terminal_and_csv_injection) ||
         !CU_add_test(su, "12: empty classes, --replace audit, directories, FIFO models, bad versions",
                      test_smaller_items) ||
+        !CU_add_test(su, "queue keys over tampered times read every row once", test_queue_keys_over_tampered_times) ||
         !CU_add_test(su, "12: SIGTERM/SIGINT during score --output leave no temporary", test_signal_removes_temporary) ||
         !CU_add_test(su, "10: standard output that cannot be written is exit 74", test_stdout_write_failure)) {
         CU_cleanup_registry();
