@@ -166,6 +166,14 @@ static void craft_application_startup(GApplication *app)
         adw_style_manager_set_color_scheme(adw_style_manager_get_default(), ADW_COLOR_SCHEME_FORCE_DARK);
 }
 
+/* Before the process exits: the interaction worker stops after its current engine run
+ * (the engine's libraries must not be torn down under it). */
+static void craft_application_shutdown(GApplication *app)
+{
+    craft_window_stop_workers();
+    G_APPLICATION_CLASS(craft_application_parent_class)->shutdown(app);
+}
+
 static void craft_application_finalize(GObject *o)
 {
     g_clear_object(&CRAFT_APPLICATION(o)->settings);
@@ -176,6 +184,7 @@ static void craft_application_class_init(CraftApplicationClass *k)
 {
     G_OBJECT_CLASS(k)->finalize = craft_application_finalize;
     G_APPLICATION_CLASS(k)->startup = craft_application_startup;
+    G_APPLICATION_CLASS(k)->shutdown = craft_application_shutdown;
     G_APPLICATION_CLASS(k)->activate = craft_application_activate;
     G_APPLICATION_CLASS(k)->open = craft_application_open;
 }

@@ -69,6 +69,9 @@ GtkWidget *craft_window_get_queue_view(CraftWindow *self);
  * running the main loop until then (a window with a layout pending draws nothing). */
 gboolean craft_window_screenshot(CraftWindow *self, const char *path, GError **error);
 void craft_window_toast(CraftWindow *self, const char *text);
+/* At application shutdown: running interaction workers stop after their current engine
+ * run (waited for, a few ms) and queued ones do nothing. */
+void craft_window_stop_workers(void);
 
 G_END_DECLS
 

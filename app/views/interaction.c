@@ -47,10 +47,126 @@ void craft_interaction_free(craft_interaction *x)
     memset(x, 0, sizeof *x);
 }
 
+/* Fills row r of pb with a copy of row 0 of one (tabular values, tokens, embeddings). */
+static void copy_row(craft_batch *pb, const craft_config *cfg, const craft_batch *one, int r)
+{
+    if (one->F)
+        memcpy(pb->tab + (size_t)r * one->F, one->tab, sizeof(float) * one->F);
+    for (int m = 0; m < cfg->n_modalities; m++) {
+        if (!one->ntok[m] || !pb->ntok[m])
+            continue;
+        pb->ntok[m][r] = one->ntok[m][0];
+        if (cfg->modalities[m].kind == CRAFT_EMBEDDING && one->emb[m] && pb->emb[m]) {
+            size_t per = (size_t)cfg->modalities[m].tokens * cfg->modalities[m].dim;
+            memcpy(pb->emb[m] + (size_t)r * per, one->emb[m], sizeof(float) * per);
+        }
+    }
+}
+
+/* chunk > 0: plain runs (no perturbation request) over batches of perturbed copies.
+ * res[i] (made for `chunk` orders) hold the requests' results; req[0] is every modality on. */
+static int interaction_chunked(craft_engine *e, const craft_config *cfg, const craft_batch *one,
+                               const craft_interaction_options *opt, craft_request *req, int n_req,
+                               craft_result *res, craft_interaction *out, craft_error *err)
+{
+    const int K = out->K, F = out->F, chunk = opt->chunk;
+    /* the order itself: its scores with every modality on and with each auxiliary off */
+    int rc = craft_engine_run(e, one, req, n_req, res, err);
+    if (rc)
+        return rc;
+    out->used = res[0].used[0];
+    memcpy(out->scores, res[0].scores, sizeof(float) * K);
+    float base[CRAFT_MAX_MODALITIES][64];
+    float *basep[CRAFT_MAX_MODALITIES];
+    for (int i = 0; i < n_req; i++) {
+        basep[i] = K <= 64 ? base[i] : malloc(sizeof(float) * K);
+        if (!basep[i]) {
+            for (int q = 0; q < i; q++)
+                if (basep[q] != base[q]) free(basep[q]);
+            return craft_fail(err, CRAFT_ENOMEM, "out of memory for the interaction score");
+        }
+        memcpy(basep[i], res[i].scores, sizeof(float) * K);
+    }
+    /* a request per auxiliary the order has (the others' I is NaN) */
+    craft_request run_req[CRAFT_MAX_MODALITIES];
+    int run_of[CRAFT_MAX_MODALITIES], n_run = 1; /* run_of[r]: the index into req of run r */
+    run_req[0] = req[0];
+    run_of[0] = 0;
+    for (int a = 0; a < out->n_aux; a++) {
+        out->aux_used[a] = out->used >> out->aux[a] & 1u;
+        if (out->aux_used[a]) {
+            run_req[n_run] = req[1 + a];
+            run_of[n_run++] = 1 + a;
+        }
+    }
+    craft_batch pb;
+    rc = craft_batch_init(&pb, cfg, chunk, err);
+    int *feat = rc ? NULL : malloc(sizeof(int) * (size_t)chunk);
+    if (!rc && !feat)
+        rc = craft_fail(err, CRAFT_ENOMEM, "out of memory for the interaction score");
+    for (int r = 0; !rc && r < chunk; r++)
+        copy_row(&pb, cfg, one, r);
+    int done = 0;
+    for (int j0 = 0; !rc && j0 < F;) {
+        /* the next `chunk` features the order has; one it lacks changes nothing */
+        int c = 0;
+        for (; j0 < F && c < chunk; j0++) {
+            if (isnan(one->tab[j0])) {
+                for (int k = 0; k < K; k++) {
+                    out->perturb[(size_t)k * F + j0] = 0;
+                    for (int a = 0; a < out->n_aux; a++)
+                        out->perturb_off[((size_t)a * K + k) * F + j0] = 0;
+                }
+                continue;
+            }
+            memcpy(pb.tab + (size_t)c * F, one->tab, sizeof(float) * F);
+            pb.tab[(size_t)c * F + j0] = NAN;
+            feat[c++] = j0;
+        }
+        if (c == 0)
+            break;
+        pb.n = c;
+        rc = craft_engine_run(e, &pb, run_req, n_run, res, err);
+        for (int r = 0; !rc && r < n_run; r++) {
+            const int i = run_of[r];
+            for (int b = 0; b < c; b++)
+                for (int k = 0; k < K; k++) {
+                    float d = basep[i][k] - res[r].scores[(size_t)b * K + k];
+                    if (i == 0)
+                        out->perturb[(size_t)k * F + feat[b]] = d;
+                    else
+                        out->perturb_off[((size_t)(i - 1) * K + k) * F + feat[b]] = d;
+                }
+        }
+        done = j0;
+        if (!rc && opt->progress && opt->progress(opt->user, done, F))
+            rc = craft_fail(err, CRAFT_ECANCELLED, "the interaction score was stopped");
+    }
+    if (!rc && opt->progress && done < F && opt->progress(opt->user, F, F))
+        rc = craft_fail(err, CRAFT_ECANCELLED, "the interaction score was stopped");
+    for (int i = 0; i < n_req; i++)
+        if (basep[i] != base[i]) free(basep[i]);
+    free(feat);
+    craft_batch_free(&pb);
+    if (rc)
+        return rc;
+    const size_t KF = (size_t)K * F;
+    for (int a = 0; a < out->n_aux; a++)
+        for (size_t i = 0; i < KF; i++) {
+            if (!out->aux_used[a])
+                out->perturb_off[a * KF + i] = NAN;
+            out->value[a * KF + i] = out->aux_used[a] ? out->perturb[i] - out->perturb_off[a * KF + i] : NAN;
+        }
+    return CRAFT_OK;
+}
+
 int craft_order_interaction(craft_engine *e, const craft_model *m, const craft_batch *batch, int index,
-                            craft_interaction *out, craft_error *err)
+                            const craft_interaction_options *opt, craft_interaction *out, craft_error *err)
 {
     const craft_config *cfg = &m->cfg;
+    static const craft_interaction_options one_run = {0, NULL, NULL};
+    if (!opt)
+        opt = &one_run;
     memset(out, 0, sizeof *out);
     if (cfg->tabular < 0 || cfg->modalities[cfg->tabular].n_features <= 0)
         return craft_fail(err, CRAFT_EUNSUPPORTED, "the model has no tabular features: no interaction score");
@@ -59,21 +175,24 @@ int craft_order_interaction(craft_engine *e, const craft_model *m, const craft_b
     if (rc)
         return rc;
     const int K = cfg->n_classes, F = cfg->modalities[cfg->tabular].n_features;
+    const int chunked = opt->chunk > 0;
     /* request 0: every modality on; 1 + a: auxiliary a off (as craft score --interaction) */
     craft_request req[CRAFT_MAX_MODALITIES];
     craft_result res[CRAFT_MAX_MODALITIES];
     memset(res, 0, sizeof res);
     int n_req = 1;
-    req[0] = (craft_request){0, 0, 0, 1};
+    req[0] = (craft_request){0, 0, 0, !chunked};
     for (int mm = 0; mm < cfg->n_modalities; mm++)
         if (mm != cfg->backbone) {
             out->aux[out->n_aux++] = mm;
-            req[n_req++] = (craft_request){1u << mm, 0, 0, 1};
+            req[n_req++] = (craft_request){1u << mm, 0, 0, !chunked};
         }
     for (int i = 0; i < n_req && !rc; i++)
-        rc = craft_result_init(&res[i], cfg, 1, &req[i], err);
+        rc = craft_result_init(&res[i], cfg, chunked ? opt->chunk : 1, &req[i], err);
     const size_t KF = (size_t)K * F, AKF = (size_t)(out->n_aux ? out->n_aux : 1) * KF;
     if (!rc) {
+        out->K = K;
+        out->F = F;
         out->scores = malloc(sizeof(float) * K);
         out->perturb = malloc(sizeof(float) * KF);
         out->perturb_off = malloc(sizeof(float) * AKF);
@@ -82,34 +201,35 @@ int craft_order_interaction(craft_engine *e, const craft_model *m, const craft_b
             rc = craft_fail(err, CRAFT_ENOMEM, "out of memory for the interaction score");
     }
     double t0 = craft_now();
-    if (!rc)
+    if (!rc && chunked) {
+        rc = interaction_chunked(e, cfg, &one, opt, req, n_req, res, out, err);
+    } else if (!rc) {
         rc = craft_engine_run(e, &one, req, n_req, res, err);
-    out->seconds = craft_now() - t0;
-    if (!rc && (!res[0].perturb || res[0].n != 1))
-        rc = craft_fail(err, CRAFT_EUNSUPPORTED, "the engine computed no perturbation importance");
-    if (!rc) {
-        out->K = K;
-        out->F = F;
-        out->used = res[0].used[0];
-        memcpy(out->scores, res[0].scores, sizeof(float) * K);
-        memcpy(out->perturb, res[0].perturb, sizeof(float) * KF);
-        for (int a = 0; a < out->n_aux; a++) {
-            const craft_result *off = &res[1 + a];
-            out->aux_used[a] = (out->used >> out->aux[a] & 1u) && off->perturb;
-            for (size_t i = 0; i < KF; i++) {
-                out->perturb_off[a * KF + i] = off->perturb ? off->perturb[i] : NAN;
-                /* the order has no such input: no interaction to speak of */
-                out->value[a * KF + i] = out->aux_used[a] ? res[0].perturb[i] - off->perturb[i] : NAN;
+        if (!rc && (!res[0].perturb || res[0].n != 1))
+            rc = craft_fail(err, CRAFT_EUNSUPPORTED, "the engine computed no perturbation importance");
+        if (!rc) {
+            out->used = res[0].used[0];
+            memcpy(out->scores, res[0].scores, sizeof(float) * K);
+            memcpy(out->perturb, res[0].perturb, sizeof(float) * KF);
+            for (int a = 0; a < out->n_aux; a++) {
+                const craft_result *off = &res[1 + a];
+                out->aux_used[a] = (out->used >> out->aux[a] & 1u) && off->perturb;
+                for (size_t i = 0; i < KF; i++) {
+                    out->perturb_off[a * KF + i] = off->perturb ? off->perturb[i] : NAN;
+                    /* the order has no such input: no interaction to speak of */
+                    out->value[a * KF + i] = out->aux_used[a] ? res[0].perturb[i] - off->perturb[i] : NAN;
+                }
             }
+            if (opt->progress && opt->progress(opt->user, F, F))
+                rc = craft_fail(err, CRAFT_ECANCELLED, "the interaction score was stopped");
         }
     }
+    out->seconds = craft_now() - t0;
     for (int i = 0; i < n_req; i++)
         craft_result_free(&res[i]);
     craft_batch_free(&one);
-    if (rc) {
+    if (rc)
         craft_interaction_free(out);
-        memset(out, 0, sizeof *out);
-    }
     return rc;
 }
 

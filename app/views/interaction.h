@@ -3,9 +3,10 @@
  * auxiliary modality m,
  *   I(j, m) = (s - s without j) - (s without m - s without j and m),
  * the perturbation importance of j with every modality on minus that with m off.
- * One engine call over a one-order batch: {off 0, perturbation} and {off m,
- * perturbation} for each auxiliary (the same requests as `craft score
- * --interaction`, app/core/scoring.c). Display-free and without GLib: the app's
+ * By default one engine call over a one-order batch: {off 0, perturbation} and {off
+ * m, perturbation} for each auxiliary (the same requests as `craft score
+ * --interaction`, app/core/scoring.c); or in batches of perturbed copies that can be
+ * stopped between batches (craft_interaction_options). Display-free and without GLib: the app's
  * worker, reports and tests use it. Perturbation reruns the backbone once per
  * tabular feature, so callers with a display run it off their main thread. */
 #ifndef CRAFT_INTERACTION_H
@@ -19,6 +20,9 @@
 /* Every number the explanation view shows of I has this one format: "%+.4f"
  * (+0.0123, -0.0456; the score's units). */
 #define CRAFT_INTERACTION_FORMAT "%+.4f"
+/* The smallest |I| that format shows as other than +0.0000 / -0.0000 (lists leave out
+ * what it would show as zero, and say so). */
+#define CRAFT_INTERACTION_SHOWN_MIN 0.00005
 
 typedef struct {
     int K, F;                               /* classes, tabular features */
@@ -38,11 +42,26 @@ typedef struct {
 int craft_interaction_copy_order(craft_batch *one, const craft_config *cfg, const craft_batch *b, int index,
                                  craft_error *err);
 
-/* Computes I of order `index` of batch with e (an engine of m made for at least one
- * order) in one craft_engine_run. The model needs a tabular modality. On failure
- * out is empty. */
+/* How craft_order_interaction runs the engine.
+ * chunk <= 0: one craft_engine_run with the engine's perturbation requests ({off 0} and
+ *   {off m} per auxiliary, as craft score --interaction): the engine needs one order.
+ * chunk > 0: the same score differences from plain runs over batches of `chunk` copies
+ *   of the order, each with one feature missing (the engine needs `chunk` orders):
+ *   between batches `progress` may stop the work, and a feature the order lacks is not
+ *   rerun (its I is exactly 0). Equal to the engine's perturbation to float rounding.
+ * progress (may be NULL) is called after each engine run with the features done and
+ *   their total; a nonzero return stops the work with CRAFT_ECANCELLED. */
+typedef struct {
+    int chunk;
+    int (*progress)(void *user, int done, int total);
+    void *user;
+} craft_interaction_options;
+
+/* Computes I of order `index` of batch with e (an engine of m, see the options; NULL
+ * options: the engine's perturbation in one run). The model needs a tabular modality.
+ * On failure out is empty. */
 int craft_order_interaction(craft_engine *e, const craft_model *m, const craft_batch *batch, int index,
-                            craft_interaction *out, craft_error *err);
+                            const craft_interaction_options *opt, craft_interaction *out, craft_error *err);
 void craft_interaction_free(craft_interaction *x);
 
 /* I of feature j for auxiliary number a (0..n_aux-1) and class k; NaN outside. */

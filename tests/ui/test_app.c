@@ -278,6 +278,7 @@ static int check_interaction(CraftWindow *w, const char *store, const char *orde
             snprintf(fmt, sizeof fmt, "%+.4f", v);
             CHECK(!strcmp(tab + 1, fmt));                       /* the one number format */
             CHECK((tab[1] == '+' || tab[1] == '-') && strlen(tab + 1) == 7 && tab[3] == '.');
+            CHECK(strcmp(tab + 2, "0.0000") != 0);               /* nothing shown as zero */
             CHECK(fabs(v - want) < 1e-5);                        /* the definition */
             CHECK(fabs(strtod(tab + 1, NULL) - want) < 5e-5 + 1e-6); /* what is read on screen */
             CHECK(fabs(v) <= last_abs + 1e-9);                    /* |I| descending */
