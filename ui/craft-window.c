@@ -452,7 +452,8 @@ static void fill_interaction(CraftWindow *self)
         g_string_append_printf(text, "%s\n", title);
         g_free(title);
         char took[32];
-        if (x->seconds < 1) g_snprintf(took, sizeof took, "%.0f ms", x->seconds * 1000);
+        if (x->seconds < 0.0005) g_snprintf(took, sizeof took, "< 1 ms");
+        else if (x->seconds < 1) g_snprintf(took, sizeof took, "%.0f ms", x->seconds * 1000);
         else g_snprintf(took, sizeof took, "%.1f s", x->seconds);
         float sk = x->scores[k];
         state = g_strdup_printf("%c%s, score %.3f%s · full model · %s", g_ascii_toupper(why[0]), why + 1, sk,
