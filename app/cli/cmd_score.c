@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -136,7 +137,12 @@ int cmd_score(int argc, char **argv)
      * encoders cannot encode at the model's widths: refused (config_infer.h).
      * A bad order is left to the scoring below, which reports it as always. */
     craft_input_report irep;
-    if (craft_input_check(&m->cfg, o.input, "score", stderr, SCORE_CHECK_ORDERS, &irep, &err) && !irep.read_error) {
+    /* only a regular file can be read twice: the check would drain a FIFO, a
+     * /dev/stdin or a <(...) and leave the scoring nothing (0 orders, exit 0) */
+    struct stat ist;
+    int rereadable = strcmp(o.input, "-") && stat(o.input, &ist) == 0 && S_ISREG(ist.st_mode);
+    if (rereadable &&
+        craft_input_check(&m->cfg, o.input, "score", stderr, SCORE_CHECK_ORDERS, &irep, &err) && !irep.read_error) {
         craft_model_free(m);
         return cli_fail("score", &err);
     }
@@ -146,6 +152,10 @@ int cmd_score(int argc, char **argv)
     }
     FILE *out = stdout;
     craft_outfile of = {0};
+    if (output && ((strcmp(o.input, "-") && craft_same_file(output, o.input)) || craft_same_file(output, model))) {
+        craft_model_free(m);
+        return cli_usage("score", "--output %s is the input or the model: refused (it would be replaced)", output);
+    }
     if (output) {
         /* the scores name orders: a new file is private (0600), as before */
         if (craft_outfile_open(&of, output, 0600, &err)) {

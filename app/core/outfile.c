@@ -228,3 +228,12 @@ void craft_outfile_discard(craft_outfile *o)
     slot_release(o->slot);
     clear(o);
 }
+
+int craft_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    int ha = stat(a, &sa) == 0, hb = stat(b, &sb) == 0;
+    if (ha && hb)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    return !ha && !hb && !strcmp(a, b);
+}

@@ -44,6 +44,10 @@ int craft_outfile_commit(craft_outfile *o, craft_error *err);
 /* Closes and removes the temporary file (PATH untouched). Safe after commit. */
 void craft_outfile_discard(craft_outfile *o);
 
+/* 1 when a and b name the same file (same device and inode, or the same name when
+ * neither exists yet): an output must never replace the store or an input. */
+int craft_same_file(const char *a, const char *b);
+
 /* Installs SIGINT, SIGTERM, SIGHUP and SIGPIPE handlers that remove every open
  * outfile's temporary file and then die of the signal as before. For programs
  * (the craft CLI), not for a library user with its own handlers. */

@@ -163,6 +163,15 @@ int cmd_import(int argc, char **argv)
     craft_outfile rof = {0};
     if (rejects_path) {
         o.skip_bad = 1;
+        /* the rejects file replaces what it names: never the store or an input */
+        int clash = craft_same_file(rejects_path, db);
+        for (int i = 0; i < n_files && !clash; i++)
+            clash = strcmp(files[i], "-") && craft_same_file(rejects_path, files[i]);
+        if (clash) {
+            fprintf(stderr, "craft import: --skip-bad %s is the store or an input file: refused\n", rejects_path);
+            free(files);
+            return EXIT_USAGE;
+        }
         /* never through a symbolic link to a file (it would write wherever the link
          * points); a device or FIFO (/dev/stderr, a pipe) is written in place, a
          * file whole or not at all (app/core/outfile.h), 0600: it holds order rows */

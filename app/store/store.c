@@ -533,6 +533,9 @@ int craft_store_open(craft_store **out, const char *path, int flags, craft_error
     int exists = stat(path, &stt) == 0;
     if (exists && S_ISDIR(stt.st_mode))
         return craft_fail(err, CRAFT_EIO, "%s: cannot open: is a directory", path);
+    if (exists && !S_ISREG(stt.st_mode)) /* a FIFO would block the open forever; a device is no store */
+        return craft_fail(err, CRAFT_EIO, "%s: cannot open: not a regular file (a FIFO or device is no case store)",
+                          path);
     if (!exists && !(flags & CRAFT_STORE_CREATE))
         return craft_fail(err, CRAFT_EIO, "%s: cannot open: no such case store", path);
     if (!exists && create_private(path, err))

@@ -721,6 +721,43 @@ static void test_smaller_items(void)
     const char *sc_fifo[] = {"score", "--model", fifo, "--input", good, NULL};
     expect(66, sc_fifo, "not a regular file");
     CU_ASSERT(now_s() - t0 < 10);
+    /* a FIFO as the input: read once, every order scored (an input check that read it
+     * first left the scoring nothing: 0 orders, exit 0) */
+    const char *in_fifo = keep("input-fifo"), *scored = keep("fifo-scores.jsonl");
+    unlink(in_fifo);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(in_fifo, 0600), 0);
+    pid_t writer = fork();
+    if (writer == 0) {
+        int fd = open(in_fifo, O_WRONLY);
+        char *text = slurp(good);
+        if (fd >= 0 && write(fd, text, strlen(text)) < 0)
+            _exit(1);
+        _exit(0);
+    }
+    const char *sc_in_fifo[] = {"score", "--model", model, "--input", in_fifo, NULL};
+    CU_ASSERT_EQUAL(craft_out(scored, sc_in_fifo), 0);
+    int st;
+    waitpid(writer, &st, 0);
+    char *lines = slurp(scored);
+    int n = 0;
+    for (char *p = lines; (p = strchr(p, '\n')); p++)
+        n++;
+    CU_ASSERT_EQUAL(n, 300);
+    free(lines);
+    /* the store, an input or the model as an output is refused, not replaced */
+    const char *db2 = store_copy("self.db");
+    const char *rej_self[] = {"import", "--db", db2, "--skip-bad", db2, good, NULL};
+    expect(64, rej_self, "the store or an input");
+    const char *rej_in[] = {"import", "--db", db2, "--skip-bad", good, good, NULL};
+    expect(64, rej_in, "the store or an input");
+    CU_ASSERT(integrity_ok(db2));
+    const char *out_in[] = {"score", "--model", model, "--input", good, "--output", good, NULL};
+    expect(64, out_in, "the input or the model");
+    /* a store that is a FIFO or a device: refused at once */
+    const char *list_fifo[] = {"cases", "list", "--db", fifo, NULL};
+    expect(66, list_fifo, "not a regular file");
+    const char *list_zero[] = {"cases", "list", "--db", "/dev/zero", NULL};
+    expect(66, list_zero, "not a regular file");
     /* a negative schema version is named as such */
     const char *neg = store_copy("negative.db");
     sql_exec(neg, "PRAGMA user_version = -5");
