@@ -350,42 +350,55 @@ static int counted_graph(craft_store *s, const craft_config *cfg, craft_graph *g
 static int fill_encoders(craft_store *s, const craft_config *cfg, craft_order_batch *ob, int64_t id, craft_error *err)
 {
     int txt = craft_config_find_modality(cfg, "txt"), graph = craft_config_find_modality(cfg, "graph");
-    if (txt >= 0 && (txt == cfg->backbone || cfg->modalities[txt].kind != CRAFT_EMBEDDING ||
-                     cfg->modalities[txt].dim != CRAFT_TEXT_DIM))
+    /* the modalities craft_encoders_fill would fill: txt at the text width (one vector or rows
+     * per field or event), graph at the width of its entity types (default: the five) */
+    if (txt >= 0 && (txt == cfg->backbone || !craft_encoders_would_fill(cfg, txt)))
         txt = -1;
-    if (graph >= 0 && (graph == cfg->backbone || cfg->modalities[graph].kind != CRAFT_EMBEDDING ||
-                       cfg->modalities[graph].dim != craft_graph_width(cfg->n_classes)))
+    if (graph >= 0 && (graph == cfg->backbone || !craft_encoders_would_fill(cfg, graph)))
         graph = -1;
     int rc = CRAFT_OK;
     if (txt >= 0 && ob->in.ntok[txt][0] == 0 && ob->text[0].n > 0) {
+        const craft_modality *tm = &cfg->modalities[txt];
         craft_text_encoder *te = NULL;
         if (!(rc = craft_text_encoder_new(&te, err))) {
-            long got = craft_text_encode(te, &ob->text[0], ob->in.emb[txt]);
-            if (got < 0)
-                rc = craft_fail(err, CRAFT_ENOMEM, "text encoder: out of memory");
-            else if (got > 0)
-                ob->in.ntok[txt][0] = 1;
+            if (tm->text_tokens == CRAFT_TEXT_VECTOR) {
+                long got = craft_text_encode(te, &ob->text[0], ob->in.emb[txt]);
+                if (got < 0)
+                    rc = craft_fail(err, CRAFT_ENOMEM, "text encoder: out of memory");
+                else if (got > 0)
+                    ob->in.ntok[txt][0] = 1;
+            } else {
+                int rows = 0;
+                rc = craft_text_encode_rows(te, &ob->text[0], tm->text_tokens, tm->tokens, ob->in.emb[txt], &rows, err);
+                if (!rc)
+                    ob->in.ntok[txt][0] = rows;
+            }
             craft_text_encoder_free(te);
         }
     }
+    /* the counted shortcut knows the five default types; a model with its own entity types
+     * replays the earlier orders through the encoder instead */
+    const int custom_types = graph >= 0 && cfg->modalities[graph].n_entity_types > 0;
     if (!rc && graph >= 0 && ob->in.ntok[graph][0] == 0 && ob->entities[0].n > 0) {
         craft_graph *g = NULL;
         double t = NAN;
-        if (!(rc = craft_graph_new(&g, cfg->n_classes, err)) && ob->ts[0])
+        if (!(rc = craft_graph_new_for(&g, cfg, graph, err)) && ob->ts[0])
             rc = craft_graph_parse_time(ob->ts[0], &t, err);
-        if (!rc) {
+        if (!rc && craft_graph_known(g, &ob->entities[0])) {
             /* the counts the order needs, or (where they could differ) the replay */
-            rc = getenv("CRAFT_GRAPH_REPLAY") ? CRAFT_EUNSUPPORTED
-                                              : counted_graph(s, cfg, g, &ob->entities[0], ob->ts[0], t, id, err);
+            rc = getenv("CRAFT_GRAPH_REPLAY") || custom_types
+                     ? CRAFT_EUNSUPPORTED
+                     : counted_graph(s, cfg, g, &ob->entities[0], ob->ts[0], t, id, err);
             if (rc == CRAFT_EUNSUPPORTED) {
                 craft_graph_free(g);
                 g = NULL;
-                if (!(rc = craft_graph_new(&g, cfg->n_classes, err)))
+                if (!(rc = craft_graph_new_for(&g, cfg, graph, err)))
                     rc = replay_graph(s, cfg, g, ob->ts[0], id, err);
             }
+            if (!rc && !(rc = craft_graph_encode(g, &ob->entities[0], t, ob->in.emb[graph], err)))
+                ob->in.ntok[graph][0] = 1;
         }
-        if (!rc && !(rc = craft_graph_encode(g, &ob->entities[0], t, ob->in.emb[graph], err)))
-            ob->in.ntok[graph][0] = 1;
+        /* an order naming none of the model's entity types has no graph input (as in scoring) */
         craft_graph_free(g);
     }
     return rc;
