@@ -2874,6 +2874,15 @@ char *craft_window_get_interaction_table(CraftWindow *self)
 }
 
 const char *craft_window_get_interaction_text(CraftWindow *self) { return self->ix_text; }
+
+gboolean craft_window_set_class_filter(CraftWindow *self, int k)
+{
+    GListModel *m = gtk_drop_down_get_model(self->class_filter);
+    if (!m || k < -1 || (guint)(k + 1) >= g_list_model_get_n_items(m))
+        return FALSE;
+    gtk_drop_down_set_selected(self->class_filter, (guint)(k + 1));
+    return TRUE;
+}
 guint craft_window_get_interaction_runs(CraftWindow *self, guint *skipped)
 {
     if (skipped) *skipped = self->ix_skipped;

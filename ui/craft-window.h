@@ -35,6 +35,8 @@ double craft_window_get_interaction(CraftWindow *self, int modality, int feature
 char *craft_window_get_interaction_table(CraftWindow *self);
 const char *craft_window_get_interaction_text(CraftWindow *self);
 guint craft_window_get_interaction_runs(CraftWindow *self, guint *skipped);
+/* Sets the queue's class filter to class k (-1: any class), as its drop-down does. */
+gboolean craft_window_set_class_filter(CraftWindow *self, int k);
 /* TRUE once the selected order's engine inputs are loaded (toggles re-score at once). */
 gboolean craft_window_rescore_ready(CraftWindow *self);
 /* Exports (win.export-case, win.export-selection) finished so far: saved, and failed or cancelled. */

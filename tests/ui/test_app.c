@@ -692,6 +692,32 @@ static void on_activate(GApplication *app, gpointer user)
         g_remove(sel_csv);
         g_free(text); g_free(sel_csv); g_free(dir2);
     }
+    /* the queue's class filter names a class: the interaction part follows it (the
+     * queue reads again and shows its first order), checked against the definition */
+    set_phase("interaction, class filter");
+    {
+        int K = 0;
+        while (K < CRAFT_STORE_MAX_CLASSES && !isnan(craft_window_get_full_score(w, K))) K++;
+        int cls = K - 1;
+        CHECK(cls >= 0 && craft_window_set_class_filter(w, cls));
+        CHECK(SPIN_UNTIL(craft_window_queue_current(w) && craft_window_get_order_id(w) &&
+                         craft_window_interaction_ready(w), 120000));
+        const char *shown = craft_window_get_order_id(w);
+        printf("  class filter %d: order %s, interaction of class %d (%s)\n", cls, shown ? shown : "-",
+               craft_window_get_interaction_class(w), craft_window_get_interaction_state(w));
+        CHECK(craft_window_get_interaction_class(w) == cls);
+        CHECK(shown && !g_strcmp0(craft_window_get_interaction_order(w), shown));
+        CHECK(craft_window_get_interaction_text(w) && strstr(craft_window_get_interaction_text(w), "queue's class"));
+        if (shown) {
+            char *o2 = g_strdup(shown);
+            int rows = check_interaction(w, store, o2);
+            last_tick = 0;
+            printf("  interaction, class filter: %d rows checked against the definition\n", rows);
+            g_free(o2);
+        }
+        CHECK(craft_window_set_class_filter(w, -1));
+        CHECK(SPIN_UNTIL(craft_window_queue_current(w) && craft_window_get_order_id(w), 30000));
+    }
     g_free(order);
     set_phase("end");
     printf("worst main-loop stall: %.1f ms (during: %s); most main-thread CPU in one stall: %.1f ms (during: %s)\n",
