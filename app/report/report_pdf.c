@@ -5,6 +5,7 @@
  * Pages are laid out twice with the same code: a layout pass on a context whose
  * clip is empty (nothing is drawn, text is still measured) counts the pages, so
  * the drawing pass can print "Page i of N" and the title page's index of cases. */
+#include "outfile.h"
 #include "report.h"
 
 #include <cairo-pdf.h>
@@ -1027,10 +1028,15 @@ int craft_report_write_plot(const craft_report *r, const craft_report_case *c, c
         return craft_fail(err, CRAFT_EINPUT, "order %s has not been scored", c->detail.order_id);
     double w, h;
     craft_plot_size(kind, &w, &h);
+    /* through the one output writer (app/core/outfile.h): whole or not at all, 0600
+     * like reports, a device or FIFO written in place */
+    craft_outfile of;
+    if (craft_outfile_open(&of, path, 0600, err))
+        return err->code;
     cairo_surface_t *s;
     const double scale = 2.0; /* PNG: twice the point size, for sharp text */
     if (svg) {
-        s = cairo_svg_surface_create(path, w, h);
+        s = cairo_svg_surface_create_for_stream(write_to_file, of.f, w, h);
     } else {
         s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, (int)(w * scale), (int)(h * scale));
     }
@@ -1041,12 +1047,14 @@ int craft_report_write_plot(const craft_report *r, const craft_report_case *c, c
     cairo_status_t st = cairo_status(cr);
     cairo_destroy(cr);
     if (png && st == CAIRO_STATUS_SUCCESS)
-        st = cairo_surface_write_to_png(s, path);
+        st = cairo_surface_write_to_png_stream(s, write_to_file, of.f);
     cairo_surface_finish(s);
     if (st == CAIRO_STATUS_SUCCESS)
         st = cairo_surface_status(s);
     cairo_surface_destroy(s);
-    if (st != CAIRO_STATUS_SUCCESS)
+    if (st != CAIRO_STATUS_SUCCESS) {
+        craft_outfile_discard(&of);
         return craft_fail(err, CRAFT_EIO, "%s: writing the plot failed: %s", path, cairo_status_to_string(st));
-    return CRAFT_OK;
+    }
+    return craft_outfile_commit(&of, err);
 }

@@ -171,6 +171,15 @@ static void test_output_onto_device_and_fifo(void)
     check_not_replaced("report", rep2, csv_fifo, 1);
     const char *syn[] = {"synth", "--orders", "20", "--output", jsonl_fifo, "--truth", keep("truth.json"), NULL};
     check_not_replaced("synth", syn, jsonl_fifo, 1);
+    /* a plot (PNG) onto a link to the device */
+    const char *png_link = keep("null-link.png");
+    unlink(png_link);
+    CU_ASSERT_EQUAL_FATAL(symlink(have_dev ? dev : "/dev/null", png_link), 0);
+    char oid[64];
+    sql_text(store, "SELECT order_id FROM orders WHERE id = 1", oid, sizeof oid);
+    const char *plot[] = {"report", "--db", store, "--order", oid, "--plot", "scores", "--output", png_link, "--quiet",
+                          NULL};
+    check_not_replaced("report --plot", plot, png_link, 0);
     if (have_dev) {
         struct stat st;
         CU_ASSERT_EQUAL(stat(dev, &st), 0);
