@@ -788,6 +788,12 @@ static void inputs_done(GObject *src, GAsyncResult *res, gpointer user)
     }
     if (!ok) {
         show_error(self, "Re-scoring", error->message);
+        if (self->ix_gen == self->live_gen) { /* the interaction part needs the same inputs */
+            self->ix_state = IX_FAILED;
+            g_free(self->ix_error);
+            self->ix_error = g_strdup(error->message);
+            fill_interaction(self);
+        }
         g_error_free(error);
         return;
     }
