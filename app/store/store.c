@@ -536,6 +536,9 @@ int craft_store_open(craft_store **out, const char *path, int flags, craft_error
     if (exists && !S_ISREG(stt.st_mode)) /* a FIFO would block the open forever; a device is no store */
         return craft_fail(err, CRAFT_EIO, "%s: cannot open: not a regular file (a FIFO or device is no case store)",
                           path);
+    struct stat lst;
+    if (!exists && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) /* SQLite would create the link's target */
+        return craft_fail(err, CRAFT_EIO, "%s: cannot open: a symbolic link to nothing (not followed)", path);
     if (!exists && !(flags & CRAFT_STORE_CREATE))
         return craft_fail(err, CRAFT_EIO, "%s: cannot open: no such case store", path);
     if (!exists && create_private(path, err))

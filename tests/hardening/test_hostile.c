@@ -767,6 +767,14 @@ static void test_smaller_items(void)
     expect(66, list_fifo, "not a regular file");
     const char *list_zero[] = {"cases", "list", "--db", "/dev/zero", NULL};
     expect(66, list_zero, "not a regular file");
+    /* a store path that is a link to nothing: not followed (SQLite would create the
+     * target wherever the link points, 0644) */
+    const char *dangling = keep("dangling.db");
+    unlink(dangling);
+    CU_ASSERT_EQUAL_FATAL(symlink(keep("elsewhere.db"), dangling), 0);
+    const char *imp_link[] = {"import", "--db", dangling, good, NULL};
+    expect(66, imp_link, "symbolic link to nothing");
+    CU_ASSERT_NOT_EQUAL(access(keep("elsewhere.db"), F_OK), 0);
     /* a negative schema version is named as such */
     const char *neg = store_copy("negative.db");
     sql_exec(neg, "PRAGMA user_version = -5");
