@@ -300,6 +300,8 @@ static int check_interaction(CraftWindow *w, const char *store, const char *orde
     return checked;
 }
 
+static gint64 quit_at;
+
 static void on_activate(GApplication *app, gpointer user)
 {
     const char *store = user;
@@ -718,11 +720,17 @@ static void on_activate(GApplication *app, gpointer user)
         CHECK(craft_window_set_class_filter(w, -1));
         CHECK(SPIN_UNTIL(craft_window_queue_current(w) && craft_window_get_order_id(w), 30000));
     }
+    /* quitting while the interaction worker computes (a real model): the application's
+     * shutdown stops it after its current engine run and waits for it (main() times it) */
+    g_action_group_activate_action(G_ACTION_GROUP(w), "next-case", NULL);
+    SPIN_UNTIL(!strcmp(craft_window_get_interaction_state(w), "computing") || craft_window_interaction_ready(w), 30000);
+    printf("  quitting with the interaction part %s\n", craft_window_get_interaction_state(w));
     g_free(order);
     set_phase("end");
     printf("worst main-loop stall: %.1f ms (during: %s); most main-thread CPU in one stall: %.1f ms (during: %s)\n",
            worst_gap / 1000.0, worst_phase, worst_cpu / 1000.0, worst_cpu_phase);
     gtk_window_destroy(GTK_WINDOW(w));
+    quit_at = g_get_monotonic_time();
     g_application_quit(app);
 }
 
@@ -745,6 +753,8 @@ int main(int argc, char **argv)
     CraftApplication *app = craft_application_new();
     g_signal_connect(app, "activate", G_CALLBACK(on_activate), store);
     int rc = g_application_run(G_APPLICATION(app), 1, argv);
+    if (quit_at)
+        printf("  quit: the application ended %.1f ms after the window closed\n", (g_get_monotonic_time() - quit_at) / 1000.0);
     g_object_unref(app);
     /* the temporary store and its folder go (the screenshots stay in the build dir) */
     remove_store(store);
