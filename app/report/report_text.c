@@ -48,7 +48,7 @@ static void j_time(FILE *f, double t)
  * parse is written as a string, so the output stays valid whatever was stored. */
 static void j_raw(FILE *f, const char *json)
 {
-    cJSON *v = json ? cJSON_Parse(json) : NULL;
+    cJSON *v = json ? cJSON_ParseWithOpts(json, NULL, 1) : NULL; /* all of it, or it is text */
     char *p = v ? cJSON_PrintUnformatted(v) : NULL;
     if (p)
         fputs(p, f);

@@ -1,5 +1,6 @@
 /* craft cases: every case action of the app, from the command line, through
  * the same library calls (store.h). */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,18 @@ static void json_str_or_null(FILE *f, const char *s)
         craft_json_string(f, s);
     else
         fputs("null", f);
+}
+
+static void json_raw_or_string(FILE *f, const char *s)
+{
+    cJSON *j = s ? cJSON_ParseWithOpts(s, NULL, 1) : NULL; /* the whole text, nothing after */
+    if (!s)
+        fputs("null", f);
+    else if (j)
+        fputs(s, f);
+    else
+        craft_json_string(f, s);
+    cJSON_Delete(j);
 }
 
 static void json_float(FILE *f, float v)
@@ -516,9 +529,13 @@ static void show_json(craft_store *s, const craft_order_detail *d)
             craft_json_string(f, au[i].actor);
             fputs(", \"action\": ", f);
             craft_json_string(f, au[i].action);
-            /* before and after are JSON already */
-            fprintf(f, ", \"before\": %s, \"after\": %s}", au[i].before ? au[i].before : "null",
-                    au[i].after ? au[i].after : "null");
+            /* before and after are JSON already (checked: a row edited outside craft must
+             * not break or inject into this document; anything else goes as a string) */
+            fputs(", \"before\": ", f);
+            json_raw_or_string(f, au[i].before);
+            fputs(", \"after\": ", f);
+            json_raw_or_string(f, au[i].after);
+            fputs("}", f);
         }
         craft_audit_free(au, na);
         fputs("]}", f);

@@ -345,6 +345,21 @@ static void test_audit_append_only(void)
     sql_text(db, "SELECT max(id) FROM audit", last, sizeof last);
     expect(65, verify, "store damaged: table audit, row");
     CU_ASSERT_PTR_NOT_NULL(strstr(last_err, last));
+    /* an audit value rewritten to break out of the JSON of cases show --json: it stays a string */
+    db = store_copy("audit-json.db");
+    CU_ASSERT_EQUAL(sql_rc(db, "DROP TRIGGER audit_no_update; UPDATE audit SET after = '\"}], \"evil\": 1, \"x\": [{\"a'"
+                               " WHERE id = 1"),
+                    SQLITE_OK);
+    char oid[64];
+    sql_text(db, "SELECT o.order_id FROM audit a JOIN cases c ON c.id = a.case_id JOIN orders o ON o.id = c.order_id"
+                 " WHERE a.id = 1", oid, sizeof oid);
+    const char *show_json[] = {"cases", "show", oid, "--db", db, "--json", NULL};
+    const char *out = keep("audit-show.json");
+    CU_ASSERT_EQUAL(craft_out(out, show_json), 0);
+    char *json = slurp(out);
+    CU_ASSERT_PTR_NULL(strstr(json, ", \"evil\": 1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\\\"evil\\\": 1"));
+    free(json);
     /* triggers dropped and row 2 rewritten: the first broken row is named */
     db = store_copy("audit2.db");
     CU_ASSERT_EQUAL(sql_rc(db, "DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'mallory' WHERE id = 2;"
@@ -383,9 +398,9 @@ static void test_audit_append_only(void)
     CU_ASSERT_EQUAL(sql_int(db, "PRAGMA user_version"), CRAFT_STORE_VERSION);
     CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM audit WHERE hash IS NOT NULL"), 3);
     CU_ASSERT_EQUAL(craft_out(keep("verify.txt"), v4), 0);
-    char *out = slurp(keep("verify.txt"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, "3 rows"));
-    free(out);
+    char *vout = slurp(keep("verify.txt"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(vout, "3 rows"));
+    free(vout);
 }
 
 /* ------------------------------ 5, 7, 12: one verdict from every reader */
