@@ -169,9 +169,10 @@ static int report_model_load(craft_store *s, int64_t model_id, craft_report_mode
     }
     craft_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    int rc = craft_config_parse(&cfg, mi->config_json, strlen(mi->config_json), err);
+    int rc = mi->config_json ? craft_config_parse(&cfg, mi->config_json, strlen(mi->config_json), err)
+                             : craft_fail(err, CRAFT_EFORMAT, "no config");
     if (rc) {
-        craft_error_prefix(err, "%s: model %lld", craft_store_path(s), (long long)model_id);
+        craft_error_prefix(err, "%s: store damaged: table models, model %lld", craft_store_path(s), (long long)model_id);
         craft_model_info_free(info, n);
         return rc;
     }

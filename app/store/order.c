@@ -63,7 +63,7 @@ static int model_config(craft_store *s, int64_t model_id, craft_config *cfg, cra
     rc = craft_config_parse(cfg, json, strlen(json), err);
     sqlite3_finalize(st);
     if (rc)
-        craft_error_prefix(err, "%s: store damaged: table models, model %lld: config", s->path, (long long)model_id);
+        craft_error_prefix(err, "%s: store damaged: table models, model %lld", s->path, (long long)model_id);
     return rc;
 }
 
