@@ -2,6 +2,8 @@
  * fixtures (tests/fixtures/tiny-train-*), the inference engine, and finite
  * differences. */
 #include <math.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "train_util.h"
 
@@ -112,6 +114,102 @@ static void check_fixture(const char *stem)
     craft_model_free(m);
 }
 
+/* The extensions (MODEL.md): the piecewise-linear encoding and the wide head give the same
+ * logits in the training forward and the inference engine, a checkpoint with them round-trips
+ * bit for bit, and a calibration turns the engine's scores into sigma(a y + b). */
+static void test_extensions_agree(void)
+{
+    craft_error err;
+    craft_model *m;
+    CU_ASSERT_EQUAL_FATAL(craft_model_load(&m, fixture("tiny-train-multilabel.safetensors"), &err), 0);
+    craft_config wc;
+    CU_ASSERT_EQUAL_FATAL(craft_config_copy(&wc, &m->cfg, &err), 0);
+    wc.tab_encoding = CRAFT_TAB_PIECEWISE;
+    wc.wide_head = 1;
+    craft_model *w;
+    CU_ASSERT_EQUAL_FATAL(craft_model_new(&w, &wc, m->has_supcma, 3, &err), 0);
+    for (int i = 0; i < w->layout.n; i++) {
+        const craft_tensor_info *ti = &w->layout.t[i];
+        int found = 0;
+        for (int j = 0; j < m->layout.n && !found; j++)
+            if (!strcmp(m->layout.t[j].name, ti->name)) {
+                memcpy(w->params + ti->offset, m->params + m->layout.t[j].offset, sizeof(float) * ti->count);
+                found = 1;
+            }
+        if (!found) /* head.wide.weight: not zero, so that it counts */
+            for (size_t k = 0; k < ti->count; k++)
+                w->params[ti->offset + k] = 0.03f * cosf((float)k);
+    }
+    craft_order_batch ob;
+    CU_ASSERT_EQUAL_FATAL(read_fixture_orders(&ob, &w->cfg, "tiny-train-multilabel.orders.jsonl"), 0);
+    craft_train *t;
+    CU_ASSERT_EQUAL_FATAL(craft_train_new(&t, w, 32, 2, &err), 0);
+    craft_train_opts o = fixture_opts();
+    craft_losses ls;
+    CU_ASSERT_EQUAL_FATAL(craft_train_forward(t, &ob.in, &o, &ls, &err), 0);
+    craft_engine *e;
+    craft_request rq = {0};
+    craft_result res, res0;
+    CU_ASSERT_EQUAL_FATAL(craft_engine_new(&e, w, 32, 2, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(craft_result_init(&res, &w->cfg, 32, &rq, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(craft_engine_run(e, &ob.in, &rq, 1, &res, &err), 0);
+    const int K = w->cfg.n_classes;
+    double wl = 0.0;
+    for (int i = 0; i < ob.in.n * K; i++)
+        wl = fmax(wl, fabs(res.logits[i] - craft_train_logits(t)[i]));
+    printf("\n  piecewise + wide head: logits, training forward vs engine, worst difference %.3g\n", wl);
+    CU_ASSERT(wl < 1e-5);
+    /* the same model without its wide weights gives other logits: the term is used */
+    craft_engine_free(e);
+    CU_ASSERT_EQUAL_FATAL(craft_result_init(&res0, &m->cfg, 32, &rq, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(craft_engine_new(&e, m, 32, 2, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(craft_engine_run(e, &ob.in, &rq, 1, &res0, &err), 0);
+    double dl = 0.0;
+    for (int i = 0; i < ob.in.n * K; i++)
+        dl = fmax(dl, fabs(res.logits[i] - res0.logits[i]));
+    CU_ASSERT(dl > 1e-3);
+    craft_engine_free(e);
+    /* a calibration: scores sigma(a y + b), logits unchanged; saved and loaded with the model */
+    w->cfg.calib_a = malloc(sizeof(float) * K);
+    w->cfg.calib_b = malloc(sizeof(float) * K);
+    for (int k = 0; k < K; k++)
+        w->cfg.calib_a[k] = 0.5f + 0.25f * k, w->cfg.calib_b[k] = -1.0f + 0.1f * k;
+    char path[] = "/tmp/craft-test-ext-XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    close(fd);
+    CU_ASSERT_EQUAL_FATAL(craft_model_save(w, path, NULL, &err), 0);
+    craft_model *back;
+    CU_ASSERT_EQUAL_FATAL(craft_model_load(&back, path, &err), 0);
+    unlink(path);
+    CU_ASSERT_EQUAL(back->cfg.tab_encoding, CRAFT_TAB_PIECEWISE);
+    CU_ASSERT_EQUAL(back->cfg.wide_head, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back->cfg.calib_a);
+    CU_ASSERT_EQUAL_FATAL(back->layout.total, w->layout.total);
+    CU_ASSERT(memcmp(back->params, w->params, sizeof(float) * w->layout.total) == 0);
+    CU_ASSERT_EQUAL_FATAL(craft_engine_new(&e, back, 32, 2, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(craft_engine_run(e, &ob.in, &rq, 1, &res0, &err), 0);
+    double ws = 0.0, wy = 0.0;
+    for (int i = 0; i < ob.in.n * K; i++) {
+        const int k = i % K;
+        double want = 1.0 / (1.0 + exp(-(back->cfg.calib_a[k] * (double)res.logits[i] + back->cfg.calib_b[k])));
+        ws = fmax(ws, fabs(res0.scores[i] - want));
+        wy = fmax(wy, fabs(res0.logits[i] - res.logits[i]));
+    }
+    printf("  calibrated scores vs sigma(a y + b): worst %.3g; logits unchanged within %.3g\n", ws, wy);
+    CU_ASSERT(ws < 1e-6);
+    CU_ASSERT(wy == 0.0);
+    craft_engine_free(e);
+    craft_result_free(&res);
+    craft_result_free(&res0);
+    craft_train_free(t);
+    craft_order_batch_free(&ob);
+    craft_model_free(back);
+    craft_model_free(w);
+    craft_config_free(&wc);
+    craft_model_free(m);
+}
+
 static void test_fixture_multilabel(void) { check_fixture("tiny-train-multilabel"); }
 static void test_fixture_multiclass(void) { check_fixture("tiny-train-multiclass"); }
 
@@ -121,7 +219,9 @@ int main(void)
         return 1;
     CU_pSuite s = CU_add_suite("train", NULL, NULL);
     if (!s || !CU_add_test(s, "fixture multilabel: losses, tau, every gradient, scores", test_fixture_multilabel) ||
-        !CU_add_test(s, "fixture multiclass: losses, tau, every gradient, scores", test_fixture_multiclass)) {
+        !CU_add_test(s, "fixture multiclass: losses, tau, every gradient, scores", test_fixture_multiclass) ||
+        !CU_add_test(s, "piecewise, wide head, calibration: engine = training forward, round trip",
+                     test_extensions_agree)) {
         CU_cleanup_registry();
         return 1;
     }
