@@ -325,6 +325,39 @@ static void test_perturbation_vs_cpu(void)
     craft_model_free(m);
 }
 
+/* The optional keys (MODEL.md, "Extensions"): piecewise-linear encoding (the GPU folds it into
+ * per-bin tables), the wide head (one more product and an add) and a calibration (in the scores
+ * kernel), against the CPU engine, with perturbation. */
+static void test_extensions_vs_cpu(void)
+{
+    test_shape sh = production_shape;
+    sh.F = 40;
+    sh.cat = 6;
+    char *json = shape_config_json(&sh);
+    craft_config cfg;
+    craft_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(craft_config_parse(&cfg, json, strlen(json), &err), 0);
+    free(json);
+    cfg.tab_encoding = CRAFT_TAB_PIECEWISE;
+    cfg.wide_head = 1;
+    cfg.calib_a = malloc(sizeof(float) * cfg.n_classes);
+    cfg.calib_b = malloc(sizeof(float) * cfg.n_classes);
+    for (int k = 0; k < cfg.n_classes; k++)
+        cfg.calib_a[k] = 0.6f + 0.2f * k, cfg.calib_b[k] = -0.5f + 0.3f * k;
+    craft_model *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(craft_model_new(&m, &cfg, 0, 23, &err), 0);
+    craft_config_free(&cfg);
+    for (int i = 0; i < m->layout.n; i++)
+        if (!strcmp(m->layout.t[i].name, "head.wide.weight"))
+            for (size_t k = 0; k < m->layout.t[i].count; k++)
+                m->params[m->layout.t[i].offset + k] = 0.01f * test_nrand();
+    const craft_request req[2] = {{0, 1, 1, 1}, {1u << 1, 1, 1, 1}};
+    double w;
+    compare_engines(m, 17, req, 2, CRAFT_PRECISION_FP32, TOL, &w);
+    printf("\n  piecewise, wide head, calibration, F=40: worst |GPU - CPU| %.3g\n", w);
+    craft_model_free(m);
+}
+
 /* An embedding backbone (graph, up to 6 tokens per order) with the tabular modality
  * as an auxiliary, two layers, multiclass, top-k above 4 tokens. */
 static void test_embedding_backbone_vs_cpu(void)
@@ -471,6 +504,7 @@ int main(void)
         !CU_add_test(s, "routing: random, as sets", test_routing_random_sets) ||
         !CU_add_test(s, "production shape vs CPU", test_production_vs_cpu) ||
         !CU_add_test(s, "perturbation vs CPU", test_perturbation_vs_cpu) ||
+        !CU_add_test(s, "piecewise, wide head, calibration vs CPU", test_extensions_vs_cpu) ||
         !CU_add_test(s, "embedding backbone vs CPU", test_embedding_backbone_vs_cpu) ||
         !CU_add_test(s, "fast mode error", test_fast_mode_error) ||
         !CU_add_test(s, "repeatable, batch independent", test_repeatable_and_batch_independent) ||
