@@ -958,8 +958,9 @@ char *craft_synth_model_config(int features)
         free(b.p);
         return NULL;
     }
-    jraw(&b, "{\"format\": \"craft-model\", \"version\": 1, \"d_model\": 128, \"heads\": 4, \"layers\": 2, "
-             "\"ffn_mult\": 2, \"topk\": 16, \"route_dim\": 32, \"bins\": 32, \"emb_dim\": 16, "
+    /* the sizes of data/model-config.json and of `craft config init` for up to 100,000 orders */
+    jraw(&b, "{\"format\": \"craft-model\", \"version\": 1, \"d_model\": 64, \"heads\": 4, \"layers\": 1, "
+             "\"ffn_mult\": 2, \"topk\": 8, \"route_dim\": 16, \"bins\": 32, \"emb_dim\": 16, "
              "\"task\": \"multilabel\", \"classes\": [\"D1\", \"D2\", \"D3\", \"D4\", \"D5\"], "
              "\"backbone\": \"tab\", \"prevalence\": [");
     for (int k = 0; k < CRAFT_SYNTH_CLASSES; k++)
