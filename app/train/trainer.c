@@ -1098,17 +1098,20 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
                 fprintf(stderr, "\repoch %d: step %ld/%ld  loss %.4f   ", epoch, s + 1, steps_per_epoch, sum[2] / nsteps);
         }
         double dt = craft_now() - te;
-        if (epoch == 1 && o->time_budget > 0 && nsteps == steps_per_epoch) {
-            /* Under a time budget the cosine schedule ends where the budget will: the epochs that
-             * fit, judged by the first one (with its validation), so the learning rate has decayed
+        if (o->time_budget > 0 && nsteps == steps_per_epoch) {
+            /* Under a time budget the cosine schedule ends where the budget will: after each
+             * epoch, the epochs still to come are those that fit in the time left at this epoch's
+             * pace (a shared machine speeds up and slows down), so the learning rate has decayed
              * when time runs out instead of being cut at its height. */
-            double per_epoch = dt * 1.08 + 1.0, left = o->time_budget - (craft_now() - t_start);
-            long fit = 1 + (long)(left / per_epoch);
-            if (fit < o->epochs) {
-                total = steps_per_epoch * (fit > 1 ? fit : 1);
+            double per_epoch = dt * 1.1 + 1.0, left = o->time_budget - (craft_now() - t_start);
+            long fit = (long)(left / per_epoch), planned = step + fit * steps_per_epoch;
+            if (planned > steps_per_epoch * o->epochs)
+                planned = steps_per_epoch * o->epochs;
+            if (planned != total) {
+                total = planned > step ? planned : step;
                 if (o->log)
-                    fprintf(o->log, "schedule: about %ld epochs fit in the time budget; the learning rate decays over them\n",
-                            fit);
+                    fprintf(o->log, "schedule: about %ld more epochs fit in the time budget; the learning rate decays "
+                                    "over them\n", (total - step) / steps_per_epoch);
             }
         }
         if (o->live && isatty(2))
