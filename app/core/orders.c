@@ -909,8 +909,8 @@ static int csv_header(craft_reader *r, craft_error *err)
     int n = read_csv_record(r, err);
     if (n < 0)
         return err ? err->code : CRAFT_EINPUT;
-    if (n == 0)
-        return CRAFT_OK;
+    if (n == 0) /* as craft import: a CSV file is a header at least */
+        return craft_fail(err, CRAFT_EINPUT, "%s: the file is empty (a CSV file needs a header row)", r->path);
     const craft_config *cfg = r->cfg;
     r->ncols = n;
     r->col_role = calloc((size_t)n, sizeof(int));
@@ -991,8 +991,43 @@ static int csv_header(craft_reader *r, craft_error *err)
     return CRAFT_OK;
 }
 
+/* 1 when s is a number in JSON's grammar (-?int frac? exp?), as craft import reads a
+ * CSV field: " 1", "+1", ".5", "1.", "0x10", "inf" and "nan" are text there, and
+ * must be here too (strtod took them as numbers: the same file meant two things). */
+static int json_number_syntax(const char *p)
+{
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9')
+            p++;
+    else
+        return 0;
+    if (*p == '.') {
+        p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return 0;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return 0;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return *p == 0;
+}
+
 static int parse_number(const char *s, double *out)
 {
+    if (!json_number_syntax(s))
+        return 0;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -1080,8 +1115,9 @@ static int parse_csv_order(craft_reader *r, craft_order_batch *ob, int row, int 
             if (!v[0])
                 break;
             double x;
-            if (!parse_number(v, &x))
+            if (strcmp(v, "0") && strcmp(v, "1")) /* as craft import: "1.0" or " 1" is no label */
                 return reader_fail(r, err, "column \"%s\": \"%.20s\" is not 0 or 1", name, v);
+            x = v[0] - '0';
             if (cfg->task == CRAFT_MULTICLASS) {
                 if (x == 1) {
                     int rc = set_class_label(r, ob, row, name + 6, err);

@@ -455,6 +455,28 @@ static void test_same_verdicts(void)
     same_verdict("bom.jsonl", bom_jsonl, sizeof bom_jsonl - 1, 0, 0);
     static const char bom_late[] = GOOD_LINE "\xEF\xBB\xBF{\"order_id\": \"B\"}\n";
     same_verdict("bom-late.jsonl", bom_late, sizeof bom_late - 1, 65, 2);
+    /* CSV numbers in JSON's grammar only: " 1", "0x10", "inf" are text for both (a numeric
+     * feature refuses them in score; import keeps them as categories, which score --db then
+     * refuses for a numeric model feature); a label is "0" or "1" exactly */
+    static const char *const not_numbers[] = {" 1", "0x10", "inf", "nan", "+1", ".5", "1."};
+    for (int i = 0; i < 7; i++) {
+        char text[200];
+        int n = snprintf(text, sizeof text, "order_id,num3\nA,\"%s\"\n", not_numbers[i]);
+        const char *file = keep("not-number.csv");
+        write_text(file, text, (size_t)n);
+        const char *sc[] = {"score", "--model", model, "--input", file, NULL};
+        expect(65, sc, "is numeric, got the text");
+    }
+    const char *empty_csv = keep("empty.csv");
+    write_text(empty_csv, "", 0);
+    const char *db0 = keep("empty.db");
+    remove_store(db0);
+    const char *imp0[] = {"import", "--db", db0, empty_csv, NULL};
+    const char *sc0[] = {"score", "--model", model, "--input", empty_csv, NULL};
+    expect(65, imp0, "empty");
+    expect(65, sc0, "empty");
+    static const char label_float[] = "order_id,num3,label:D1\nA,1,1.0\n";
+    same_verdict("label-float.csv", label_float, sizeof label_float - 1, 65, 2);
     /* a header with an empty column name, and a duplicate one */
     static const char empty_col[] = "order_id,,num3\nA,1,2\n";
     same_verdict("empty-col.csv", empty_col, sizeof empty_col - 1, 65, 1);
