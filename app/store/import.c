@@ -1199,6 +1199,9 @@ static int csv_header(input *in, csv *c, parsed *o, craft_error *err)
         const char *h = c->rec.p + c->start[k];
         const char *name = h;
         int role = COL_FEATURE;
+        if (memchr(h, 0, c->len[k])) /* as craft score: never a name cut at a NUL */
+            return craft_fail(err, CRAFT_EINPUT, "%s:%zu: header field %d holds a NUL byte", in->path, in->lineno,
+                              k + 1);
         if (!strcmp(h, "order_id"))
             role = COL_ID, has_id = 1;
         else if (!strcmp(h, "ts"))

@@ -441,6 +441,8 @@ static void test_same_verdicts(void)
     /* NUL in CSV fields */
     static const char csv_nul[] = "order_id,num3\nA,1\nB\0C,2\n";
     same_verdict("nul.csv", csv_nul, sizeof csv_nul - 1, 65, 3);
+    static const char csv_nul_head[] = "order_id,nu\0m3\nA,1\n";
+    same_verdict("nul-header.csv", csv_nul_head, sizeof csv_nul_head - 1, 65, 1);
     static const char csv_nul_q[] = "order_id,num3\nA,1\n\"B\0C\",2\n";
     same_verdict("nulq.csv", csv_nul_q, sizeof csv_nul_q - 1, 65, 3);
     /* CR-only line endings: refused by both (it was 0 orders and exit 0) */
