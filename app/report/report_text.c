@@ -398,6 +398,20 @@ static void md_text(FILE *f, const char *s, int in_table)
             line_start = !in_table;
             continue;
         }
+        /* C1 controls and bidirectional overrides/isolates: shown as \\uXXXX, so a
+         * Markdown file read in a terminal or an editor cannot reorder the text */
+        unsigned cp = 0;
+        if (c[0] == 0xC2 && c[1] >= 0x80 && c[1] <= 0x9F)
+            cp = c[1];
+        else if (c[0] == 0xE2 && ((c[1] == 0x80 && c[2] >= 0xAA && c[2] <= 0xAE) ||
+                                  (c[1] == 0x81 && c[2] >= 0xA6 && c[2] <= 0xA9)))
+            cp = 0x2000 | ((c[1] & 0x3Fu) << 6) | (c[2] & 0x3Fu);
+        if (cp) {
+            fprintf(f, "\\\\u%04x", cp);
+            c += cp < 0x100 ? 1 : 2;
+            line_start = 0;
+            continue;
+        }
         if (*c < 0x20 || *c == 0x7f)
             fputc(' ', f);
         else if (strchr("\\`*_[]<>#|!&~", *c) || (line_start && strchr("-+=", *c)))

@@ -706,6 +706,14 @@ static void test_terminal_and_csv_injection(void)
     CU_ASSERT_PTR_NULL(strstr(text, ",=HYPERLINK"));
     CU_ASSERT_PTR_NULL(strstr(text, "\n=HYPERLINK"));
     free(text);
+    /* the Markdown report: no raw control or bidi characters either */
+    const char *md = keep("evil.md");
+    const char *rep_md[] = {"report", "--db", db, "--all", "--output", md, "--quiet", NULL};
+    expect(0, rep_md, NULL);
+    char *mdt = slurp(md);
+    CU_ASSERT(strlen(mdt) > 100);
+    CU_ASSERT(!has_raw_control(mdt));
+    free(mdt);
     /* an assignee that is a formula */
     const char *assign[] = {"cases", "assign", "+2+5", "-1+cmd|' /C calc'!A0", "--db", db, "--actor", "eve", NULL};
     expect(0, assign, NULL);
