@@ -431,8 +431,24 @@ int craft_store_migrate(sqlite3 *db, int target, craft_error *err)
         char *msg = NULL;
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", version + 1);
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(db, migrations[version], NULL, NULL, &msg) != SQLITE_OK ||
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) == SQLITE_OK) {
+            /* another program may have migrated it while this one waited for the lock */
+            int now = -1;
+            if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+                sqlite3_step(st) == SQLITE_ROW)
+                now = sqlite3_column_int(st, 0);
+            sqlite3_finalize(st);
+            if (now != version) {
+                sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+                continue;
+            }
+        } else {
+            int rc = craft_fail(err, CRAFT_EIO, "migrating the store to version %d: %s", version + 1,
+                                msg ? msg : sqlite3_errmsg(db));
+            sqlite3_free(msg);
+            return rc;
+        }
+        if (sqlite3_exec(db, migrations[version], NULL, NULL, &msg) != SQLITE_OK ||
             migration_hook(db, version, &msg) != SQLITE_OK ||
             (migrations_after[version] && sqlite3_exec(db, migrations_after[version], NULL, NULL, &msg) != SQLITE_OK) ||
             sqlite3_exec(db, bump, NULL, NULL, &msg) != SQLITE_OK ||

@@ -397,6 +397,31 @@ static void test_audit_append_only(void)
     expect(0, note, NULL);
     CU_ASSERT_EQUAL(sql_int(db, "PRAGMA user_version"), CRAFT_STORE_VERSION);
     CU_ASSERT_EQUAL(sql_int(db, "SELECT count(*) FROM audit WHERE hash IS NOT NULL"), 3);
+    /* several programs opening a version 4 store at once: one migrates, the others
+     * wait for it and find it done (they failed with "duplicate column" before) */
+    const char *v4b = keep("v4b.db");
+    remove_store(v4b);
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(v4b, &h), SQLITE_OK);
+    CU_ASSERT_EQUAL(craft_store_migrate(h, 4, &err), CRAFT_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(h,
+                                 "INSERT INTO datasets(id, name, created) VALUES(1, 'd', 0);"
+                                 "INSERT INTO orders(id, dataset_id, order_id, imported) VALUES(1, 1, 'O-1', 0);"
+                                 "INSERT INTO cases(id, order_id, created, updated) VALUES(1, 1, 0, 0);",
+                                 NULL, NULL, NULL),
+                    SQLITE_OK);
+    sqlite3_close(h);
+    pid_t kids[6];
+    const char *note_b[] = {"cases", "note", "O-1", "at once", "--db", v4b, "--actor", "bob", NULL};
+    for (int i = 0; i < 6; i++)
+        kids[i] = spawn_craft(NULL, note_b);
+    for (int i = 0; i < 6; i++) {
+        int st;
+        waitpid(kids[i], &st, 0);
+        CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    CU_ASSERT_EQUAL(sql_int(v4b, "SELECT count(*) FROM notes"), 6);
+    const char *verify_b[] = {"cases", "verify", "--db", v4b, NULL};
+    expect(0, verify_b, NULL);
     CU_ASSERT_EQUAL(craft_out(keep("verify.txt"), v4), 0);
     char *vout = slurp(keep("verify.txt"));
     CU_ASSERT_PTR_NOT_NULL(strstr(vout, "3 rows"));
