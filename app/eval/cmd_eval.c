@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -264,8 +265,10 @@ int cmd_eval(int argc, char **argv)
     rep.input = a.input ? a.input : a.db;
     float *full = NULL;
     int progress = isatty(2);
-    if (a.input) {
-        /* features the model does not use, entity types it does not encode, empty modalities:
+    struct stat ist;
+    if (a.input && strcmp(a.input, "-") && stat(a.input, &ist) == 0 && S_ISREG(ist.st_mode)) {
+        /* (only a regular file can be read twice: the check would drain a FIFO or standard input)
+         * features the model does not use, entity types it does not encode, empty modalities:
          * said on stderr; text or entities the encoders cannot encode: refused (config_infer.h);
          * a bad order is left to the load below, which names it as always */
         craft_input_report irep;
