@@ -85,7 +85,16 @@ int cmd_model(int argc, char **argv)
         }
         printf("shape       d_model %d, heads %d, layers %d, ffn x%d, top-k %d, routing %d, bins %d, sub-embedding %d\n",
                c->d_model, c->heads, c->layers, c->ffn_mult, c->topk, c->route_dim, c->bins, c->emb_dim);
-        printf("prevalence ");
+        printf("encoding    %s tabular encoding%s\n",
+               c->tab_encoding == CRAFT_TAB_PIECEWISE ? "piecewise-linear" : "binned (a free embedding per bin)",
+               c->wide_head ? ", wide head" : "");
+        printf("calibration ");
+        if (c->calib_a)
+            for (int k = 0; k < c->n_classes; k++)
+                printf("%s %s a %.3g b %+.3g", k ? "," : "", c->classes[k], c->calib_a[k], c->calib_b[k]);
+        else
+            printf(" none (raw head scores)");
+        printf("\nprevalence ");
         for (int k = 0; k < c->n_classes; k++)
             printf(" %s %.4g", c->classes[k], c->prevalence[k]);
         printf("\ntensors     %d%s\nparameters  %zu\n", m->layout.n, m->has_supcma ? " (with SupCMA heads)" : "", params);
