@@ -97,6 +97,27 @@ static void token_key(FILE *out, const craft_config *cfg, int j)
     }
 }
 
+/* {"<class>": {"<feature>": v, ...}, ...} with v = a[k*F + j] - b[k*F + j] (b NULL: a alone) */
+static void class_feature_map(FILE *out, const craft_config *cfg, const craft_modality *tm, int K, int F, const float *a,
+                              const float *b)
+{
+    fputs("{", out);
+    for (int k = 0; k < K; k++) {
+        fputs(k ? ", " : "", out);
+        craft_json_string(out, cfg->classes[k]);
+        fputs(": {", out);
+        for (int j = 0; j < F; j++) {
+            const size_t at = (size_t)k * F + j;
+            fputs(j ? ", " : "", out);
+            craft_json_string(out, tm->features[j].name);
+            fputs(": ", out);
+            json_float(out, b ? a[at] - b[at] : a[at]);
+        }
+        fputs("}", out);
+    }
+    fputs("}", out);
+}
+
 void craft_write_score_line(FILE *out, const craft_model *m, const char *order_id, const craft_result *r, int b,
                             int perturbation)
 {
@@ -153,20 +174,8 @@ void craft_write_score_line(FILE *out, const craft_model *m, const char *order_i
     if (perturbation && r->perturb && cfg->tabular >= 0) {
         const craft_modality *tm = &cfg->modalities[cfg->tabular];
         const int F = tm->n_features;
-        fputs(", \"perturbation\": {", out);
-        for (int k = 0; k < K; k++) {
-            fputs(k ? ", " : "", out);
-            craft_json_string(out, cfg->classes[k]);
-            fputs(": {", out);
-            for (int j = 0; j < F; j++) {
-                fputs(j ? ", " : "", out);
-                craft_json_string(out, tm->features[j].name);
-                fputs(": ", out);
-                json_float(out, r->perturb[((size_t)b * K + k) * F + j]);
-            }
-            fputs("}", out);
-        }
-        fputs("}", out);
+        fputs(", \"perturbation\": ", out);
+        class_feature_map(out, cfg, tm, K, F, r->perturb + (size_t)b * K * F, NULL);
     }
     fputs("}\n", out);
 }
@@ -188,21 +197,8 @@ void craft_write_interaction(FILE *out, const craft_model *m, const craft_result
         fputs(first ? "" : ", ", out);
         first = 0;
         craft_json_string(out, cfg->modalities[mm].name);
-        fputs(": {", out);
-        for (int k = 0; k < K; k++) {
-            fputs(k ? ", " : "", out);
-            craft_json_string(out, cfg->classes[k]);
-            fputs(": {", out);
-            for (int j = 0; j < F; j++) {
-                fputs(j ? ", " : "", out);
-                craft_json_string(out, tm->features[j].name);
-                fputs(": ", out);
-                const size_t at = ((size_t)b * K + k) * F + j;
-                json_float(out, full->perturb[at] - off[i].perturb[at]);
-            }
-            fputs("}", out);
-        }
-        fputs("}", out);
+        fputs(": ", out);
+        class_feature_map(out, cfg, tm, K, F, full->perturb + (size_t)b * K * F, off[i].perturb + (size_t)b * K * F);
     }
     fputs("}", out);
 }
