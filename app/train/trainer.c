@@ -1,16 +1,18 @@
 /* trainer.c: from labelled orders to a trained checkpoint (MODEL.md, "Training").
  *
- * 1. split: order i is validation when hash(seed, order_id) < val_fraction;
+ * 1. split: the latest val_fraction of the labelled orders when all have a time, else
+ *    hash(seed, order_id) < val_fraction, or an explicit validation file;
  * 2. categorical vocabularies (the bins-1 most frequent values) and numeric
  *    quantile edges from the training part only; prevalence likewise;
  * 3. backbone selection: rho_m = log2(n_m) * R_m, R_m the validation macro
  *    PR-AUC of a logistic-regression probe on modality m alone, min-max
  *    normalized; argmax, ties to the larger n_m;
- * 4. epochs of class-balanced batches: AdamW, warm-up then cosine decay,
+ * 4. epochs of uniformly shuffled (or class-balanced) batches: AdamW, warm-up then cosine decay,
  *    clipping at norm 1, dropout and modality dropout; after each epoch the
  *    validation macro PR-AUC; the best model is saved (atomically) at every
  *    improvement, so a stop at any point (patience, time budget, Ctrl-C)
- *    leaves the best checkpoint so far. */
+ *    leaves the best checkpoint so far;
+ * 5. the best epoch's per-class calibration, fitted on the validation orders. */
 #include "trainer.h"
 #include "craft_hash.h"
 

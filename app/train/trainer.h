@@ -1,7 +1,8 @@
 /* trainer.h: training a CRAFT model on labelled orders (MODEL.md, "Training"):
  * the split, vocabularies and quantile edges from the training part, backbone
  * selection by rho from single-modality probes, then AdamW epochs over
- * class-balanced batches with early stopping on validation macro PR-AUC.
+ * shuffled (or class-balanced) batches with early stopping on validation macro PR-AUC,
+ * then a per-class calibration.
  * A library call: `craft train`, the app and the tests share it. */
 #ifndef CRAFT_TRAINER_H
 #define CRAFT_TRAINER_H
