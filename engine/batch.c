@@ -55,6 +55,24 @@ void craft_batch_clear_order(craft_batch *b, const craft_config *cfg, int i)
         b->labels[(size_t)i * cfg->n_classes + k] = NAN;
 }
 
+void craft_batch_copy_order(craft_batch *dst, int dst_i, const craft_batch *src, int src_i, const craft_config *cfg)
+{
+    if (src->F && dst->F == src->F)
+        memcpy(dst->tab + (size_t)dst_i * src->F, src->tab + (size_t)src_i * src->F, sizeof(float) * src->F);
+    for (int m = 0; m < cfg->n_modalities; m++) {
+        if (!src->ntok[m] || !dst->ntok[m])
+            continue;
+        dst->ntok[m][dst_i] = src->ntok[m][src_i];
+        if (cfg->modalities[m].kind == CRAFT_EMBEDDING && src->emb[m] && dst->emb[m]) {
+            const size_t w = (size_t)cfg->modalities[m].tokens * cfg->modalities[m].dim;
+            memcpy(dst->emb[m] + (size_t)dst_i * w, src->emb[m] + (size_t)src_i * w, sizeof(float) * w);
+        }
+    }
+    if (src->labels && dst->labels)
+        memcpy(dst->labels + (size_t)dst_i * cfg->n_classes, src->labels + (size_t)src_i * cfg->n_classes,
+               sizeof(float) * cfg->n_classes);
+}
+
 int craft_category_code(const craft_config *cfg, const craft_feature *f, const char *value)
 {
     for (int v = 0; v < f->n_vocab; v++)

@@ -222,6 +222,9 @@ int craft_batch_init(craft_batch *b, const craft_config *cfg, int cap, craft_err
 void craft_batch_free(craft_batch *b);
 /* Marks order i as empty: all features missing, no embeddings, labels unknown. */
 void craft_batch_clear_order(craft_batch *b, const craft_config *cfg, int i);
+/* Copies order src_i of src into order dst_i of dst (both made for cfg): tabular values,
+ * token counts and embeddings, labels. */
+void craft_batch_copy_order(craft_batch *dst, int dst_i, const craft_batch *src, int src_i, const craft_config *cfg);
 /* Bin code of a categorical value: 1..n_vocab, or bins when unseen. */
 int craft_category_code(const craft_config *cfg, const craft_feature *f, const char *value);
 /* The bin b and within-bin position rr of a numeric value (MODEL.md). */
@@ -247,6 +250,11 @@ typedef struct craft_result {
     float *fuse_gate;        /* [n, M] mean of the fusion gate g_m (NaN unused) */
     float *perturb;          /* [n, K, F] score drop with feature j missing, or NULL */
 } craft_result;
+
+/* scores[n, K] from logits[n, K]: sigmoid (multilabel) or softmax (multiclass) of a y + b, with
+ * calib_a/calib_b the model's calibration (MODEL.md, "Extensions"), or of y when calib_a is NULL. */
+void craft_logits_to_scores(int task, int K, const float *calib_a, const float *calib_b, const float *logits,
+                            float *scores, int n);
 
 int craft_result_init(craft_result *r, const craft_config *cfg, int cap, const craft_request *req,
                       craft_error *err);

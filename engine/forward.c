@@ -593,22 +593,26 @@ static void tail_forward(craft_engine *e, const craft_request *rq, int n, craft_
             e->logits[i] += e->wide[i];
 }
 
-static void logits_to_scores(const craft_engine *e, float *scores, const float *logits, int n)
+void craft_logits_to_scores(int task, int K, const float *calib_a, const float *calib_b, const float *logits,
+                            float *scores, int n)
 {
-    const int K = e->K;
     for (int b = 0; b < n; b++) {
         const float *y = logits + (size_t)b * K;
         float *p = scores + (size_t)b * K;
-        const float *ca = e->cfg->calib_a, *cb = e->cfg->calib_b; /* z = a y + b, when calibrated */
-        for (int k = 0; k < K; k++)
-            p[k] = ca ? ca[k] * y[k] + cb[k] : y[k];
-        if (e->cfg->task == CRAFT_MULTICLASS) {
+        for (int k = 0; k < K; k++) /* z = a y + b, when calibrated */
+            p[k] = calib_a ? calib_a[k] * y[k] + calib_b[k] : y[k];
+        if (task == CRAFT_MULTICLASS) {
             softmax_inplace(p, K);
         } else {
             for (int k = 0; k < K; k++)
                 p[k] = craft_sigmoid(p[k]);
         }
     }
+}
+
+static void logits_to_scores(const craft_engine *e, float *scores, const float *logits, int n)
+{
+    craft_logits_to_scores(e->cfg->task, e->K, e->cfg->calib_a, e->cfg->calib_b, logits, scores, n);
 }
 
 /* CMIS(j, m) = alpha_j(all of A) - alpha_j(A with m's gate the identity), for each used m.

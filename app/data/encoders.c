@@ -14,13 +14,12 @@ struct craft_encoders {
 };
 
 /* The modality `name` when it is an embedding of width dim, else -1. */
-static int matching_modality(const craft_config *cfg, const char *name, int dim)
+/* The modality named `name` when a built-in encoder fills it (craft_encoders_would_fill) and it
+ * is not the backbone; else -1. */
+static int matching_modality(const craft_config *cfg, const char *name)
 {
     int m = craft_config_find_modality(cfg, name);
-    if (m < 0 || m == cfg->backbone)
-        return -1;
-    const craft_modality *mod = &cfg->modalities[m];
-    return mod->kind == CRAFT_EMBEDDING && mod->dim == dim && mod->tokens >= 1 ? m : -1;
+    return m >= 0 && m != cfg->backbone && craft_encoders_would_fill(cfg, m) ? m : -1;
 }
 
 int craft_encoders_new(craft_encoders **out, const craft_config *cfg, craft_error *err)
@@ -29,10 +28,8 @@ int craft_encoders_new(craft_encoders **out, const craft_config *cfg, craft_erro
     craft_encoders *enc = calloc(1, sizeof *enc);
     if (!enc)
         return craft_fail(err, CRAFT_ENOMEM, "out of memory for the encoders");
-    enc->txt = matching_modality(cfg, "txt", CRAFT_TEXT_DIM);
-    int g = craft_config_find_modality(cfg, "graph");
-    int types = g >= 0 && cfg->modalities[g].n_entity_types > 0 ? cfg->modalities[g].n_entity_types : CRAFT_GRAPH_TYPES;
-    enc->graph = matching_modality(cfg, "graph", craft_graph_width_types(types, cfg->n_classes));
+    enc->txt = matching_modality(cfg, "txt");
+    enc->graph = matching_modality(cfg, "graph");
     int rc = CRAFT_OK;
     if (enc->txt >= 0)
         rc = craft_text_encoder_new(&enc->text, err);

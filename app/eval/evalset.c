@@ -31,22 +31,6 @@ void craft_eval_set_free(craft_eval_set *s)
     s->cfg = cfg;
 }
 
-/* Copies order src_i of src into order dst_i of dst (same config). */
-static void copy_order(const craft_config *cfg, craft_batch *dst, int dst_i, const craft_batch *src, int src_i)
-{
-    if (src->F)
-        memcpy(dst->tab + (size_t)dst_i * src->F, src->tab + (size_t)src_i * src->F, sizeof(float) * src->F);
-    for (int m = 0; m < cfg->n_modalities; m++) {
-        if (!src->emb[m])
-            continue;
-        size_t w = (size_t)cfg->modalities[m].tokens * cfg->modalities[m].dim;
-        dst->ntok[m][dst_i] = src->ntok[m][src_i];
-        memcpy(dst->emb[m] + dst_i * w, src->emb[m] + src_i * w, sizeof(float) * w);
-    }
-    memcpy(dst->labels + (size_t)dst_i * cfg->n_classes, src->labels + (size_t)src_i * cfg->n_classes,
-           sizeof(float) * cfg->n_classes);
-}
-
 /* Makes room for at least need orders (doubling). */
 static int reserve(craft_eval_set *s, int need, craft_error *err)
 {
@@ -72,7 +56,7 @@ static int reserve(craft_eval_set *s, int need, craft_error *err)
     }
     s->t = t;
     for (int i = 0; i < s->b.n; i++)
-        copy_order(s->cfg, &nb, i, &s->b, i);
+        craft_batch_copy_order(&nb, i, &s->b, i, s->cfg);
     nb.n = s->b.n;
     nb.has_labels = s->b.has_labels;
     craft_batch_free(&s->b);
@@ -90,7 +74,7 @@ int craft_eval_set_append(craft_eval_set *s, const craft_order_batch *ob, craft_
         char *id = strdup(ob->ids[i] ? ob->ids[i] : "");
         if (!id)
             return craft_fail(err, CRAFT_ENOMEM, "out of memory for order ids");
-        copy_order(s->cfg, &s->b, at, &ob->in, i);
+        craft_batch_copy_order(&s->b, at, &ob->in, i, s->cfg);
         s->ids[at] = id;
         double t = NAN;
         if (ob->ts[i] && craft_graph_parse_time(ob->ts[i], &t, NULL))
@@ -164,7 +148,7 @@ void craft_eval_set_view(const craft_eval_set *s, int start, int n, craft_batch 
 void craft_eval_set_gather(const craft_eval_set *s, const int *rows, int n, craft_batch *dst)
 {
     for (int i = 0; i < n; i++)
-        copy_order(s->cfg, dst, i, &s->b, rows[i]);
+        craft_batch_copy_order(dst, i, &s->b, rows[i], s->cfg);
     dst->n = n;
     dst->has_labels = s->b.has_labels;
 }
@@ -179,7 +163,7 @@ int craft_eval_set_subset(craft_eval_set *dst, const craft_eval_set *src, const 
             rc = craft_fail(err, CRAFT_ENOMEM, "out of memory for order ids");
             break;
         }
-        copy_order(src->cfg, &dst->b, i, &src->b, r);
+        craft_batch_copy_order(&dst->b, i, &src->b, r, src->cfg);
         dst->t[i] = src->t[r];
         dst->b.n = i + 1;
     }
@@ -197,7 +181,7 @@ int craft_eval_set_extend(craft_eval_set *dst, const craft_eval_set *src, craft_
         const int at = dst->b.n;
         if (!(dst->ids[at] = strdup(src->ids[i])))
             return craft_fail(err, CRAFT_ENOMEM, "out of memory for order ids");
-        copy_order(src->cfg, &dst->b, at, &src->b, i);
+        craft_batch_copy_order(&dst->b, at, &src->b, i, src->cfg);
         dst->t[at] = src->t[i];
         dst->b.n++;
     }

@@ -327,21 +327,6 @@ static int fit_edges(float *edges, const craft_config *cfg, const craft_batch *a
 /* ----------------------------------------------------------- batches */
 
 /* Copies order src_i of src into row dst_i of dst. */
-static void copy_order(craft_batch *dst, int dst_i, const craft_batch *src, int src_i, const craft_config *cfg)
-{
-    const int F = src->F, K = cfg->n_classes;
-    memcpy(dst->tab + (size_t)dst_i * F, src->tab + (size_t)src_i * F, sizeof(float) * F);
-    for (int m = 0; m < cfg->n_modalities; m++) {
-        const craft_modality *md = &cfg->modalities[m];
-        if (md->kind != CRAFT_EMBEDDING)
-            continue;
-        size_t w = (size_t)md->tokens * md->dim;
-        dst->ntok[m][dst_i] = src->ntok[m][src_i];
-        memcpy(dst->emb[m] + (size_t)dst_i * w, src->emb[m] + (size_t)src_i * w, sizeof(float) * w);
-    }
-    memcpy(dst->labels + (size_t)dst_i * K, src->labels + (size_t)src_i * K, sizeof(float) * K);
-}
-
 /* Class-balanced sampling: half of each batch uniform over the training orders,
  * half a uniformly chosen class and then one of its positives (so rare classes'
  * positives are over-sampled). */
@@ -600,7 +585,7 @@ static int validate_ex(const craft_model *m, const craft_batch *all, const int *
     for (int s = 0; !rc && s < nva; s += B) {
         int n = nva - s < B ? nva - s : B;
         for (int i = 0; i < n; i++)
-            copy_order(&b, i, all, va[s + i], &m->cfg);
+            craft_batch_copy_order(&b, i, all, va[s + i], &m->cfg);
         b.n = n;
         if ((rc = craft_engine_run(e, &b, &rq, 1, &r, err)))
             break;
@@ -758,28 +743,6 @@ static float temperature_fit(const float *y, const float *lab, int n, int K)
     return (float)exp(0.5 * (lo + hi));
 }
 
-static void scores_from_logits(int task, const float *y, float *p, int n, int K, const float *a, const float *b)
-{
-    for (int i = 0; i < n; i++) {
-        const float *yi = y + (size_t)i * K;
-        float *pi = p + (size_t)i * K;
-        for (int k = 0; k < K; k++)
-            pi[k] = a ? a[k] * yi[k] + b[k] : yi[k];
-        if (task == CRAFT_MULTICLASS) {
-            float mx = pi[0], s = 0;
-            for (int k = 1; k < K; k++)
-                mx = pi[k] > mx ? pi[k] : mx;
-            for (int k = 0; k < K; k++)
-                s += pi[k] = expf(pi[k] - mx);
-            for (int k = 0; k < K; k++)
-                pi[k] /= s;
-        } else {
-            for (int k = 0; k < K; k++)
-                pi[k] = 1.0f / (1.0f + expf(-pi[k]));
-        }
-    }
-}
-
 /* Fits the calibration of m on its validation logits and stores it in m->cfg; the
  * validation ECE before and after. */
 static int calibrate_model(craft_model *m, const float *logits, const float *labels, int n, craft_trainer_result *res,
@@ -804,9 +767,9 @@ static int calibrate_model(craft_model *m, const float *logits, const float *lab
         for (int k = 0; k < K; k++)
             platt_fit(logits, labels, n, K, k, &a[k], &b[k]);
     }
-    scores_from_logits(task, logits, p, n, K, NULL, NULL);
+    craft_logits_to_scores(task, K, NULL, NULL, logits, p, n);
     res->val_ece_raw = craft_eval_ece(task, n, K, p, labels, CRAFT_ECE_BINS);
-    scores_from_logits(task, logits, p, n, K, a, b);
+    craft_logits_to_scores(task, K, a, b, logits, p, n);
     res->val_ece = craft_eval_ece(task, n, K, p, labels, CRAFT_ECE_BINS);
     free(p);
     free(m->cfg.calib_a);
@@ -889,20 +852,17 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
         craft_config_free(&cfg);
         return craft_fail(err, CRAFT_EUNSUPPORTED, "the trainer needs a tabular modality in the model config");
     }
-    if (o->tab_encoding >= 0) {
-        cfg.tab_encoding = o->tab_encoding;
-    } else {
-        /* the config's own "tab_encoding" when it names one; else the piecewise-linear encoding */
+    {
+        /* the options; else the config's own "tab_encoding" / "wide_head" when it names them; else
+         * the trainer's recipe: the piecewise-linear encoding and the wide head */
         cJSON *root = cJSON_Parse(o->config_json);
-        if (!cJSON_GetObjectItemCaseSensitive(root, "tab_encoding"))
+        if (o->tab_encoding >= 0)
+            cfg.tab_encoding = o->tab_encoding;
+        else if (!cJSON_GetObjectItemCaseSensitive(root, "tab_encoding"))
             cfg.tab_encoding = CRAFT_TAB_PIECEWISE;
-        cJSON_Delete(root);
-    }
-    if (o->wide_head >= 0) {
-        cfg.wide_head = o->wide_head;
-    } else {
-        cJSON *root = cJSON_Parse(o->config_json);
-        if (!cJSON_GetObjectItemCaseSensitive(root, "wide_head"))
+        if (o->wide_head >= 0)
+            cfg.wide_head = o->wide_head;
+        else if (!cJSON_GetObjectItemCaseSensitive(root, "wide_head"))
             cfg.wide_head = 1;
         cJSON_Delete(root);
     }
@@ -1081,7 +1041,7 @@ int craft_trainer_run(const craft_trainer_options *o, craft_trainer_result *res,
             if ((o->cancel && *o->cancel) || (o->time_budget > 0 && craft_now() - t_start > o->time_budget))
                 break;
             for (int i = 0; i < B; i++)
-                copy_order(&batch, i, &all.b,
+                craft_batch_copy_order(&batch, i, &all.b,
                            o->sampler == CRAFT_SAMPLER_UNIFORM ? perm[(s * B + i) % res->n_train]
                                                                : sample_order(&ci, trows, res->n_train, &rng),
                            &m->cfg);

@@ -18,21 +18,8 @@ int craft_interaction_copy_order(craft_batch *one, const craft_config *cfg, cons
     if (rc)
         return rc;
     one->n = 1;
-    if (b->F && one->F == b->F)
-        memcpy(one->tab, b->tab + (size_t)index * b->F, sizeof(float) * b->F);
-    for (int m = 0; m < cfg->n_modalities; m++) {
-        if (!b->ntok[m] || !one->ntok[m])
-            continue;
-        one->ntok[m][0] = b->ntok[m][index];
-        if (cfg->modalities[m].kind == CRAFT_EMBEDDING && b->emb[m] && one->emb[m]) {
-            size_t per = (size_t)cfg->modalities[m].tokens * cfg->modalities[m].dim;
-            memcpy(one->emb[m], b->emb[m] + (size_t)index * per, sizeof(float) * per);
-        }
-    }
-    if (b->has_labels && b->labels && one->labels) {
-        memcpy(one->labels, b->labels + (size_t)index * cfg->n_classes, sizeof(float) * cfg->n_classes);
-        one->has_labels = 1;
-    }
+    craft_batch_copy_order(one, 0, b, index, cfg);
+    one->has_labels = b->has_labels;
     return CRAFT_OK;
 }
 
@@ -45,22 +32,6 @@ void craft_interaction_free(craft_interaction *x)
     free(x->perturb_off);
     free(x->value);
     memset(x, 0, sizeof *x);
-}
-
-/* Fills row r of pb with a copy of row 0 of one (tabular values, tokens, embeddings). */
-static void copy_row(craft_batch *pb, const craft_config *cfg, const craft_batch *one, int r)
-{
-    if (one->F)
-        memcpy(pb->tab + (size_t)r * one->F, one->tab, sizeof(float) * one->F);
-    for (int m = 0; m < cfg->n_modalities; m++) {
-        if (!one->ntok[m] || !pb->ntok[m])
-            continue;
-        pb->ntok[m][r] = one->ntok[m][0];
-        if (cfg->modalities[m].kind == CRAFT_EMBEDDING && one->emb[m] && pb->emb[m]) {
-            size_t per = (size_t)cfg->modalities[m].tokens * cfg->modalities[m].dim;
-            memcpy(pb->emb[m] + (size_t)r * per, one->emb[m], sizeof(float) * per);
-        }
-    }
 }
 
 /* chunk > 0: plain runs (no perturbation request) over batches of perturbed copies.
@@ -105,7 +76,7 @@ static int interaction_chunked(craft_engine *e, const craft_config *cfg, const c
     if (!rc && !feat)
         rc = craft_fail(err, CRAFT_ENOMEM, "out of memory for the interaction score");
     for (int r = 0; !rc && r < chunk; r++)
-        copy_row(&pb, cfg, one, r);
+        craft_batch_copy_order(&pb, r, one, 0, cfg);
     int done = 0;
     for (int j0 = 0; !rc && j0 < F;) {
         /* the next `chunk` features the order has; one it lacks changes nothing */

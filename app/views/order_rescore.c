@@ -6,24 +6,14 @@
 
 #include "scoring.h"
 
-/* A one-order view of batch row `index`, so the engine runs exactly one order. */
+/* A one-order copy of batch row `index`, so the engine runs exactly one order. */
 static int copy_order(craft_batch *one, const craft_config *cfg, const craft_batch *b, int index, craft_error *err)
 {
     int rc = craft_batch_init(one, cfg, 1, err);
     if (rc)
         return rc;
     one->n = 1;
-    if (b->F)
-        memcpy(one->tab, b->tab + (size_t)index * b->F, sizeof(float) * b->F);
-    for (int m = 0; m < cfg->n_modalities; m++) {
-        if (!b->ntok[m] || !one->ntok[m])
-            continue;
-        one->ntok[m][0] = b->ntok[m][index];
-        if (cfg->modalities[m].kind == CRAFT_EMBEDDING) {
-            size_t per = (size_t)cfg->modalities[m].tokens * cfg->modalities[m].dim;
-            memcpy(one->emb[m], b->emb[m] + (size_t)index * per, sizeof(float) * per);
-        }
-    }
+    craft_batch_copy_order(one, 0, b, index, cfg);
     return CRAFT_OK;
 }
 
